@@ -1,0 +1,142 @@
+#include "features/tabular.h"
+
+#include <algorithm>
+#include <unordered_set>
+
+#include "absl/strings/str_format.h"
+#include "absl/strings/str_join.h"
+#include "features/csv_reader.h"
+
+namespace riffle::features {
+namespace {
+
+bool Contains(const std::vector<std::string>& names, std::string_view name) {
+  return std::find(names.begin(), names.end(), name) != names.end();
+}
+
+void AppendFeatures(const learners::FeatureVector& from, learners::FeatureVector* to) {
+  for (std::size_t k = 0; k < from.size(); ++k) to->Add(from.index(k), from.value(k));
+}
+
+}  // namespace
+
+absl::Status TabularOptions::Validate() const {
+  if (target.empty()) return absl::InvalidArgumentError("the target column name is empty");
+  if (Contains(nominal, target) || Contains(drop, target)) {
+    return absl::InvalidArgumentError(
+        absl::StrFormat("the target column '%s' cannot also be nominal or dropped", target));
+  }
+  if (infer_rows == 0) return absl::InvalidArgumentError("infer_rows must be at least 1");
+  return absl::OkStatus();
+}
+
+void ColumnTypeInference::Observe(std::span<const std::string_view> fields) {
+  const std::size_t n = std::min(fields.size(), non_numeric_.size());
+  for (std::size_t c = 0; c < n; ++c) {
+    if (!non_numeric_[c] && !fields[c].empty() && !ParseNumber(fields[c]).has_value()) {
+      non_numeric_[c] = true;
+    }
+  }
+}
+
+absl::StatusOr<TabularSchema> TabularSchema::Create(std::span<const std::string> header,
+                                                    const TabularOptions& options,
+                                                    const ColumnTypeInference& inference) {
+  if (absl::Status s = options.Validate(); !s.ok()) return s;
+  std::unordered_set<std::string_view> seen;
+  for (const std::string& name : header) {
+    if (!seen.insert(name).second) {
+      return absl::InvalidArgumentError(
+          absl::StrFormat("column '%s' appears twice in the header", name));
+    }
+  }
+  const auto find = [&](const std::string& name) {
+    return std::find(header.begin(), header.end(), name);
+  };
+  if (find(options.target) == header.end()) {
+    return absl::InvalidArgumentError(absl::StrFormat(
+        "target column '%s' is not in the header (columns: %s)", options.target,
+        absl::StrJoin(header.begin(), header.end(), ", ")));
+  }
+  for (const auto* list : {&options.nominal, &options.drop}) {
+    for (const std::string& name : *list) {
+      if (find(name) == header.end()) {
+        return absl::InvalidArgumentError(
+            absl::StrFormat("column '%s' (from %s) is not in the header", name,
+                            list == &options.nominal ? "--nominal" : "--drop"));
+      }
+    }
+  }
+
+  TabularSchema schema;
+  schema.header_.assign(header.begin(), header.end());
+  schema.target_column_ = static_cast<std::size_t>(find(options.target) - header.begin());
+  schema.types_.resize(header.size(), ColumnType::kNumeric);
+  schema.dropped_.resize(header.size(), false);
+  schema.numeric_index_.resize(header.size(), 0);
+  for (std::size_t c = 0; c < header.size(); ++c) {
+    schema.dropped_[c] = Contains(options.drop, header[c]);
+    if (Contains(options.nominal, header[c]) || inference.NonNumeric(c)) {
+      schema.types_[c] = ColumnType::kNominal;
+    }
+  }
+  // Numeric columns take the first indices, in column order.
+  for (std::size_t c = 0; c < header.size(); ++c) {
+    if (c != schema.target_column_ && !schema.dropped_[c] &&
+        schema.types_[c] == ColumnType::kNumeric) {
+      schema.numeric_index_[c] = schema.features_.Add(header[c]);
+    }
+  }
+  return schema;
+}
+
+std::size_t TabularSchema::NumNumericColumns() const {
+  std::size_t n = 0;
+  for (std::size_t c = 0; c < types_.size(); ++c) {
+    n += (c != target_column_ && !dropped_[c] && types_[c] == ColumnType::kNumeric) ? 1 : 0;
+  }
+  return n;
+}
+
+void TabularSchema::Decode(std::span<const std::string_view> fields, TabularExample* out) {
+  out->numeric.Clear();
+  out->categorical.Clear();
+  out->label.reset();
+  for (std::size_t c = 0; c < fields.size(); ++c) {
+    const std::string_view field = fields[c];
+    if (field.empty() || dropped_[c]) continue;
+    if (c == target_column_) {
+      out->label = labels_.Add(field);
+      continue;
+    }
+    if (types_[c] == ColumnType::kNumeric) {
+      if (std::optional<double> v = ParseNumber(field)) {
+        out->numeric.Add(numeric_index_[c], *v);
+        continue;
+      }
+      ++coerced_values_;
+    }
+    // One-hot: "column=value". The key is built in a reused buffer, so a known category costs
+    // one hash lookup and no allocation.
+    key_buffer_.assign(header_[c]);
+    key_buffer_.push_back('=');
+    key_buffer_.append(field);
+    out->categorical.Add(features_.Add(key_buffer_), 1.0);
+  }
+}
+
+void TabularPreprocessor::TransformForPredict(const TabularExample& example,
+                                              learners::FeatureVector* x) const {
+  x->Clear();
+  AppendFeatures(example.numeric, x);
+  scaler_.TransformInPlace(x);
+  AppendFeatures(example.categorical, x);
+}
+
+void TabularPreprocessor::LearnAndTransform(const TabularExample& example,
+                                            learners::FeatureVector* x) {
+  scaler_.LearnOne(example.numeric);
+  TransformForPredict(example, x);
+}
+
+}  // namespace riffle::features

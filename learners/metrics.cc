@@ -1,0 +1,490 @@
+#include "learners/metrics.h"
+
+#include <algorithm>
+#include <bit>
+#include <cassert>
+#include <cmath>
+#include <limits>
+#include <string>
+
+#include "absl/strings/str_cat.h"
+#include "learners/classifier.h"
+
+namespace riffle::learners {
+namespace {
+
+// River's clamp_proba bounds.
+constexpr double kMinProba = 1e-15;
+constexpr double kMaxProba = 1.0 - 1e-15;
+
+bool IsValidWeight(double weight) { return std::isfinite(weight) && weight > 0.0; }
+
+// Takes one example of weight `weight` out of a running (sum, count) pair. The sum restarts
+// from exactly 0 when its count does, so rounding residue cannot outlive the examples that
+// caused it; in between it is clamped at 0 (a sum of positive weights is never negative, only
+// its rounding can be).
+void Subtract(double weight, double* sum, std::uint64_t* count) {
+  assert(*count > 0);
+  --*count;
+  *sum = *count == 0 ? 0.0 : std::max(0.0, *sum - weight);
+}
+
+// num / den clamped to [0, 1] (rounding residue could push a ratio of sums just past 1); 0 when
+// the denominator is 0, as River does on ZeroDivisionError.
+double Ratio(double num, double den) { return den > 0.0 ? std::clamp(num / den, 0.0, 1.0) : 0.0; }
+
+double HarmonicMean(double p, double r) { return p + r > 0.0 ? 2.0 * p * r / (p + r) : 0.0; }
+
+// Fenwick (binary indexed) tree over bins 0..n-1 stored 0-based: node j (1-based) lives at
+// tree[j - 1] and holds the weight of bins [j - lowbit(j), j). Because n is a power of two,
+// the last node holds the total.
+void FenwickAdd(std::vector<double>& tree, std::uint32_t bin, double delta) {
+  for (std::size_t j = std::size_t{bin} + 1; j <= tree.size(); j += j & (~j + 1)) {
+    tree[j - 1] += delta;
+  }
+}
+
+// Weight of bins [0, end).
+double FenwickPrefix(const std::vector<double>& tree, std::size_t end) {
+  double sum = 0.0;
+  for (std::size_t j = end; j > 0; j &= j - 1) sum += tree[j - 1];
+  return sum;
+}
+
+bool AllFiniteNonNegative(const std::vector<double>& values) {
+  return std::all_of(values.begin(), values.end(),
+                     [](double v) { return std::isfinite(v) && v >= 0.0; });
+}
+
+}  // namespace
+
+namespace metrics_internal {
+
+void CheckVersion(std::uint32_t version, std::string_view type) {
+  if (version != 1) {
+    throw cereal::Exception(
+        absl::StrCat(std::string(type), ": unsupported archive version ", version));
+  }
+}
+
+void CheckLoad(bool ok, std::string_view message) {
+  if (!ok) throw cereal::Exception(std::string(message));
+}
+
+std::vector<std::uint32_t> NonZeroNodes(const std::vector<double>& tree) {
+  std::vector<std::uint32_t> nodes;
+  for (std::size_t i = 0; i < tree.size(); ++i) {
+    // By bit pattern, so that a -0.0 node is written and the round trip is bit-exact.
+    if (std::bit_cast<std::uint64_t>(tree[i]) != 0) nodes.push_back(static_cast<std::uint32_t>(i));
+  }
+  return nodes;
+}
+
+}  // namespace metrics_internal
+
+// ---------------------------------------------------------------------------------------------
+// MetricsOptions, ScoredExample
+
+absl::Status MetricsOptions::Validate() const {
+  if (window < 1 || window > kMaxMetricsWindow) {
+    return absl::InvalidArgumentError(absl::StrCat("MetricsOptions.window must be in [1, ",
+                                                   kMaxMetricsWindow, "], got ", window));
+  }
+  return absl::OkStatus();
+}
+
+ScoredExample ScoreExample(ClassIndex y_true, std::span<const double> proba, double weight) {
+  assert(!proba.empty());
+  assert(IsValidWeight(weight));
+  ScoredExample example;
+  example.y_true = y_true;
+  example.y_pred = ArgMax(proba);
+  example.p_true = y_true < proba.size() ? proba[y_true] : 0.0;
+  example.score = proba.size() >= 2 ? proba[1] : 0.0;
+  example.weight = weight;
+  example.binary = y_true < 2 && proba.size() <= 2;
+  return example;
+}
+
+double ExampleLogLoss(double p_true) { return -std::log(std::clamp(p_true, kMinProba, kMaxProba)); }
+
+// ---------------------------------------------------------------------------------------------
+// ConfusionMatrix
+
+void ConfusionMatrix::Grow(std::size_t num_classes) {
+  assert(num_classes > num_classes_);
+  std::vector<double> weights(num_classes * num_classes, 0.0);
+  std::vector<std::uint64_t> counts(num_classes * num_classes, 0);
+  for (std::size_t t = 0; t < num_classes_; ++t) {
+    std::copy_n(weights_.begin() + t * num_classes_, num_classes_,
+                weights.begin() + t * num_classes);
+    std::copy_n(counts_.begin() + t * num_classes_, num_classes_, counts.begin() + t * num_classes);
+  }
+  weights_ = std::move(weights);
+  counts_ = std::move(counts);
+  row_weights_.resize(num_classes, 0.0);
+  col_weights_.resize(num_classes, 0.0);
+  row_counts_.resize(num_classes, 0);
+  col_counts_.resize(num_classes, 0);
+  num_classes_ = num_classes;
+}
+
+void ConfusionMatrix::Add(ClassIndex y_true, ClassIndex y_pred, double weight) {
+  assert(IsValidWeight(weight));
+  const std::size_t needed = std::size_t{std::max(y_true, y_pred)} + 1;
+  if (needed > num_classes_) Grow(needed);
+  const std::size_t cell = Cell(y_true, y_pred);
+  weights_[cell] += weight;
+  ++counts_[cell];
+  row_weights_[y_true] += weight;
+  ++row_counts_[y_true];
+  col_weights_[y_pred] += weight;
+  ++col_counts_[y_pred];
+  total_weight_ += weight;
+  ++total_count_;
+  if (y_true == y_pred) {
+    correct_weight_ += weight;
+    ++correct_count_;
+  }
+}
+
+void ConfusionMatrix::Remove(ClassIndex y_true, ClassIndex y_pred, double weight) {
+  assert(IsValidWeight(weight));
+  assert(y_true < num_classes_ && y_pred < num_classes_);
+  const std::size_t cell = Cell(y_true, y_pred);
+  Subtract(weight, &weights_[cell], &counts_[cell]);
+  Subtract(weight, &row_weights_[y_true], &row_counts_[y_true]);
+  Subtract(weight, &col_weights_[y_pred], &col_counts_[y_pred]);
+  Subtract(weight, &total_weight_, &total_count_);
+  if (y_true == y_pred) Subtract(weight, &correct_weight_, &correct_count_);
+}
+
+double ConfusionMatrix::Weight(ClassIndex y_true, ClassIndex y_pred) const {
+  if (y_true >= num_classes_ || y_pred >= num_classes_) return 0.0;
+  return weights_[Cell(y_true, y_pred)];
+}
+
+std::uint64_t ConfusionMatrix::Count(ClassIndex y_true, ClassIndex y_pred) const {
+  if (y_true >= num_classes_ || y_pred >= num_classes_) return 0;
+  return counts_[Cell(y_true, y_pred)];
+}
+
+double ConfusionMatrix::RowSum(ClassIndex c) const {
+  return c < num_classes_ ? row_weights_[c] : 0.0;
+}
+
+double ConfusionMatrix::ColSum(ClassIndex c) const {
+  return c < num_classes_ ? col_weights_[c] : 0.0;
+}
+
+bool ConfusionMatrix::HasClass(ClassIndex c) const {
+  return c < num_classes_ && (row_counts_[c] > 0 || col_counts_[c] > 0);
+}
+
+std::size_t ConfusionMatrix::MemoryBytes() const {
+  return (weights_.capacity() + row_weights_.capacity() + col_weights_.capacity()) *
+             sizeof(double) +
+         (counts_.capacity() + row_counts_.capacity() + col_counts_.capacity()) *
+             sizeof(std::uint64_t);
+}
+
+void ConfusionMatrix::CheckLoaded() const {
+  using metrics_internal::CheckLoad;
+  const std::size_t k = num_classes_;
+  // Division instead of k * k, which a corrupted k could overflow.
+  CheckLoad(k == 0 ? weights_.empty() : weights_.size() % k == 0 && weights_.size() / k == k,
+            "ConfusionMatrix: cell array size");
+  CheckLoad(counts_.size() == weights_.size() && row_weights_.size() == k &&
+                col_weights_.size() == k && row_counts_.size() == k && col_counts_.size() == k,
+            "ConfusionMatrix: array sizes");
+  CheckLoad(AllFiniteNonNegative(weights_) && AllFiniteNonNegative(row_weights_) &&
+                AllFiniteNonNegative(col_weights_) && std::isfinite(total_weight_) &&
+                total_weight_ >= 0.0 && std::isfinite(correct_weight_) && correct_weight_ >= 0.0,
+            "ConfusionMatrix: weights must be finite and non-negative");
+  std::vector<std::uint64_t> row_counts(k, 0);
+  std::vector<std::uint64_t> col_counts(k, 0);
+  std::uint64_t total = 0;
+  std::uint64_t correct = 0;
+  for (std::size_t t = 0; t < k; ++t) {
+    for (std::size_t p = 0; p < k; ++p) {
+      const std::size_t cell = t * k + p;
+      CheckLoad(counts_[cell] > 0 || weights_[cell] == 0.0,
+                "ConfusionMatrix: weight in an empty cell");
+      row_counts[t] += counts_[cell];
+      col_counts[p] += counts_[cell];
+      total += counts_[cell];
+      if (t == p) correct += counts_[cell];
+    }
+  }
+  CheckLoad(row_counts == row_counts_ && col_counts == col_counts_ && total == total_count_ &&
+                correct == correct_count_,
+            "ConfusionMatrix: counts do not add up");
+  for (std::size_t c = 0; c < k; ++c) {
+    CheckLoad((row_counts_[c] > 0 || row_weights_[c] == 0.0) &&
+                  (col_counts_[c] > 0 || col_weights_[c] == 0.0),
+              "ConfusionMatrix: weight in an empty row or column");
+  }
+  CheckLoad(
+      (total_count_ > 0 || total_weight_ == 0.0) && (correct_count_ > 0 || correct_weight_ == 0.0),
+      "ConfusionMatrix: weight without examples");
+}
+
+// ---------------------------------------------------------------------------------------------
+// BinaryRocAuc
+
+std::uint32_t BinaryRocAuc::Bin(double score) {
+  if (!(score > 0.0)) return 0;  // Also NaN.
+  if (score >= 1.0) return kNumBins - 1;
+  // Multiplying by a power of two is exact, so score < 1 gives a bin < kNumBins.
+  return static_cast<std::uint32_t>(score * static_cast<double>(kNumBins));
+}
+
+double BinaryRocAuc::PositiveConcordance(const std::vector<double>& negatives, std::uint32_t bin) {
+  // below + at / 2 = (prefix(bin) + prefix(bin + 1)) / 2.
+  return 0.5 * (FenwickPrefix(negatives, bin) + FenwickPrefix(negatives, std::size_t{bin} + 1));
+}
+
+double BinaryRocAuc::NegativeConcordance(const std::vector<double>& positives, std::uint32_t bin) {
+  // above + at / 2 = total - (prefix(bin) + prefix(bin + 1)) / 2, with the total read from the
+  // tree itself (its last node) so that it matches the prefixes.
+  const double total = positives.back();
+  return std::max(0.0, total - 0.5 * (FenwickPrefix(positives, bin) +
+                                      FenwickPrefix(positives, std::size_t{bin} + 1)));
+}
+
+void BinaryRocAuc::Add(double score, bool positive, double weight) {
+  assert(IsValidWeight(weight));
+  if (positive_tree_.empty()) {
+    positive_tree_.assign(kNumBins, 0.0);
+    negative_tree_.assign(kNumBins, 0.0);
+  }
+  const std::uint32_t bin = Bin(score);
+  if (positive) {
+    concordance_ += weight * PositiveConcordance(negative_tree_, bin);
+    FenwickAdd(positive_tree_, bin, weight);
+    positive_weight_ += weight;
+    ++positive_count_;
+  } else {
+    concordance_ += weight * NegativeConcordance(positive_tree_, bin);
+    FenwickAdd(negative_tree_, bin, weight);
+    negative_weight_ += weight;
+    ++negative_count_;
+  }
+}
+
+void BinaryRocAuc::Remove(double score, bool positive, double weight) {
+  assert(IsValidWeight(weight));
+  assert(!positive_tree_.empty());
+  const std::uint32_t bin = Bin(score);
+  std::vector<double>& own_tree = positive ? positive_tree_ : negative_tree_;
+  const std::vector<double>& other_tree = positive ? negative_tree_ : positive_tree_;
+  double& own_weight = positive ? positive_weight_ : negative_weight_;
+  std::uint64_t& own_count = positive ? positive_count_ : negative_count_;
+  Subtract(weight, &own_weight, &own_count);
+  if (own_count == 0) {
+    // The last example of its class: no pairs remain. Zeroing the tree (64K doubles, a few
+    // microseconds) rather than subtracting clears any rounding residue in its nodes and in C;
+    // it happens at most once per example of the class that emptied.
+    std::fill(own_tree.begin(), own_tree.end(), 0.0);
+    concordance_ = 0.0;
+    return;
+  }
+  FenwickAdd(own_tree, bin, -weight);
+  const double per_weight =
+      positive ? PositiveConcordance(other_tree, bin) : NegativeConcordance(other_tree, bin);
+  concordance_ = std::max(0.0, concordance_ - weight * per_weight);
+}
+
+double BinaryRocAuc::Value() const {
+  const double pairs = positive_weight_ * negative_weight_;
+  if (positive_count_ == 0 || negative_count_ == 0 || !(pairs > 0.0)) {
+    return std::numeric_limits<double>::quiet_NaN();
+  }
+  return std::clamp(concordance_ / pairs, 0.0, 1.0);
+}
+
+std::size_t BinaryRocAuc::MemoryBytes() const {
+  return (positive_tree_.capacity() + negative_tree_.capacity()) * sizeof(double);
+}
+
+void BinaryRocAuc::CheckLoaded() const {
+  using metrics_internal::CheckLoad;
+  CheckLoad(positive_tree_.size() == negative_tree_.size(),
+            "BinaryRocAuc: trees allocated differently");
+  CheckLoad(std::isfinite(positive_weight_) && positive_weight_ >= 0.0 &&
+                std::isfinite(negative_weight_) && negative_weight_ >= 0.0 &&
+                std::isfinite(concordance_) && concordance_ >= 0.0,
+            "BinaryRocAuc: sums must be finite and non-negative");
+  CheckLoad((positive_count_ > 0 || positive_weight_ == 0.0) &&
+                (negative_count_ > 0 || negative_weight_ == 0.0) &&
+                ((positive_count_ > 0 && negative_count_ > 0) || concordance_ == 0.0),
+            "BinaryRocAuc: weight without examples");
+  CheckLoad(!positive_tree_.empty() || (positive_count_ == 0 && negative_count_ == 0),
+            "BinaryRocAuc: examples without trees");
+  // Fenwick nodes hold sums of weights but may carry rounding residue of either sign, so only
+  // finiteness is required.
+  const auto finite = [](double v) { return std::isfinite(v); };
+  CheckLoad(std::all_of(positive_tree_.begin(), positive_tree_.end(), finite) &&
+                std::all_of(negative_tree_.begin(), negative_tree_.end(), finite),
+            "BinaryRocAuc: non-finite tree node");
+}
+
+// ---------------------------------------------------------------------------------------------
+// MetricAccumulator
+
+void MetricAccumulator::Add(const ScoredExample& example) {
+  confusion_.Add(example.y_true, example.y_pred, example.weight);
+  log_loss_sum_ += example.weight * ExampleLogLoss(example.p_true);
+  if (example.binary) {
+    roc_auc_.Add(example.score, example.y_true == 1, example.weight);
+  } else {
+    ++non_binary_count_;
+  }
+}
+
+void MetricAccumulator::Remove(const ScoredExample& example) {
+  confusion_.Remove(example.y_true, example.y_pred, example.weight);
+  log_loss_sum_ =
+      confusion_.TotalCount() == 0
+          ? 0.0
+          : std::max(0.0, log_loss_sum_ - example.weight * ExampleLogLoss(example.p_true));
+  if (example.binary) {
+    roc_auc_.Remove(example.score, example.y_true == 1, example.weight);
+  } else {
+    assert(non_binary_count_ > 0);
+    --non_binary_count_;
+  }
+}
+
+double MetricAccumulator::Accuracy() const {
+  return Ratio(confusion_.CorrectWeight(), confusion_.TotalWeight());
+}
+
+double MetricAccumulator::LogLoss() const {
+  const double total = confusion_.TotalWeight();
+  return total > 0.0 ? log_loss_sum_ / total : 0.0;
+}
+
+double MetricAccumulator::RocAuc() const {
+  if (non_binary_count_ > 0) return std::numeric_limits<double>::quiet_NaN();
+  return roc_auc_.Value();
+}
+
+double MetricAccumulator::Precision() const {
+  return Ratio(confusion_.Weight(1, 1), confusion_.ColSum(1));
+}
+
+double MetricAccumulator::Recall() const {
+  return Ratio(confusion_.Weight(1, 1), confusion_.RowSum(1));
+}
+
+double MetricAccumulator::F1() const { return HarmonicMean(Precision(), Recall()); }
+
+double MetricAccumulator::MacroPrecision() const {
+  double total = 0.0;
+  std::size_t present = 0;
+  for (std::size_t c = 0; c < confusion_.NumClasses(); ++c) {
+    const auto k = static_cast<ClassIndex>(c);
+    if (!confusion_.HasClass(k)) continue;
+    ++present;
+    total += Ratio(confusion_.Weight(k, k), confusion_.ColSum(k));
+  }
+  return present > 0 ? total / static_cast<double>(present) : 0.0;
+}
+
+double MetricAccumulator::MacroRecall() const {
+  double total = 0.0;
+  std::size_t present = 0;
+  for (std::size_t c = 0; c < confusion_.NumClasses(); ++c) {
+    const auto k = static_cast<ClassIndex>(c);
+    if (!confusion_.HasClass(k)) continue;
+    ++present;
+    total += Ratio(confusion_.Weight(k, k), confusion_.RowSum(k));
+  }
+  return present > 0 ? total / static_cast<double>(present) : 0.0;
+}
+
+double MetricAccumulator::MacroF1() const {
+  double total = 0.0;
+  std::size_t present = 0;
+  for (std::size_t c = 0; c < confusion_.NumClasses(); ++c) {
+    const auto k = static_cast<ClassIndex>(c);
+    if (!confusion_.HasClass(k)) continue;
+    ++present;
+    total += HarmonicMean(Ratio(confusion_.Weight(k, k), confusion_.ColSum(k)),
+                          Ratio(confusion_.Weight(k, k), confusion_.RowSum(k)));
+  }
+  return present > 0 ? total / static_cast<double>(present) : 0.0;
+}
+
+std::size_t MetricAccumulator::MemoryBytes() const {
+  return confusion_.MemoryBytes() + roc_auc_.MemoryBytes();
+}
+
+void MetricAccumulator::CheckLoaded() const {
+  using metrics_internal::CheckLoad;
+  CheckLoad(
+      std::isfinite(log_loss_sum_) && log_loss_sum_ >= 0.0 && (Count() > 0 || log_loss_sum_ == 0.0),
+      "MetricAccumulator: bad log loss sum");
+  CheckLoad(non_binary_count_ + roc_auc_.PositiveCount() + roc_auc_.NegativeCount() == Count(),
+            "MetricAccumulator: ROC AUC and confusion matrix counts differ");
+}
+
+// ---------------------------------------------------------------------------------------------
+// PrequentialMetrics
+
+PrequentialMetrics::PrequentialMetrics(MetricsOptions options) : options_(options) {
+  assert(options_.Validate().ok());
+}
+
+void PrequentialMetrics::Update(ClassIndex y_true, std::span<const double> proba, double weight) {
+  assert(IsValidWeight(weight));
+  if (proba.empty()) {
+    ++unscored_count_;
+    unscored_weight_ += weight;
+    return;
+  }
+  const ScoredExample example = ScoreExample(y_true, proba, weight);
+  cumulative_.Add(example);
+  if (options_.window == 0) return;  // Invalid options; only reachable with NDEBUG.
+  if (window_.size() < options_.window) {
+    window_.push_back(example);
+  } else {
+    rolling_.Remove(window_[oldest_]);
+    window_[oldest_] = example;
+    if (++oldest_ == window_.size()) oldest_ = 0;
+  }
+  rolling_.Add(example);
+}
+
+std::vector<ScoredExample> PrequentialMetrics::WindowInOrder() const {
+  std::vector<ScoredExample> ordered;
+  ordered.reserve(window_.size());
+  ordered.insert(ordered.end(), window_.begin() + static_cast<std::ptrdiff_t>(oldest_),
+                 window_.end());
+  ordered.insert(ordered.end(), window_.begin(),
+                 window_.begin() + static_cast<std::ptrdiff_t>(oldest_));
+  return ordered;
+}
+
+std::size_t PrequentialMetrics::MemoryBytes() const {
+  return cumulative_.MemoryBytes() + rolling_.MemoryBytes() +
+         window_.capacity() * sizeof(ScoredExample);
+}
+
+void PrequentialMetrics::CheckLoaded() const {
+  using metrics_internal::CheckLoad;
+  CheckLoad(window_.size() <= options_.window, "PrequentialMetrics: window overfull");
+  CheckLoad(rolling_.Count() == window_.size() && cumulative_.Count() >= rolling_.Count(),
+            "PrequentialMetrics: window and accumulator counts differ");
+  CheckLoad(std::isfinite(unscored_weight_) && unscored_weight_ >= 0.0 &&
+                (unscored_count_ > 0 || unscored_weight_ == 0.0),
+            "PrequentialMetrics: bad unscored weight");
+  for (const ScoredExample& example : window_) {
+    CheckLoad(IsValidWeight(example.weight) && std::isfinite(example.p_true) &&
+                  std::isfinite(example.score),
+              "PrequentialMetrics: bad example in window");
+  }
+}
+
+}  // namespace riffle::learners

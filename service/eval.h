@@ -1,0 +1,77 @@
+#ifndef RIFFLE_SERVICE_EVAL_H_
+#define RIFFLE_SERVICE_EVAL_H_
+
+#include <cstdint>
+#include <functional>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "features/tabular.h"
+#include "learners/metrics.h"
+#include "learners/registry.h"
+
+namespace riffle::service {
+
+// `riffle eval`: prequential (test-then-train) evaluation of one learner over one pass of a
+// CSV file, as River's evaluate.progressive_val_score. For each row: decode, predict with the
+// model as it is, update the metrics, then learn. Rows with an empty target are predicted
+// only.
+
+struct EvalOptions {
+  // CSV file with a header row; "-" reads standard input.
+  std::string data;
+  features::TabularOptions table;
+  std::string learner = "logreg";
+  learners::OptionList learner_options;
+  learners::MetricsOptions metrics;
+
+  absl::Status Validate() const;
+};
+
+// Cumulative and rolling values of the metrics, as printed.
+struct MetricValues {
+  double accuracy = 0;
+  double log_loss = 0;
+  std::optional<double> roc_auc;  // binary only
+  double macro_f1 = 0;
+  // Binary metrics of the positive class (class index 1, the second label seen).
+  std::optional<double> precision;
+  std::optional<double> recall;
+  std::optional<double> f1;
+};
+
+struct EvalReport {
+  std::uint64_t rows = 0;
+  std::uint64_t scored = 0;     // labeled rows the model had a prediction for
+  std::uint64_t unlabeled = 0;  // rows with an empty target (predicted, not learned)
+  std::uint64_t coerced_values = 0;
+  double seconds = 0;
+  double rows_per_second = 0;
+  MetricValues cumulative;
+  MetricValues rolling;
+  std::uint64_t window = 0;
+  std::vector<std::string> classes;
+  std::size_t num_features = 0;
+  std::size_t model_bytes = 0;
+  std::string learner;
+};
+
+// Called every few thousand rows: rows so far, bytes read, total bytes if known.
+using EvalProgress =
+    std::function<void(std::uint64_t rows, std::uint64_t bytes, std::optional<std::uint64_t>)>;
+
+// Runs the evaluation. Errors: NotFound (file), InvalidArgument (bad options, unknown learner
+// or option, target not in header, ragged or malformed row: the message names the line).
+absl::StatusOr<EvalReport> RunEval(const EvalOptions& options, const EvalProgress& progress = {});
+
+// Human-readable multi-line summary.
+std::string FormatEvalText(const EvalReport& report);
+// One JSON object with the keys rows, accuracy, log_loss, roc_auc (binary only), macro_f1,
+// seconds, rows_per_second, and more detail under "rolling", "classes", ...
+std::string FormatEvalJson(const EvalReport& report);
+
+}  // namespace riffle::service
+
+#endif  // RIFFLE_SERVICE_EVAL_H_

@@ -1,0 +1,133 @@
+#include "features/tabular.h"
+
+#include <gtest/gtest.h>
+
+#include <string>
+#include <vector>
+
+namespace riffle::features {
+namespace {
+
+std::vector<std::string_view> Fields(const std::vector<std::string>& row) {
+  return {row.begin(), row.end()};
+}
+
+struct Table {
+  std::vector<std::string> header;
+  std::vector<std::vector<std::string>> rows;
+};
+
+absl::StatusOr<TabularSchema> SchemaFor(const Table& t, const TabularOptions& options) {
+  ColumnTypeInference inference(t.header.size());
+  for (const auto& row : t.rows) inference.Observe(Fields(row));
+  return TabularSchema::Create(t.header, options, inference);
+}
+
+TabularOptions Opts(std::string target, std::vector<std::string> nominal = {},
+                    std::vector<std::string> drop = {}) {
+  TabularOptions o;
+  o.target = std::move(target);
+  o.nominal = std::move(nominal);
+  o.drop = std::move(drop);
+  return o;
+}
+
+const Table kPayments = {
+    {"amount", "country", "age", "label"},
+    {{"12.5", "FR", "31", "ok"}, {"3", "DE", "", "fraud"}, {"", "FR", "45", "ok"}}};
+
+TEST(TabularSchemaTest, InfersNumericAndNominalColumns) {
+  absl::StatusOr<TabularSchema> s = SchemaFor(kPayments, Opts("label"));
+  ASSERT_TRUE(s.ok()) << s.status();
+  EXPECT_EQ(s->type(0), ColumnType::kNumeric);
+  EXPECT_EQ(s->type(1), ColumnType::kNominal);
+  EXPECT_EQ(s->type(2), ColumnType::kNumeric);
+  EXPECT_EQ(s->target_column(), 3u);
+  EXPECT_EQ(s->NumNumericColumns(), 2u);
+  // Numeric columns take the first feature indices, in column order.
+  EXPECT_EQ(s->features().Find("amount"), 0u);
+  EXPECT_EQ(s->features().Find("age"), 1u);
+}
+
+TEST(TabularSchemaTest, DecodesOneHotMissingAndLabels) {
+  absl::StatusOr<TabularSchema> s = SchemaFor(kPayments, Opts("label"));
+  ASSERT_TRUE(s.ok());
+  TabularExample e;
+  s->Decode(Fields(kPayments.rows[1]), &e);
+  // amount = 3 (index 0); age missing; country=DE one-hot (next free index, 2); label "fraud"
+  // is the first label seen -> class 0.
+  ASSERT_EQ(e.numeric.size(), 1u);
+  EXPECT_EQ(e.numeric.index(0), 0u);
+  EXPECT_EQ(e.numeric.value(0), 3.0);
+  ASSERT_EQ(e.categorical.size(), 1u);
+  EXPECT_EQ(e.categorical.index(0), 2u);
+  EXPECT_EQ(e.categorical.value(0), 1.0);
+  EXPECT_EQ(e.label, 0u);
+  s->Decode(Fields(kPayments.rows[0]), &e);
+  EXPECT_EQ(e.categorical.index(0), 3u);  // country=FR is new
+  EXPECT_EQ(e.label, 1u);                 // "ok"
+  EXPECT_EQ(s->features().Name(3), "country=FR");
+}
+
+TEST(TabularSchemaTest, EmptyTargetIsUnlabeled) {
+  absl::StatusOr<TabularSchema> s = SchemaFor(kPayments, Opts("label"));
+  ASSERT_TRUE(s.ok());
+  TabularExample e;
+  s->Decode(Fields({"1", "FR", "2", ""}), &e);
+  EXPECT_FALSE(e.label.has_value());
+}
+
+TEST(TabularSchemaTest, NonNumberInNumericColumnBecomesACategoryAndIsCounted) {
+  absl::StatusOr<TabularSchema> s = SchemaFor(kPayments, Opts("label"));
+  ASSERT_TRUE(s.ok());
+  TabularExample e;
+  s->Decode(Fields({"n/a", "FR", "2", "ok"}), &e);
+  EXPECT_EQ(s->coerced_values(), 1u);
+  ASSERT_EQ(e.categorical.size(), 2u);
+  EXPECT_EQ(s->features().Name(e.categorical.index(0)), "amount=n/a");
+}
+
+TEST(TabularSchemaTest, NominalAndDropOptions) {
+  absl::StatusOr<TabularSchema> s =
+      SchemaFor(kPayments, Opts("label", {"age"}, {"amount"}));
+  ASSERT_TRUE(s.ok()) << s.status();
+  EXPECT_EQ(s->type(2), ColumnType::kNominal);
+  TabularExample e;
+  s->Decode(Fields(kPayments.rows[0]), &e);
+  EXPECT_TRUE(e.numeric.empty());
+  ASSERT_EQ(e.categorical.size(), 2u);
+  EXPECT_EQ(s->features().Name(e.categorical.index(1)), "age=31");
+}
+
+TEST(TabularSchemaTest, RejectsBadHeadersNamingTheColumn) {
+  absl::StatusOr<TabularSchema> s = SchemaFor(kPayments, Opts("class"));
+  EXPECT_EQ(s.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_NE(s.status().message().find("'class'"), absl::string_view::npos);
+  s = SchemaFor(kPayments, Opts("label", {"colour"}));
+  EXPECT_NE(s.status().message().find("'colour'"), absl::string_view::npos);
+  s = SchemaFor({{"a", "a", "label"}, {}}, Opts("label"));
+  EXPECT_NE(s.status().message().find("twice"), absl::string_view::npos);
+  s = SchemaFor(kPayments, Opts("label", {"label"}));
+  EXPECT_FALSE(s.ok());
+}
+
+TEST(TabularPreprocessorTest, PredictUsesEarlierRowsAndLearnIncludesTheRow) {
+  absl::StatusOr<TabularSchema> s = SchemaFor(kPayments, Opts("label"));
+  ASSERT_TRUE(s.ok());
+  TabularPreprocessor p;
+  TabularExample e;
+  learners::FeatureVector x;
+  s->Decode(Fields({"2", "FR", "", "ok"}), &e);
+  p.LearnAndTransform(e, &x);
+  s->Decode(Fields({"4", "FR", "", "ok"}), &e);
+  p.TransformForPredict(e, &x);
+  // Stats from {2}: variance 0 -> scales to 0. One-hot stays 1.
+  EXPECT_EQ(x.value(0), 0.0);
+  EXPECT_EQ(x.value(1), 1.0);
+  p.LearnAndTransform(e, &x);
+  // Stats from {2, 4}: mean 3, variance 1 -> (4 - 3) / 1 = 1.
+  EXPECT_DOUBLE_EQ(x.value(0), 1.0);
+}
+
+}  // namespace
+}  // namespace riffle::features

@@ -1,0 +1,152 @@
+// Runs the real `riffle` binary and checks exit codes and messages of the command line.
+#include <gtest/gtest.h>
+#include <sys/wait.h>
+
+#include <array>
+#include <cstdio>
+#include <fstream>
+#include <string>
+
+namespace riffle::service {
+namespace {
+
+struct CommandResult {
+  int exit_code = -1;
+  std::string output;  // stdout and stderr
+};
+
+CommandResult RunRiffle(const std::string& args) {
+  const std::string command = std::string(RIFFLE_BINARY_DIR) + "/service/riffle " + args + " 2>&1";
+  CommandResult result;
+  FILE* pipe = popen(command.c_str(), "r");
+  if (pipe == nullptr) return result;
+  std::array<char, 4096> buffer;
+  std::size_t n = 0;
+  while ((n = fread(buffer.data(), 1, buffer.size(), pipe)) > 0) result.output.append(buffer.data(), n);
+  const int status = pclose(pipe);
+  result.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  return result;
+}
+
+std::string Data(const char* name) { return std::string(RIFFLE_TEST_DATA_DIR) + "/" + name; }
+
+std::string WriteTemp(const std::string& name, const std::string& content) {
+  const std::string path = ::testing::TempDir() + "/" + name;
+  std::ofstream(path) << content;
+  return path;
+}
+
+int CountLines(const std::string& s) {
+  int lines = 0;
+  for (char c : s) lines += c == '\n' ? 1 : 0;
+  return lines;
+}
+
+TEST(RiffleCliTest, EvalPrintsJsonWithTheDocumentedKeys) {
+  CommandResult r =
+      RunRiffle("eval --data " + Data("sklearn-breast-cancer.csv") + " --target target --json");
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  for (const char* key : {"\"rows\": 569", "\"accuracy\"", "\"log_loss\"", "\"roc_auc\"",
+                          "\"macro_f1\"", "\"seconds\"", "\"rows_per_second\""}) {
+    EXPECT_NE(r.output.find(key), std::string::npos) << key << " in " << r.output;
+  }
+}
+
+TEST(RiffleCliTest, MulticlassJsonHasNoRocAuc) {
+  CommandResult r = RunRiffle("eval --data " + Data("sklearn-iris.csv") + " --target target --json");
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_EQ(r.output.find("roc_auc"), std::string::npos) << r.output;
+}
+
+TEST(RiffleCliTest, EvalReadsStandardInput) {
+  CommandResult r = RunRiffle("eval --data - --target target --json < " + Data("sklearn-iris.csv"));
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_NE(r.output.find("\"rows\": 150"), std::string::npos) << r.output;
+}
+
+TEST(RiffleCliTest, TextOutputShowsMetricsAndThroughput) {
+  CommandResult r = RunRiffle("eval --data " + Data("weka-credit-g.csv") + " --target class");
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  for (const char* word : {"accuracy", "log_loss", "roc_auc", "macro_f1", "rows/s"}) {
+    EXPECT_NE(r.output.find(word), std::string::npos) << word;
+  }
+}
+
+TEST(RiffleCliTest, UnknownLearnerIsAOneLineError) {
+  CommandResult r = RunRiffle("eval --data " + Data("sklearn-iris.csv") + " --target target --learner svm");
+  EXPECT_NE(r.exit_code, 0);
+  EXPECT_EQ(CountLines(r.output), 1) << r.output;
+  EXPECT_NE(r.output.find("unknown learner 'svm'"), std::string::npos) << r.output;
+}
+
+TEST(RiffleCliTest, UnknownLearnerOptionIsAOneLineError) {
+  CommandResult r =
+      RunRiffle("eval --data " + Data("sklearn-iris.csv") + " --target target --set momentum=0.9");
+  EXPECT_NE(r.exit_code, 0);
+  EXPECT_EQ(CountLines(r.output), 1) << r.output;
+  EXPECT_NE(r.output.find("unknown option 'momentum'"), std::string::npos) << r.output;
+}
+
+TEST(RiffleCliTest, InvalidOptionValueIsAOneLineError) {
+  CommandResult r = RunRiffle("eval --data " + Data("sklearn-iris.csv") + " --target target --set lr=-3");
+  EXPECT_NE(r.exit_code, 0);
+  EXPECT_EQ(CountLines(r.output), 1) << r.output;
+  EXPECT_NE(r.output.find("'lr'"), std::string::npos) << r.output;
+}
+
+TEST(RiffleCliTest, UnknownCommandLineFlagIsAOneLineError) {
+  CommandResult r = RunRiffle("eval --data " + Data("sklearn-iris.csv") + " --target target --fast");
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_EQ(CountLines(r.output), 1) << r.output;
+  EXPECT_NE(r.output.find("--fast"), std::string::npos) << r.output;
+}
+
+TEST(RiffleCliTest, MissingTargetColumnIsAOneLineError) {
+  CommandResult r = RunRiffle("eval --data " + Data("sklearn-iris.csv") + " --target species");
+  EXPECT_NE(r.exit_code, 0);
+  EXPECT_EQ(CountLines(r.output), 1) << r.output;
+  EXPECT_NE(r.output.find("target column 'species'"), std::string::npos) << r.output;
+}
+
+TEST(RiffleCliTest, MissingFileIsAOneLineError) {
+  CommandResult r = RunRiffle("eval --data /nonexistent/file.csv --target y");
+  EXPECT_NE(r.exit_code, 0);
+  EXPECT_EQ(CountLines(r.output), 1) << r.output;
+  EXPECT_NE(r.output.find("/nonexistent/file.csv"), std::string::npos) << r.output;
+}
+
+TEST(RiffleCliTest, RaggedRowIsAOneLineErrorWithTheLineNumber) {
+  const std::string path = WriteTemp("ragged.csv", "a,b,y\n1,2,x\n3,4,y\n5,z\n");
+  CommandResult r = RunRiffle("eval --data " + path + " --target y");
+  EXPECT_NE(r.exit_code, 0);
+  EXPECT_EQ(CountLines(r.output), 1) << r.output;
+  EXPECT_NE(r.output.find(":4:"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("2 fields"), std::string::npos) << r.output;
+}
+
+TEST(RiffleCliTest, RaggedRowAfterTheInferenceWindowIsAlsoReported) {
+  std::string csv = "a,y\n";
+  for (int i = 0; i < 1500; ++i) csv += std::to_string(i) + "," + (i % 2 ? "p" : "q") + "\n";
+  csv += "1,2,3\n";
+  CommandResult r = RunRiffle("eval --data " + WriteTemp("ragged_late.csv", csv) + " --target y");
+  EXPECT_NE(r.exit_code, 0);
+  EXPECT_NE(r.output.find(":1502:"), std::string::npos) << r.output;
+}
+
+TEST(RiffleCliTest, MissingRequiredFlagIsAUsageError) {
+  CommandResult r = RunRiffle("eval --target y");
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_NE(r.output.find("--data"), std::string::npos) << r.output;
+}
+
+TEST(RiffleCliTest, HelpDocumentsEveryOption) {
+  CommandResult r = RunRiffle("eval --help");
+  EXPECT_EQ(r.exit_code, 0);
+  for (const char* flag : {"--data", "--target", "--learner", "--set", "--nominal", "--drop",
+                           "--infer-rows", "--window", "--json", "--no-progress"}) {
+    EXPECT_NE(r.output.find(flag), std::string::npos) << flag;
+  }
+}
+
+}  // namespace
+}  // namespace riffle::service
