@@ -26,6 +26,10 @@ class StandardScaler {
   // Scales x's values in place with the current statistics. A feature never learned scales
   // to 0.
   void TransformInPlace(learners::FeatureVector* x) const;
+  // Appends the scaled features of `x` to *out (the hot path of a pipeline: one pass, no copy).
+  void AppendTransformed(const learners::FeatureVector& x, learners::FeatureVector* out) const;
+  // LearnOne(x) then AppendTransformed(x, out), in one pass over x.
+  void LearnAndAppendTransformed(const learners::FeatureVector& x, learners::FeatureVector* out);
 
   std::uint64_t Count(learners::FeatureIndex j) const { return j < counts_.size() ? counts_[j] : 0; }
   double Mean(learners::FeatureIndex j) const { return j < means_.size() ? means_[j] : 0.0; }
@@ -56,6 +60,9 @@ class StandardScaler {
   }
 
  private:
+  void Grow(learners::FeatureIndex extent);
+  void Update(learners::FeatureIndex j, double v);
+  double Scale(learners::FeatureIndex j, double v) const;
   void RecomputeStddevs();
 
   std::vector<std::uint64_t> counts_;

@@ -14,10 +14,6 @@ bool Contains(const std::vector<std::string>& names, std::string_view name) {
   return std::find(names.begin(), names.end(), name) != names.end();
 }
 
-void AppendFeatures(const learners::FeatureVector& from, learners::FeatureVector* to) {
-  for (std::size_t k = 0; k < from.size(); ++k) to->Add(from.index(k), from.value(k));
-}
-
 }  // namespace
 
 absl::Status TabularOptions::Validate() const {
@@ -128,15 +124,15 @@ void TabularSchema::Decode(std::span<const std::string_view> fields, TabularExam
 void TabularPreprocessor::TransformForPredict(const TabularExample& example,
                                               learners::FeatureVector* x) const {
   x->Clear();
-  AppendFeatures(example.numeric, x);
-  scaler_.TransformInPlace(x);
-  AppendFeatures(example.categorical, x);
+  scaler_.AppendTransformed(example.numeric, x);
+  x->Append(example.categorical);
 }
 
 void TabularPreprocessor::LearnAndTransform(const TabularExample& example,
                                             learners::FeatureVector* x) {
-  scaler_.LearnOne(example.numeric);
-  TransformForPredict(example, x);
+  x->Clear();
+  scaler_.LearnAndAppendTransformed(example.numeric, x);
+  x->Append(example.categorical);
 }
 
 }  // namespace riffle::features

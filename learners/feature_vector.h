@@ -44,6 +44,13 @@ class FeatureVector {
     if (index >= extent_) extent_ = index + 1;
   }
 
+  // Appends all of `other`'s entries (their indices must not already be present).
+  void Append(const FeatureVector& other) {
+    indices_.insert(indices_.end(), other.indices_.begin(), other.indices_.end());
+    values_.insert(values_.end(), other.values_.begin(), other.values_.end());
+    if (other.extent_ > extent_) extent_ = other.extent_;
+  }
+
   std::size_t size() const { return indices_.size(); }
   bool empty() const { return indices_.empty(); }
   FeatureIndex index(std::size_t k) const { return indices_[k]; }

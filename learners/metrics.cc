@@ -51,6 +51,21 @@ double FenwickPrefix(const std::vector<double>& tree, std::size_t end) {
   return sum;
 }
 
+// Weight of the single bin `bin`: node bin+1 minus the nodes it covers below it. The loop runs
+// once per trailing one-bit of `bin`, about once on average.
+double FenwickPoint(const std::vector<double>& tree, std::uint32_t bin) {
+  const std::size_t node = std::size_t{bin} + 1;
+  double value = tree[node - 1];
+  const std::size_t stop = node & (node - 1);
+  for (std::size_t j = node - 1; j > stop; j &= j - 1) value -= tree[j - 1];
+  return value;
+}
+
+// prefix(bin) + at(bin) / 2: the weight strictly below `bin` plus half the weight in it.
+double BelowPlusHalfAt(const std::vector<double>& tree, std::uint32_t bin) {
+  return FenwickPrefix(tree, bin) + 0.5 * FenwickPoint(tree, bin);
+}
+
 bool AllFiniteNonNegative(const std::vector<double>& values) {
   return std::all_of(values.begin(), values.end(),
                      [](double v) { return std::isfinite(v) && v >= 0.0; });
@@ -240,16 +255,14 @@ std::uint32_t BinaryRocAuc::Bin(double score) {
 }
 
 double BinaryRocAuc::PositiveConcordance(const std::vector<double>& negatives, std::uint32_t bin) {
-  // below + at / 2 = (prefix(bin) + prefix(bin + 1)) / 2.
-  return 0.5 * (FenwickPrefix(negatives, bin) + FenwickPrefix(negatives, std::size_t{bin} + 1));
+  return BelowPlusHalfAt(negatives, bin);
 }
 
 double BinaryRocAuc::NegativeConcordance(const std::vector<double>& positives, std::uint32_t bin) {
-  // above + at / 2 = total - (prefix(bin) + prefix(bin + 1)) / 2, with the total read from the
-  // tree itself (its last node) so that it matches the prefixes.
+  // above + at / 2 = total - (below + at / 2), with the total read from the tree itself (its
+  // last node) so that it matches the prefix.
   const double total = positives.back();
-  return std::max(0.0, total - 0.5 * (FenwickPrefix(positives, bin) +
-                                      FenwickPrefix(positives, std::size_t{bin} + 1)));
+  return std::max(0.0, total - BelowPlusHalfAt(positives, bin));
 }
 
 void BinaryRocAuc::Add(double score, bool positive, double weight) {
