@@ -455,7 +455,12 @@ absl::Status CsvReader::Fill() {
   for (;;) {
     const ssize_t n = ::read(fd_, buffer_.get() + end_, capacity_ - end_);
     if (n < 0) {
-      if (errno == EINTR) continue;
+      if (errno == EINTR) {
+        if (options_.cancel != nullptr && options_.cancel->load(std::memory_order_relaxed)) {
+          return absl::CancelledError(absl::StrFormat("%s: reading stopped on request", name_));
+        }
+        continue;
+      }
       return absl::UnavailableError(absl::StrFormat("%s: read failed at byte offset %d: %s", name_,
                                                     buffer_offset_ + end_, std::strerror(errno)));
     }

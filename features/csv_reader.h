@@ -1,6 +1,7 @@
 #ifndef RIFFLE_FEATURES_CSV_READER_H_
 #define RIFFLE_FEATURES_CSV_READER_H_
 
+#include <atomic>
 #include <cstddef>
 #include <cstdint>
 #include <memory>
@@ -24,6 +25,10 @@ struct CsvReaderOptions {
   // Longer records are an InvalidArgument error. Bounds the reader's memory to about twice this
   // (buffer plus unescape scratch). 1 .. 1 GiB.
   std::size_t max_record_bytes = std::size_t{16} << 20;
+  // Optional stop flag (owned by the caller, e.g. set by a SIGINT handler). When a blocking
+  // read is interrupted by a signal and the flag is set, Next() returns Cancelled instead of
+  // waiting for more input, so a reader of a quiet pipe can stop promptly.
+  const std::atomic<bool>* cancel = nullptr;
 
   // InvalidArgument naming the offending field.
   absl::Status Validate() const;

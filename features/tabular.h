@@ -85,6 +85,16 @@ class TabularSchema {
   std::uint64_t coerced_values() const { return coerced_values_; }
   std::size_t NumNumericColumns() const;
 
+  // Bounded, versioned cereal serialization of the complete state (columns, types,
+  // vocabularies, counters). load() throws cereal::Exception on inconsistent data.
+  template <class Archive>
+  void save(Archive& archive, std::uint32_t version) const;
+  template <class Archive>
+  void load(Archive& archive, std::uint32_t version);
+
+  // An empty schema, only as the target of load().
+  static TabularSchema ForLoading() { return TabularSchema(); }
+
  private:
   TabularSchema() = default;
 
@@ -112,10 +122,61 @@ class TabularPreprocessor {
   const StandardScaler& scaler() const { return scaler_; }
   StandardScaler& mutable_scaler() { return scaler_; }
 
+  template <class Archive>
+  void serialize(Archive& archive, std::uint32_t /*version*/) {
+    archive(scaler_);
+  }
+
  private:
   StandardScaler scaler_;
 };
 
+template <class Archive>
+void TabularSchema::save(Archive& archive, std::uint32_t /*version*/) const {
+  learners::SaveVector(archive, header_);
+  std::vector<std::uint8_t> types(types_.size());
+  std::vector<std::uint8_t> dropped(dropped_.begin(), dropped_.end());
+  for (std::size_t c = 0; c < types_.size(); ++c) types[c] = static_cast<std::uint8_t>(types_[c]);
+  learners::SaveVector(archive, types);
+  learners::SaveVector(archive, dropped);
+  learners::SaveVector(archive, numeric_index_);
+  archive(static_cast<std::uint64_t>(target_column_), features_, labels_, coerced_values_);
+}
+
+template <class Archive>
+void TabularSchema::load(Archive& archive, std::uint32_t /*version*/) {
+  TabularSchema loaded;
+  std::vector<std::uint8_t> types;
+  std::vector<std::uint8_t> dropped;
+  std::uint64_t target_column = 0;
+  learners::LoadVector(archive, &loaded.header_);
+  learners::LoadVector(archive, &types);
+  learners::LoadVector(archive, &dropped);
+  learners::LoadVector(archive, &loaded.numeric_index_);
+  archive(target_column, loaded.features_, loaded.labels_, loaded.coerced_values_);
+  const std::size_t n = loaded.header_.size();
+  if (types.size() != n || dropped.size() != n || loaded.numeric_index_.size() != n ||
+      target_column >= n) {
+    throw cereal::Exception("tabular schema: inconsistent column counts");
+  }
+  for (std::size_t c = 0; c < n; ++c) {
+    if (types[c] > static_cast<std::uint8_t>(ColumnType::kNominal) || dropped[c] > 1) {
+      throw cereal::Exception("tabular schema: bad column type");
+    }
+    loaded.types_.push_back(static_cast<ColumnType>(types[c]));
+    loaded.dropped_.push_back(dropped[c] != 0);
+    if (loaded.types_[c] == ColumnType::kNumeric && c != target_column && !loaded.dropped_[c] &&
+        loaded.numeric_index_[c] >= loaded.features_.size()) {
+      throw cereal::Exception("tabular schema: numeric column without a feature index");
+    }
+  }
+  loaded.target_column_ = static_cast<std::size_t>(target_column);
+  *this = std::move(loaded);
+}
+
 }  // namespace riffle::features
+
+CEREAL_CLASS_VERSION(riffle::features::TabularSchema, 1);
+CEREAL_CLASS_VERSION(riffle::features::TabularPreprocessor, 1);
 
 #endif  // RIFFLE_FEATURES_TABULAR_H_

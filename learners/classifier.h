@@ -3,6 +3,7 @@
 
 #include <cereal/archives/portable_binary.hpp>
 #include <cstddef>
+#include <memory>
 #include <span>
 #include <string_view>
 #include <vector>
@@ -42,6 +43,10 @@ class Classifier {
 
   // Number of classes the model can predict: one past the largest class index learned so far.
   virtual std::size_t NumClasses() const = 0;
+
+  // A deep copy with identical state, for consistent snapshots (a checkpoint is serialized
+  // from a clone, off the writer's hot path).
+  virtual std::unique_ptr<Classifier> Clone() const = 0;
 
   // Approximate heap bytes held by the model (weights, optimizer state, tree nodes).
   virtual std::size_t MemoryBytes() const = 0;

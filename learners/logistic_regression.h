@@ -100,6 +100,9 @@ class LogisticRegression final : public Classifier {
   // is the sigmoid of the logit; 0.5 each before any learning), as River's
   // LogisticRegression. In softmax mode it predicts the classes learned so far, none at first.
   std::size_t NumClasses() const override;
+  std::unique_ptr<Classifier> Clone() const override {
+    return std::make_unique<LogisticRegression>(*this);
+  }
   std::size_t MemoryBytes() const override;
   void Save(cereal::PortableBinaryOutputArchive& archive) const override;
   void Load(cereal::PortableBinaryInputArchive& archive) override;

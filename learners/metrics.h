@@ -47,6 +47,7 @@
 
 #include "absl/status/status.h"
 #include "learners/feature_vector.h"
+#include "learners/serialization.h"
 
 namespace riffle::learners {
 
@@ -383,9 +384,16 @@ void ConfusionMatrix::load(Archive& archive, std::uint32_t version) {
   metrics_internal::CheckVersion(version, "ConfusionMatrix");
   ConfusionMatrix loaded;
   std::uint64_t num_classes = 0;
-  archive(num_classes, loaded.weights_, loaded.counts_, loaded.row_weights_, loaded.col_weights_,
-          loaded.row_counts_, loaded.col_counts_, loaded.total_weight_, loaded.correct_weight_,
-          loaded.total_count_, loaded.correct_count_);
+  archive(num_classes);
+  // Bounded loads (learners/serialization.h): the saved layout is cereal's own for vectors.
+  LoadVector(archive, &loaded.weights_);
+  LoadVector(archive, &loaded.counts_);
+  LoadVector(archive, &loaded.row_weights_);
+  LoadVector(archive, &loaded.col_weights_);
+  LoadVector(archive, &loaded.row_counts_);
+  LoadVector(archive, &loaded.col_counts_);
+  archive(loaded.total_weight_, loaded.correct_weight_, loaded.total_count_,
+          loaded.correct_count_);
   loaded.num_classes_ = static_cast<std::size_t>(num_classes);
   loaded.CheckLoaded();
   *this = std::move(loaded);
@@ -418,13 +426,14 @@ void BinaryRocAuc::LoadTree(Archive& archive, std::vector<double>* tree) {
     case kTreeAbsent:
       return;
     case kTreeDense:
-      archive(*tree);
+      LoadVector(archive, tree);
       metrics_internal::CheckLoad(tree->size() == kNumBins, "BinaryRocAuc: dense tree size");
       return;
     case kTreeSparse: {
       std::vector<std::uint32_t> nodes;
       std::vector<double> values;
-      archive(nodes, values);
+      LoadVector(archive, &nodes);
+      LoadVector(archive, &values);
       metrics_internal::CheckLoad(nodes.size() == values.size() && nodes.size() <= kNumBins,
                                   "BinaryRocAuc: sparse tree sizes");
       tree->assign(kNumBins, 0.0);
@@ -487,8 +496,9 @@ void PrequentialMetrics::load(Archive& archive, std::uint32_t version) {
   metrics_internal::CheckLoad(window >= 1 && window <= kMaxMetricsWindow,
                               "PrequentialMetrics: window out of range");
   PrequentialMetrics loaded(MetricsOptions{.window = static_cast<std::size_t>(window)});
-  archive(loaded.cumulative_, loaded.rolling_, loaded.window_, loaded.unscored_count_,
-          loaded.unscored_weight_);
+  archive(loaded.cumulative_, loaded.rolling_);
+  LoadVector(archive, &loaded.window_);
+  archive(loaded.unscored_count_, loaded.unscored_weight_);
   loaded.CheckLoaded();
   *this = std::move(loaded);
 }

@@ -6,12 +6,23 @@
 
 #include "absl/strings/str_format.h"
 #include "features/csv_reader.h"
+#include "absl/strings/str_join.h"
+#include "checkpoints/checkpointer.h"
+#include "checkpoints/env.h"
+#include "checkpoints/model_checkpoint.h"
+#include "checkpoints/store.h"
 #include "learners/classifier.h"
+#include "service/json.h"
+#include "service/prequential.h"
 
 namespace riffle::service {
 namespace {
 
 constexpr std::uint64_t kProgressEveryRows = 4096;
+// The input position recorded in checkpoints: data rows consumed so far.
+constexpr char kRowsOffsetKey[] = "csv:rows";
+
+
 
 std::optional<double> FiniteOrNone(double v) {
   return std::isfinite(v) ? std::optional<double>(v) : std::nullopt;
@@ -37,93 +48,122 @@ absl::Status RaggedRow(const features::CsvReader& reader, std::size_t got, std::
                       reader.line(), got, want));
 }
 
-// Owns the per-row work so the buffered inference rows and the streamed rows share one path.
-class Evaluator {
- public:
-  Evaluator(features::TabularSchema schema, std::unique_ptr<learners::Classifier> model,
-            const learners::MetricsOptions& metrics)
-      : schema_(std::move(schema)), model_(std::move(model)), metrics_(metrics) {}
-
-  void Row(std::span<const std::string_view> fields) {
-    ++rows_;
-    schema_.Decode(fields, &example_);
-    preprocessor_.TransformForPredict(example_, &x_);
-    model_->PredictProbaOne(x_, &proba_);
-    if (!example_.label.has_value()) {
-      ++unlabeled_;
-      return;
+// The spec recorded in checkpoints written by `riffle eval`: what was asked for, as JSON.
+std::string EvalSpecJson(const EvalOptions& o, std::string_view learner) {
+  std::string out = "{\"learner\": ";
+  AppendJsonString(&out, learner);
+  out += ", \"options\": {";
+  for (std::size_t k = 0; k < o.learner_options.size(); ++k) {
+    if (k > 0) out += ", ";
+    AppendJsonString(&out, o.learner_options[k].first);
+    out += ": ";
+    AppendJsonString(&out, o.learner_options[k].second);
+  }
+  out += "}, \"target\": ";
+  AppendJsonString(&out, o.table.target);
+  for (const auto& [key, list] : {std::pair<const char*, const std::vector<std::string>*>{
+                                      "nominal", &o.table.nominal},
+                                  {"drop", &o.table.drop}}) {
+    absl::StrAppendFormat(&out, ", \"%s\": [", key);
+    for (std::size_t k = 0; k < list->size(); ++k) {
+      if (k > 0) out += ", ";
+      AppendJsonString(&out, (*list)[k]);
     }
-    const learners::ClassIndex y = *example_.label;
-    metrics_.Update(y, proba_);
-    preprocessor_.LearnAndTransform(example_, &x_);
-    model_->LearnOne(x_, y);
+    out += "]";
   }
-
-  EvalReport Report() const {
-    EvalReport r;
-    r.rows = rows_;
-    r.unlabeled = unlabeled_;
-    r.scored = metrics_.cumulative().Count();
-    r.coerced_values = schema_.coerced_values();
-    r.classes = schema_.labels().names();
-    const bool binary = r.classes.size() == 2;
-    r.cumulative = Snapshot(metrics_.cumulative(), binary);
-    r.rolling = Snapshot(metrics_.rolling(), binary);
-    r.window = metrics_.options().window;
-    r.num_features = schema_.features().size();
-    r.model_bytes = model_->MemoryBytes();
-    r.learner = std::string(model_->Kind());
-    return r;
-  }
-
-  std::uint64_t rows() const { return rows_; }
-
- private:
-  features::TabularSchema schema_;
-  features::TabularPreprocessor preprocessor_;
-  std::unique_ptr<learners::Classifier> model_;
-  learners::PrequentialMetrics metrics_;
-  features::TabularExample example_;
-  learners::FeatureVector x_;
-  std::vector<double> proba_;
-  std::uint64_t rows_ = 0;
-  std::uint64_t unlabeled_ = 0;
-};
-
-void AppendJsonString(std::string* out, std::string_view s) {
-  out->push_back('"');
-  for (char c : s) {
-    switch (c) {
-      case '"':
-        out->append("\\\"");
-        break;
-      case '\\':
-        out->append("\\\\");
-        break;
-      case '\n':
-        out->append("\\n");
-        break;
-      case '\r':
-        out->append("\\r");
-        break;
-      case '\t':
-        out->append("\\t");
-        break;
-      default:
-        if (static_cast<unsigned char>(c) < 0x20) {
-          absl::StrAppendFormat(out, "\\u%04x", static_cast<unsigned char>(c));
-        } else {
-          out->push_back(c);
-        }
-    }
-  }
-  out->push_back('"');
+  absl::StrAppendFormat(&out, ", \"window\": %d}", o.metrics.window);
+  return out;
 }
 
-std::string JsonNumber(double v) {
-  if (!std::isfinite(v)) return "null";
-  return absl::StrFormat("%.17g", v);
+EvalReport Report(const checkpoints::ModelState& state) {
+  EvalReport r;
+  r.rows = state.counters.events;
+  r.unlabeled = state.counters.unlabeled;
+  r.scored = state.metrics.cumulative().Count();
+  if (state.schema.has_value()) {
+    r.coerced_values = state.schema->coerced_values();
+    r.classes = state.schema->labels().names();
+    r.num_features = state.schema->features().size();
+  }
+  const bool binary = r.classes.size() == 2;
+  r.cumulative = Snapshot(state.metrics.cumulative(), binary);
+  r.rolling = Snapshot(state.metrics.rolling(), binary);
+  r.window = state.metrics.options().window;
+  r.model_bytes = state.learner->MemoryBytes();
+  r.learner = std::string(state.learner->Kind());
+  return r;
 }
+
+// Where the run starts: a checkpoint file, the newest valid generation of a store, or a fresh
+// model. `resumed_from` describes the checkpoint used, if any.
+absl::StatusOr<checkpoints::ModelState> InitialState(const EvalOptions& options,
+                                                     checkpoints::Env* env,
+                                                     checkpoints::CheckpointStore* store,
+                                                     std::string* resumed_from,
+                                                     bool* from_store) {
+  const bool has_learner_flags = !options.learner.empty() || !options.learner_options.empty();
+  absl::StatusOr<checkpoints::ModelState> state = absl::NotFoundError("no checkpoint");
+  if (!options.load_checkpoint.empty()) {
+    state = checkpoints::ReadModelCheckpointFile(env, options.load_checkpoint);
+    if (!state.ok()) return state.status();
+    *resumed_from = options.load_checkpoint;
+  } else if (store != nullptr) {
+    absl::StatusOr<checkpoints::LoadedCheckpoint> loaded =
+        store->LoadNewestValid([](std::string_view payload) {
+          return checkpoints::ParseModelState(payload).status();
+        });
+    if (loaded.ok()) {
+      state = checkpoints::ParseModelState(loaded->payload);
+      if (!state.ok()) return state.status();
+      state->generation = loaded->generation;
+      *resumed_from = absl::StrFormat("%s (generation %d)", loaded->path, loaded->generation);
+      *from_store = true;
+    } else if (!absl::IsNotFound(loaded.status())) {
+      return loaded.status();
+    }
+  }
+  if (state.ok()) {
+    if (has_learner_flags) {
+      return absl::InvalidArgumentError(
+          "--learner and --set cannot be combined with a checkpoint to resume from: the "
+          "checkpoint carries its own learner and options");
+    }
+    if (!state->schema.has_value()) {
+      return absl::InvalidArgumentError(
+          absl::StrFormat("checkpoint %s has no table schema: it was not written by riffle eval",
+                          *resumed_from));
+    }
+    return state;
+  }
+  const std::string kind = options.learner.empty() ? "logreg" : options.learner;
+  absl::StatusOr<std::unique_ptr<learners::Classifier>> learner =
+      learners::CreateClassifier(kind, options.learner_options);
+  if (!learner.ok()) return learner.status();
+  checkpoints::ModelState fresh;
+  fresh.name = "eval";
+  fresh.spec = EvalSpecJson(options, kind);
+  fresh.learner = *std::move(learner);
+  fresh.metrics = learners::PrequentialMetrics(options.metrics);
+  return fresh;
+}
+
+// A resumed schema must describe the same table.
+absl::Status CheckSameTable(const features::TabularSchema& schema,
+                            const std::vector<std::string>& header, const EvalOptions& options,
+                            const std::string& data_name) {
+  if (schema.header() != header) {
+    return absl::InvalidArgumentError(absl::StrFormat(
+        "%s: header does not match the checkpoint's columns (%s)", data_name,
+        absl::StrJoin(schema.header(), ",")));
+  }
+  if (schema.header()[schema.target_column()] != options.table.target) {
+    return absl::InvalidArgumentError(absl::StrFormat(
+        "--target %s does not match the checkpoint's target column '%s'", options.table.target,
+        schema.header()[schema.target_column()]));
+  }
+  return absl::OkStatus();
+}
+
 
 void AppendMetricsJson(std::string* out, const MetricValues& m) {
   absl::StrAppendFormat(out, "\"accuracy\": %s, \"log_loss\": %s, ", JsonNumber(m.accuracy),
@@ -144,69 +184,181 @@ std::string FormatOptional(const std::optional<double>& v) {
 
 absl::Status EvalOptions::Validate() const {
   if (data.empty()) return absl::InvalidArgumentError("--data is required");
+  if ((checkpoint_every_rows > 0 || checkpoint_every_seconds > 0) && checkpoint_dir.empty()) {
+    return absl::InvalidArgumentError(
+        "--checkpoint-every-rows and --checkpoint-every-seconds need --checkpoint-dir");
+  }
+  if (!load_checkpoint.empty() && !checkpoint_dir.empty()) {
+    return absl::InvalidArgumentError(
+        "--load-checkpoint and --checkpoint-dir both name a starting point: use one");
+  }
+  if (checkpoint_every_seconds < 0 || checkpoint_keep == 0) {
+    return absl::InvalidArgumentError(
+        "--checkpoint-every-seconds must be >= 0 and --checkpoint-keep >= 1");
+  }
   if (absl::Status s = table.Validate(); !s.ok()) return s;
   return metrics.Validate();
 }
 
 absl::StatusOr<EvalReport> RunEval(const EvalOptions& options, const EvalProgress& progress) {
   if (absl::Status s = options.Validate(); !s.ok()) return s;
-  // Build the learner first: an unknown learner or option fails before any I/O.
-  absl::StatusOr<std::unique_ptr<learners::Classifier>> model =
-      learners::CreateClassifier(options.learner, options.learner_options);
-  if (!model.ok()) return model.status();
+  checkpoints::Env* env = checkpoints::DefaultEnv();
+  std::unique_ptr<checkpoints::CheckpointStore> store;
+  if (!options.checkpoint_dir.empty()) {
+    absl::StatusOr<std::unique_ptr<checkpoints::CheckpointStore>> opened =
+        checkpoints::CheckpointStore::Open(
+            env, {.dir = options.checkpoint_dir, .keep = options.checkpoint_keep});
+    if (!opened.ok()) return opened.status();
+    store = *std::move(opened);
+  }
+  // The learner (and any checkpoint) first: an unknown learner or option fails before I/O on
+  // the data.
+  std::string resumed_from;
+  bool from_store = false;
+  absl::StatusOr<checkpoints::ModelState> initial =
+      InitialState(options, env, store.get(), &resumed_from, &from_store);
+  if (!initial.ok()) return initial.status();
+  checkpoints::ModelState state = *std::move(initial);
 
+  features::CsvReaderOptions reader_options;
+  reader_options.cancel = options.stop;
   absl::StatusOr<std::unique_ptr<features::CsvReader>> reader_or =
-      features::CsvReader::Open(options.data);
+      features::CsvReader::Open(options.data, reader_options);
   if (!reader_or.ok()) return reader_or.status();
   features::CsvReader& reader = **reader_or;
 
+  const auto stop_requested = [&] {
+    return options.stop != nullptr && options.stop->load(std::memory_order_relaxed);
+  };
+  // The next record; a read cancelled by a stop request ends the input like end of file.
+  const auto next = [&](std::vector<std::string_view>* out) -> absl::StatusOr<bool> {
+    absl::StatusOr<bool> got = reader.Next(out);
+    if (!got.ok() && absl::IsCancelled(got.status()) && stop_requested()) return false;
+    return got;
+  };
+
   const auto start = std::chrono::steady_clock::now();
   std::vector<std::string_view> fields;
-  absl::StatusOr<bool> more = reader.Next(&fields);
+  absl::StatusOr<bool> more = next(&fields);
   if (!more.ok()) return more.status();
   if (!*more) {
     return absl::InvalidArgumentError(absl::StrFormat("%s: no header row", reader.name()));
   }
   const std::vector<std::string> header(fields.begin(), fields.end());
 
-  // Column types come from the first rows, which are kept (as owned strings) and replayed.
-  features::ColumnTypeInference inference(header.size());
+  // A fresh model decides column types from the first rows, which are kept (as owned strings)
+  // and replayed; a resumed one already has its schema.
   std::vector<std::vector<std::string>> buffered;
-  while (buffered.size() < options.table.infer_rows) {
-    more = reader.Next(&fields);
-    if (!more.ok()) return more.status();
-    if (!*more) break;
-    if (fields.size() != header.size()) return RaggedRow(reader, fields.size(), header.size());
-    inference.Observe(fields);
-    buffered.emplace_back(fields.begin(), fields.end());
+  if (state.schema.has_value()) {
+    if (absl::Status s = CheckSameTable(*state.schema, header, options, reader.name()); !s.ok()) {
+      return s;
+    }
+  } else {
+    features::ColumnTypeInference inference(header.size());
+    while (buffered.size() < options.table.infer_rows) {
+      more = next(&fields);
+      if (!more.ok()) return more.status();
+      if (!*more) break;
+      if (fields.size() != header.size()) return RaggedRow(reader, fields.size(), header.size());
+      inference.Observe(fields);
+      buffered.emplace_back(fields.begin(), fields.end());
+    }
+    absl::StatusOr<features::TabularSchema> schema =
+        features::TabularSchema::Create(header, options.table, inference);
+    if (!schema.ok()) return schema.status();
+    state.schema = *std::move(schema);
   }
-  absl::StatusOr<features::TabularSchema> schema =
-      features::TabularSchema::Create(header, options.table, inference);
-  if (!schema.ok()) return schema.status();
 
-  Evaluator evaluator(*std::move(schema), *std::move(model), options.metrics);
+  // Resuming from the store continues the same data: rows [0, first_row) were learned by the
+  // checkpoint already. A checkpoint file given with --load-checkpoint continues learning on
+  // new data, all of which is used.
+  const auto offset = state.next_offsets.find(kRowsOffsetKey);
+  const std::uint64_t first_row = from_store && offset != state.next_offsets.end()
+                                      ? static_cast<std::uint64_t>(offset->second)
+                                      : 0;
+  std::uint64_t row = 0;
+  EvalReport extra;
+  std::optional<checkpoints::Checkpointer> checkpointer;
+  if (store != nullptr) checkpointer.emplace(store.get(), env);
+  const auto snapshot = [&] {
+    state.next_offsets[kRowsOffsetKey] = static_cast<std::int64_t>(row);
+    return state.Clone();
+  };
+  std::uint64_t last_checkpoint_row = row;
+  auto last_checkpoint_time = std::chrono::steady_clock::now();
+  const auto maybe_checkpoint = [&] {
+    const bool by_rows = options.checkpoint_every_rows > 0 &&
+                         row - last_checkpoint_row >= options.checkpoint_every_rows;
+    bool by_time = false;
+    if (options.checkpoint_every_seconds > 0 && row % 1024 == 0) {
+      by_time = std::chrono::duration<double>(std::chrono::steady_clock::now() -
+                                              last_checkpoint_time)
+                    .count() >= options.checkpoint_every_seconds;
+    }
+    if (!by_rows && !by_time) return;
+    // At most one checkpoint in flight: if the writer is still busy this trigger is skipped
+    // and the next one tries again.
+    if (checkpointer->TrySubmit(snapshot())) {
+      last_checkpoint_row = row;
+      last_checkpoint_time = std::chrono::steady_clock::now();
+    }
+  };
+
+  PrequentialStep step;
+  const auto process = [&](std::span<const std::string_view> record) {
+    if (row >= first_row) {
+      step.Apply(&state, record);
+    } else {
+      ++extra.skipped_rows;
+    }
+    ++row;
+    if (checkpointer.has_value()) maybe_checkpoint();
+  };
   std::vector<std::string_view> views;
-  for (const std::vector<std::string>& row : buffered) {
-    views.assign(row.begin(), row.end());
-    evaluator.Row(views);
+  for (const std::vector<std::string>& owned : buffered) {
+    views.assign(owned.begin(), owned.end());
+    process(views);
   }
   buffered.clear();
   buffered.shrink_to_fit();
-  while (true) {
-    more = reader.Next(&fields);
+  while (!stop_requested()) {
+    more = next(&fields);
     if (!more.ok()) return more.status();
     if (!*more) break;
     if (fields.size() != header.size()) return RaggedRow(reader, fields.size(), header.size());
-    evaluator.Row(fields);
-    if (progress && evaluator.rows() % kProgressEveryRows == 0) {
-      progress(evaluator.rows(), reader.bytes_read(), reader.size_bytes());
+    process(fields);
+    if (progress && row % kProgressEveryRows == 0) {
+      progress(row, reader.bytes_read(), reader.size_bytes());
     }
   }
-  EvalReport report = evaluator.Report();
+  extra.interrupted = stop_requested();
+
+  // Final checkpoints: the store's newest generation, then the requested file.
+  if (checkpointer.has_value()) {
+    absl::StatusOr<std::uint64_t> generation = checkpointer->WriteNow(snapshot());
+    if (!generation.ok()) return generation.status();
+    extra.last_checkpoint_generation = *generation;
+    extra.checkpoints_written = checkpointer->stats().written;
+  }
+  if (!options.save_checkpoint.empty()) {
+    state.next_offsets[kRowsOffsetKey] = static_cast<std::int64_t>(row);
+    if (absl::Status s = checkpoints::WriteModelCheckpointFile(env, options.save_checkpoint, state);
+        !s.ok()) {
+      return s;
+    }
+  }
+
+  EvalReport report = Report(state);
+  report.resumed_from = resumed_from;
+  report.skipped_rows = extra.skipped_rows;
+  report.checkpoints_written = extra.checkpoints_written;
+  report.last_checkpoint_generation = extra.last_checkpoint_generation;
+  report.interrupted = extra.interrupted;
   report.seconds =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  const std::uint64_t processed = row - extra.skipped_rows;
   report.rows_per_second =
-      report.seconds > 0 ? static_cast<double>(report.rows) / report.seconds : 0.0;
+      report.seconds > 0 ? static_cast<double>(processed) / report.seconds : 0.0;
   return report;
 }
 
@@ -238,6 +390,15 @@ std::string FormatEvalText(const EvalReport& r) {
     absl::StrAppendFormat(&out, "note: %d non-numeric values in numeric columns were one-hot encoded\n",
                           r.coerced_values);
   }
+  if (!r.resumed_from.empty()) {
+    absl::StrAppendFormat(&out, "resumed from     %s (%d rows already learned, skipped)\n",
+                          r.resumed_from, r.skipped_rows);
+  }
+  if (r.checkpoints_written > 0) {
+    absl::StrAppendFormat(&out, "checkpoints      %d written, last generation %d\n",
+                          r.checkpoints_written, r.last_checkpoint_generation);
+  }
+  if (r.interrupted) out += "interrupted      stopped early on a signal, after the row above\n";
   absl::StrAppendFormat(&out, "seconds          %.3f\n", r.seconds);
   absl::StrAppendFormat(&out, "rows/s           %.0f\n", r.rows_per_second);
   return out;
@@ -260,7 +421,13 @@ std::string FormatEvalJson(const EvalReport& r) {
     if (k > 0) out += ", ";
     AppendJsonString(&out, r.classes[k]);
   }
-  absl::StrAppendFormat(&out, "], \"rolling\": {\"window\": %d, ", r.window);
+  absl::StrAppendFormat(&out, "], \"skipped_rows\": %d, \"checkpoints_written\": %d, "
+                        "\"last_checkpoint_generation\": %d, \"interrupted\": %s",
+                        r.skipped_rows, r.checkpoints_written, r.last_checkpoint_generation,
+                        r.interrupted ? "true" : "false");
+  out += ", \"resumed_from\": ";
+  AppendJsonString(&out, r.resumed_from);
+  absl::StrAppendFormat(&out, ", \"rolling\": {\"window\": %d, ", r.window);
   AppendMetricsJson(&out, r.rolling);
   out += "}}";
   return out;

@@ -1,6 +1,7 @@
 #ifndef RIFFLE_SERVICE_EVAL_H_
 #define RIFFLE_SERVICE_EVAL_H_
 
+#include <atomic>
 #include <cstdint>
 #include <functional>
 #include <optional>
@@ -23,9 +24,26 @@ struct EvalOptions {
   // CSV file with a header row; "-" reads standard input.
   std::string data;
   features::TabularOptions table;
-  std::string learner = "logreg";
+  // Learner kind; empty means "logreg". Must stay empty (and learner_options too) when
+  // starting from a checkpoint, which carries its own learner.
+  std::string learner;
   learners::OptionList learner_options;
   learners::MetricsOptions metrics;
+
+  // Start from this checkpoint file instead of a fresh model (offline training, then more).
+  std::string load_checkpoint;
+  // Write the final state to this checkpoint file (atomically).
+  std::string save_checkpoint;
+  // A checkpoint store directory: resume from its newest valid checkpoint (skipping the rows
+  // that checkpoint already learned) and write generations into it while running.
+  std::string checkpoint_dir;
+  // Periodic checkpoints into checkpoint_dir: every N rows and/or every T seconds (0 = off).
+  std::uint64_t checkpoint_every_rows = 0;
+  double checkpoint_every_seconds = 0;
+  std::size_t checkpoint_keep = 5;
+  // When set (by a signal handler), the evaluation stops after the current row, writes the
+  // final checkpoints and reports what it did.
+  const std::atomic<bool>* stop = nullptr;
 
   absl::Status Validate() const;
 };
@@ -56,6 +74,13 @@ struct EvalReport {
   std::size_t num_features = 0;
   std::size_t model_bytes = 0;
   std::string learner;
+  // Checkpoints: where the run started from, rows skipped because that checkpoint had already
+  // learned them, generations written, and whether a stop request ended the run early.
+  std::string resumed_from;
+  std::uint64_t skipped_rows = 0;
+  std::uint64_t checkpoints_written = 0;
+  std::uint64_t last_checkpoint_generation = 0;
+  bool interrupted = false;
 };
 
 // Called every few thousand rows: rows so far, bytes read, total bytes if known.

@@ -3,12 +3,16 @@
 // Exit codes: 0 success, 1 runtime failure (bad data, missing file), 2 usage error.
 
 #include <CLI/CLI.hpp>
+#include <atomic>
+#include <csignal>
 #include <cstdio>
 #include <string>
 #include <vector>
 
 #include "absl/strings/str_join.h"
 #include "learners/registry.h"
+#include "checkpoints/env.h"
+#include "service/ckpt_command.h"
 #include "service/eval.h"
 #include "service/progress.h"
 
@@ -69,6 +73,70 @@ void AddEvalCommand(CLI::App& app, EvalFlags* flags) {
                  "Print one JSON object: rows, accuracy, log_loss, roc_auc (binary), macro_f1, "
                  "seconds, rows_per_second, and details");
   eval->add_flag("--no-progress", flags->no_progress, "Never draw the progress bar on stderr");
+  eval->add_option("--save-checkpoint", o.save_checkpoint,
+                   "Write the final model state to this checkpoint file (atomically)");
+  eval->add_option("--load-checkpoint", o.load_checkpoint,
+                   "Start from this checkpoint file (written by --save-checkpoint) and keep "
+                   "learning on --data; --learner and --set are not allowed with it");
+  eval->add_option("--checkpoint-dir", o.checkpoint_dir,
+                   "Checkpoint store directory: resume from its newest valid checkpoint "
+                   "(skipping the rows it already learned), write generations into it while "
+                   "running and a final one at the end or on SIGINT/SIGTERM");
+  eval->add_option("--checkpoint-every-rows", o.checkpoint_every_rows,
+                   "With --checkpoint-dir: write a checkpoint every N rows (0: off)");
+  eval->add_option("--checkpoint-every-seconds", o.checkpoint_every_seconds,
+                   "With --checkpoint-dir: write a checkpoint every T seconds (0: off)");
+  eval->add_option("--checkpoint-keep", o.checkpoint_keep,
+                   "With --checkpoint-dir: generations to keep")
+      ->capture_default_str();
+}
+
+struct CkptFlags {
+  std::string file;
+  bool json = false;
+};
+
+void AddCkptCommand(CLI::App& app, CkptFlags* flags) {
+  CLI::App* ckpt = app.add_subcommand("ckpt", "Inspect and verify checkpoint files");
+  ckpt->require_subcommand(1);
+  CLI::App* inspect = ckpt->add_subcommand(
+      "inspect", "Print the header and a summary of a checkpoint (model, learner, counts, "
+                 "metrics, offsets, size); verifies it first");
+  inspect->add_option("file", flags->file, "Checkpoint file")->required();
+  inspect->add_flag("--json", flags->json, "Print one JSON object");
+  CLI::App* verify = ckpt->add_subcommand(
+      "verify", "Check a checkpoint completely (header, length, checksum, model state); exit "
+                "status 1 on any problem");
+  verify->add_option("file", flags->file, "Checkpoint file")->required();
+}
+
+// Set by SIGINT/SIGTERM; the evaluation loop stops after the current row and writes its final
+// checkpoints. A lock-free atomic store is async-signal-safe.
+std::atomic<bool> g_stop_requested{false};
+static_assert(std::atomic<bool>::is_always_lock_free);
+
+extern "C" void RequestStop(int /*signal*/) { g_stop_requested.store(true); }
+
+void InstallStopHandlers() {
+  struct sigaction action {};
+  action.sa_handler = RequestStop;
+  sigemptyset(&action.sa_mask);
+  sigaction(SIGINT, &action, nullptr);
+  sigaction(SIGTERM, &action, nullptr);
+}
+
+int RunCkptCommand(const CLI::App& ckpt, const CkptFlags& flags) {
+  checkpoints::Env* env = checkpoints::DefaultEnv();
+  const bool inspect = ckpt.got_subcommand("inspect");
+  absl::StatusOr<std::string> out = inspect ? InspectCheckpoint(env, flags.file, flags.json)
+                                            : VerifyCheckpoint(env, flags.file);
+  if (!out.ok()) {
+    std::fprintf(stderr, "riffle ckpt %s: error: %s\n", inspect ? "inspect" : "verify",
+                 std::string(out.status().message()).c_str());
+    return kExitFailure;
+  }
+  std::fputs(out->c_str(), stdout);
+  return 0;
 }
 
 int RunEvalCommand(EvalFlags& flags) {
@@ -78,6 +146,8 @@ int RunEvalCommand(EvalFlags& flags) {
       return kExitUsage;
     }
   }
+  InstallStopHandlers();
+  flags.options.stop = &g_stop_requested;
   ProgressBar bar(stderr);
   const bool show = bar.enabled() && !flags.no_progress;
   absl::StatusOr<EvalReport> report = RunEval(
@@ -96,7 +166,8 @@ int RunEvalCommand(EvalFlags& flags) {
   }
   const std::string text = flags.json ? FormatEvalJson(*report) + "\n" : FormatEvalText(*report);
   std::fputs(text.c_str(), stdout);
-  return 0;
+  // Interrupted runs exit like the signal would have, after their final checkpoint.
+  return report->interrupted ? 128 + SIGINT : 0;
 }
 
 int Main(int argc, char** argv) {
@@ -105,6 +176,8 @@ int Main(int argc, char** argv) {
   app.set_version_flag("--version", "riffle 0.1.0");
   EvalFlags eval_flags;
   AddEvalCommand(app, &eval_flags);
+  CkptFlags ckpt_flags;
+  AddCkptCommand(app, &ckpt_flags);
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {
@@ -118,6 +191,7 @@ int Main(int argc, char** argv) {
     return kExitUsage;
   }
   if (app.got_subcommand("eval")) return RunEvalCommand(eval_flags);
+  if (app.got_subcommand("ckpt")) return RunCkptCommand(*app.get_subcommand("ckpt"), ckpt_flags);
   return kExitUsage;
 }
 

@@ -1,0 +1,155 @@
+#include "checkpoints/model_checkpoint.h"
+
+#include <cereal/archives/portable_binary.hpp>
+#include <exception>
+#include <sstream>
+#include <streambuf>
+#include <vector>
+
+#include "absl/strings/str_format.h"
+#include "checkpoints/env.h"
+#include "checkpoints/file_format.h"
+#include "learners/registry.h"
+#include "learners/serialization.h"
+
+namespace riffle::checkpoints {
+namespace {
+
+// A read-only streambuf over caller memory, so parsing does not copy the payload.
+class MemoryBuffer : public std::streambuf {
+ public:
+  explicit MemoryBuffer(std::string_view bytes) {
+    char* begin = const_cast<char*>(bytes.data());
+    setg(begin, begin, begin + bytes.size());
+  }
+};
+
+// Presence flag, then the value.
+template <class Archive, typename T>
+void SaveOptional(Archive& archive, const std::optional<T>& value) {
+  archive(value.has_value());
+  if (value.has_value()) archive(*value);
+}
+
+}  // namespace
+
+ModelState ModelState::Clone() const {
+  ModelState copy;
+  copy.name = name;
+  copy.spec = spec;
+  copy.version = version;
+  copy.generation = generation;
+  copy.learner = learner != nullptr ? learner->Clone() : nullptr;
+  copy.schema = schema;
+  copy.preprocessor = preprocessor;
+  copy.metrics = metrics;
+  copy.counters = counters;
+  copy.next_offsets = next_offsets;
+  return copy;
+}
+
+std::string SerializeModelState(const ModelState& state, std::int64_t created_unix_micros) {
+  std::ostringstream out;
+  {
+    cereal::PortableBinaryOutputArchive archive(out);
+    archive(kCurrentModelPayload);
+    learners::SaveString(archive, std::string(RIFFLE_VERSION));
+    archive(created_unix_micros);
+    learners::SaveString(archive, state.name);
+    learners::SaveString(archive, state.spec);
+    archive(state.version, state.generation);
+    learners::SaveString(archive, std::string(state.learner->Kind()));
+    state.learner->Save(archive);
+    SaveOptional(archive, state.schema);
+    archive(state.preprocessor, state.metrics);
+    archive(state.counters.events, state.counters.labeled, state.counters.unlabeled);
+    archive(static_cast<std::uint64_t>(state.next_offsets.size()));
+    for (const auto& [input, offset] : state.next_offsets) {
+      learners::SaveString(archive, input);
+      archive(offset);
+    }
+  }
+  return std::move(out).str();
+}
+
+absl::StatusOr<ModelState> ParseModelState(std::string_view payload,
+                                           CheckpointMetadata* metadata) {
+  MemoryBuffer buffer(payload);
+  std::istream in(&buffer);
+  ModelState state;
+  CheckpointMetadata meta;
+  // cereal reports malformed data by throwing; nothing escapes this function.
+  try {
+    cereal::PortableBinaryInputArchive archive(in);
+    archive(meta.payload_version);
+    if (meta.payload_version > kCurrentModelPayload) {
+      return absl::FailedPreconditionError(absl::StrFormat(
+          "model payload version %d was written by a newer Riffle (this one reads up to %d)",
+          meta.payload_version, kCurrentModelPayload));
+    }
+    if (meta.payload_version == 0) return absl::DataLossError("model payload version 0");
+    learners::LoadString(archive, &meta.riffle_version);
+    archive(meta.created_unix_micros);
+    learners::LoadString(archive, &state.name);
+    learners::LoadString(archive, &state.spec);
+    archive(state.version, state.generation);
+    learners::LoadString(archive, &meta.learner_kind);
+    absl::StatusOr<std::unique_ptr<learners::Classifier>> learner =
+        learners::CreateEmptyClassifier(meta.learner_kind);
+    if (!learner.ok()) {
+      return absl::InvalidArgumentError(absl::StrFormat(
+          "checkpoint holds learner kind '%s' that this Riffle does not know",
+          meta.learner_kind));
+    }
+    (*learner)->Load(archive);
+    state.learner = *std::move(learner);
+    bool has_schema = false;
+    archive(has_schema);
+    if (has_schema) {
+      state.schema = features::TabularSchema::ForLoading();
+      archive(*state.schema);
+    }
+    archive(state.preprocessor, state.metrics);
+    archive(state.counters.events, state.counters.labeled, state.counters.unlabeled);
+    std::uint64_t offsets = 0;
+    archive(offsets);
+    for (std::uint64_t i = 0; i < offsets; ++i) {
+      // Each entry consumes bytes, so a corrupted count fails at the end of the data.
+      std::string input;
+      std::int64_t offset = 0;
+      learners::LoadString(archive, &input);
+      archive(offset);
+      state.next_offsets[input] = offset;
+    }
+  } catch (const std::exception& e) {
+    return absl::DataLossError(absl::StrFormat("malformed model payload: %s", e.what()));
+  }
+  if (in.peek() != std::char_traits<char>::eof()) {
+    return absl::DataLossError("malformed model payload: trailing bytes after the state");
+  }
+  if (metadata != nullptr) *metadata = std::move(meta);
+  return state;
+}
+
+absl::Status WriteModelCheckpointFile(Env* env, const std::string& path,
+                                      const ModelState& state) {
+  return WriteFileAtomically(env, path,
+                             EncodeCheckpointFile(SerializeModelState(state, env->NowMicros())));
+}
+
+absl::StatusOr<ModelState> ReadModelCheckpointFile(Env* env, const std::string& path,
+                                                   CheckpointMetadata* metadata,
+                                                   std::uint64_t max_bytes) {
+  absl::StatusOr<std::string> bytes = env->ReadFile(path, max_bytes);
+  if (!bytes.ok()) return bytes.status();
+  absl::StatusOr<std::string_view> payload = DecodeCheckpointFile(*bytes, path);
+  if (!payload.ok()) return payload.status();
+  absl::StatusOr<ModelState> state = ParseModelState(*payload, metadata);
+  if (!state.ok()) {
+    return absl::Status(state.status().code(),
+                        absl::StrFormat("%s: %s", path, state.status().message()));
+  }
+  return state;
+}
+
+}  // namespace riffle::checkpoints

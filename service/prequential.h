@@ -1,0 +1,36 @@
+#ifndef RIFFLE_SERVICE_PREQUENTIAL_H_
+#define RIFFLE_SERVICE_PREQUENTIAL_H_
+
+#include <span>
+#include <string_view>
+#include <vector>
+
+#include "checkpoints/model_checkpoint.h"
+#include "features/tabular.h"
+#include "learners/feature_vector.h"
+
+namespace riffle::service {
+
+// Applies records to a model with prequential (test-then-train) semantics, as River's
+// progressive_val_score: decode; predict with the model as it is (scaler statistics of earlier
+// records only); if labeled, update the metrics, then update the scaler and learn. One place
+// for this order, used by `riffle eval` and, later, by the service.
+//
+// Holds only scratch buffers (reused, so a step does not allocate once warm). The caller is the
+// model's single writer; not thread-safe.
+class PrequentialStep {
+ public:
+  // Requires state->schema and state->learner. Returns the probabilities predicted for the
+  // record (valid until the next call).
+  std::span<const double> Apply(checkpoints::ModelState* state,
+                                std::span<const std::string_view> fields);
+
+ private:
+  features::TabularExample example_;
+  learners::FeatureVector x_;
+  std::vector<double> proba_;
+};
+
+}  // namespace riffle::service
+
+#endif  // RIFFLE_SERVICE_PREQUENTIAL_H_
