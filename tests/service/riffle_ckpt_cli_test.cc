@@ -40,12 +40,22 @@ CommandResult RunRiffle(const std::string& args) {
   return result;
 }
 
-std::string TempPath(const std::string& name) {
-  const std::string dir = ::testing::TempDir() + "/riffle_ckpt_cli_" +
-                          ::testing::UnitTest::GetInstance()->current_test_info()->name();
-  std::filesystem::create_directories(dir);
-  return dir + "/" + name;
+std::string TestDir() {
+  return ::testing::TempDir() + "/riffle_ckpt_cli_" +
+         ::testing::UnitTest::GetInstance()->current_test_info()->name();
 }
+
+std::string TempPath(const std::string& name) {
+  std::filesystem::create_directories(TestDir());
+  return TestDir() + "/" + name;
+}
+
+// Every test starts from an empty directory: a checkpoint store left by an earlier run would
+// otherwise be resumed.
+class RiffleCkptCliTest : public ::testing::Test {
+ protected:
+  void SetUp() override { std::filesystem::remove_all(TestDir()); }
+};
 
 // A deterministic labeled stream: y depends on x1 and x2, with a nominal column.
 std::string MakeCsv(int rows, unsigned seed) {
@@ -95,7 +105,7 @@ std::string Lines(const std::string& csv, int first, int last) {
   return out;
 }
 
-TEST(RiffleCkptCliTest, TrainingInTwoHalvesEqualsOnePass) {
+TEST_F(RiffleCkptCliTest, TrainingInTwoHalvesEqualsOnePass) {
   const std::string csv = MakeCsv(4000, 1);
   const std::string full = WriteFile("full.csv", csv);
   const std::string first = WriteFile("first.csv", Lines(csv, 0, 2500));
@@ -116,7 +126,7 @@ TEST(RiffleCkptCliTest, TrainingInTwoHalvesEqualsOnePass) {
   }
 }
 
-TEST(RiffleCkptCliTest, LoadCheckpointRejectsLearnerFlags) {
+TEST_F(RiffleCkptCliTest, LoadCheckpointRejectsLearnerFlags) {
   const std::string csv = WriteFile("d.csv", MakeCsv(300, 2));
   const std::string ckpt = TempPath("m.riffle");
   ASSERT_EQ(RunRiffle("eval --data " + csv + " --target y --save-checkpoint " + ckpt).exit_code, 0);
@@ -126,7 +136,7 @@ TEST(RiffleCkptCliTest, LoadCheckpointRejectsLearnerFlags) {
   EXPECT_NE(r.output.find("cannot be combined"), std::string::npos) << r.output;
 }
 
-TEST(RiffleCkptCliTest, LoadCheckpointRejectsADifferentTable) {
+TEST_F(RiffleCkptCliTest, LoadCheckpointRejectsADifferentTable) {
   const std::string csv = WriteFile("d.csv", MakeCsv(300, 2));
   const std::string other = WriteFile("o.csv", "a,b,y\n1,2,yes\n");
   const std::string ckpt = TempPath("m.riffle");
@@ -136,7 +146,7 @@ TEST(RiffleCkptCliTest, LoadCheckpointRejectsADifferentTable) {
   EXPECT_NE(r.output.find("header does not match"), std::string::npos) << r.output;
 }
 
-TEST(RiffleCkptCliTest, InspectAndVerifyAGoodCheckpoint) {
+TEST_F(RiffleCkptCliTest, InspectAndVerifyAGoodCheckpoint) {
   const std::string csv = WriteFile("d.csv", MakeCsv(500, 3));
   const std::string ckpt = TempPath("m.riffle");
   ASSERT_EQ(RunRiffle("eval --data " + csv + " --target y --save-checkpoint " + ckpt).exit_code, 0);
@@ -155,7 +165,7 @@ TEST(RiffleCkptCliTest, InspectAndVerifyAGoodCheckpoint) {
   EXPECT_EQ(JsonField(json.output, "classes"), "2");
 }
 
-TEST(RiffleCkptCliTest, VerifyReportsEachKindOfDamage) {
+TEST_F(RiffleCkptCliTest, VerifyReportsEachKindOfDamage) {
   const std::string csv = WriteFile("d.csv", MakeCsv(300, 4));
   const std::string good = TempPath("good.riffle");
   ASSERT_EQ(RunRiffle("eval --data " + csv + " --target y --save-checkpoint " + good).exit_code, 0);
@@ -188,7 +198,7 @@ TEST(RiffleCkptCliTest, VerifyReportsEachKindOfDamage) {
   EXPECT_EQ(missing.exit_code, 1);
 }
 
-TEST(RiffleCkptCliTest, CheckpointDirResumesWhereTheLastRunStopped) {
+TEST_F(RiffleCkptCliTest, CheckpointDirResumesWhereTheLastRunStopped) {
   const std::string csv = MakeCsv(5000, 5);
   const std::string full = WriteFile("full.csv", csv);
   const std::string part = WriteFile("part.csv", Lines(csv, 0, 3100));
@@ -241,7 +251,7 @@ Spawned Spawn(const std::vector<std::string>& args, const std::string& output_pa
   return {pid, fds[1]};
 }
 
-TEST(RiffleCkptCliTest, SigtermStopsAQuietPipeWritesAFinalCheckpointAndResumeCompletes) {
+TEST_F(RiffleCkptCliTest, SigtermStopsAQuietPipeWritesAFinalCheckpointAndResumeCompletes) {
   const std::string csv = MakeCsv(3000, 6);
   const std::string full = WriteFile("full.csv", csv);
   const std::string dir = TempPath("store");
