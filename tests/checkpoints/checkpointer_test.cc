@@ -1,0 +1,126 @@
+#include "checkpoints/checkpointer.h"
+
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <thread>
+#include <vector>
+
+#include "tests/checkpoints/checkpoint_testing.h"
+#include "learners/logistic_regression.h"
+
+namespace riffle::checkpoints {
+namespace {
+
+using ::riffle::checkpoints::testing::FaultInjectionEnv;
+using ::riffle::checkpoints::testing::ScopedTempDir;
+
+ModelState SmallModel(int examples) {
+  ModelState state;
+  state.name = "m";
+  auto model = std::make_unique<learners::LogisticRegression>(learners::LogisticRegressionOptions{});
+  learners::FeatureVector x;
+  x.Add(0, 1.0);
+  x.Add(3, -2.0);
+  for (int i = 0; i < examples; ++i) model->LearnOne(x, i % 2);
+  state.learner = std::move(model);
+  state.counters.events = static_cast<std::uint64_t>(examples);
+  state.next_offsets["events/0"] = examples;
+  return state;
+}
+
+std::unique_ptr<CheckpointStore> OpenStore(Env* env, const std::string& dir) {
+  absl::StatusOr<std::unique_ptr<CheckpointStore>> store =
+      CheckpointStore::Open(env, {.dir = dir, .keep = 3});
+  EXPECT_TRUE(store.ok()) << store.status();
+  return *std::move(store);
+}
+
+TEST(CheckpointerTest, WritesSubmittedSnapshotsInTheBackground) {
+  ScopedTempDir dir;
+  std::unique_ptr<CheckpointStore> store = OpenStore(DefaultEnv(), dir.path());
+  {
+    Checkpointer checkpointer(store.get(), DefaultEnv());
+    ASSERT_TRUE(checkpointer.TrySubmit(SmallModel(10)));
+    checkpointer.Wait();
+    EXPECT_EQ(checkpointer.stats().written, 1u);
+    EXPECT_EQ(checkpointer.stats().last_generation, 1u);
+  }
+  absl::StatusOr<LoadedCheckpoint> loaded = store->LoadNewestValid();
+  ASSERT_TRUE(loaded.ok()) << loaded.status();
+  absl::StatusOr<ModelState> state = ParseModelState(loaded->payload);
+  ASSERT_TRUE(state.ok()) << state.status();
+  EXPECT_EQ(state->counters.events, 10u);
+  EXPECT_EQ(state->next_offsets.at("events/0"), 10);
+  EXPECT_EQ(state->generation, 1u);  // the generation it was written as
+}
+
+TEST(CheckpointerTest, AtMostOneSnapshotInFlight) {
+  ScopedTempDir dir;
+  std::unique_ptr<CheckpointStore> store = OpenStore(DefaultEnv(), dir.path());
+  Checkpointer checkpointer(store.get(), DefaultEnv());
+  int accepted = 0;
+  for (int i = 0; i < 50; ++i) accepted += checkpointer.TrySubmit(SmallModel(i)) ? 1 : 0;
+  checkpointer.Wait();
+  const Checkpointer::Stats stats = checkpointer.stats();
+  EXPECT_GE(accepted, 1);
+  EXPECT_EQ(stats.written, static_cast<std::uint64_t>(accepted));
+  EXPECT_EQ(stats.skipped_busy, static_cast<std::uint64_t>(50 - accepted));
+}
+
+TEST(CheckpointerTest, WriteNowWaitsForTheWriteInFlightAndIsNewest) {
+  ScopedTempDir dir;
+  std::unique_ptr<CheckpointStore> store = OpenStore(DefaultEnv(), dir.path());
+  Checkpointer checkpointer(store.get(), DefaultEnv());
+  checkpointer.TrySubmit(SmallModel(5));
+  absl::StatusOr<std::uint64_t> generation = checkpointer.WriteNow(SmallModel(7));
+  ASSERT_TRUE(generation.ok()) << generation.status();
+  EXPECT_EQ(*generation, 2u);
+  absl::StatusOr<LoadedCheckpoint> loaded = store->LoadNewestValid();
+  ASSERT_TRUE(loaded.ok());
+  EXPECT_EQ(loaded->generation, 2u);
+  EXPECT_EQ(ParseModelState(loaded->payload)->counters.events, 7u);
+}
+
+TEST(CheckpointerTest, AFailedWriteIsCountedAndThePreviousGenerationSurvives) {
+  ScopedTempDir dir;
+  FaultInjectionEnv env;
+  std::unique_ptr<CheckpointStore> store = OpenStore(&env, dir.path());
+  Checkpointer checkpointer(store.get(), &env);
+  ASSERT_TRUE(checkpointer.WriteNow(SmallModel(3)).ok());
+  env.fail_sync = true;
+  absl::StatusOr<std::uint64_t> failed = checkpointer.WriteNow(SmallModel(4));
+  EXPECT_FALSE(failed.ok());
+  EXPECT_EQ(checkpointer.stats().failed, 1u);
+  EXPECT_FALSE(checkpointer.stats().last_error.ok());
+  env.fail_sync = false;
+  absl::StatusOr<LoadedCheckpoint> loaded = store->LoadNewestValid();
+  ASSERT_TRUE(loaded.ok());
+  EXPECT_EQ(ParseModelState(loaded->payload)->counters.events, 3u);
+}
+
+TEST(CheckpointerTest, ConcurrentSubmittersAndReaders) {
+  // Run under TSan in CI: submitters on several threads, stats readers, and the writer thread.
+  ScopedTempDir dir;
+  std::unique_ptr<CheckpointStore> store = OpenStore(DefaultEnv(), dir.path());
+  Checkpointer checkpointer(store.get(), DefaultEnv());
+  std::atomic<int> accepted{0};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 3; ++t) {
+    threads.emplace_back([&, t] {
+      for (int i = 0; i < 20; ++i) {
+        if (checkpointer.TrySubmit(SmallModel(t * 100 + i))) accepted.fetch_add(1);
+        (void)checkpointer.stats();
+      }
+    });
+  }
+  for (std::thread& thread : threads) thread.join();
+  checkpointer.Wait();
+  EXPECT_EQ(checkpointer.stats().written, static_cast<std::uint64_t>(accepted.load()));
+  absl::StatusOr<std::vector<CheckpointInfo>> list = store->List();
+  ASSERT_TRUE(list.ok());
+  EXPECT_LE(list->size(), 3u);  // retention
+}
+
+}  // namespace
+}  // namespace riffle::checkpoints
