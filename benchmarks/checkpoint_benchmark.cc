@@ -50,8 +50,8 @@ const ModelState& LargeModel() {
 }
 
 std::string TempDir() {
-  const std::string dir = std::filesystem::temp_directory_path() /
-                          ("riffle_ckpt_bench_" + std::to_string(getpid()));
+  const std::string dir =
+      std::filesystem::temp_directory_path() / ("riffle_ckpt_bench_" + std::to_string(getpid()));
   std::filesystem::create_directories(dir);
   return dir;
 }
@@ -112,9 +112,9 @@ void BM_PredictLatencyDuringCheckpointWrite(benchmark::State& state) {
       while (writing.load()) {
         const auto start = std::chrono::steady_clock::now();
         model.learner->PredictProbaOne(x, &proba);
-        const double us = std::chrono::duration<double, std::micro>(
-                              std::chrono::steady_clock::now() - start)
-                              .count();
+        const double us =
+            std::chrono::duration<double, std::micro>(std::chrono::steady_clock::now() - start)
+                .count();
         if (us > worst_us) worst_us = us;
       }
     });

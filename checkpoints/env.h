@@ -80,7 +80,8 @@ class Env {
   virtual absl::Status RemoveFile(const std::string& path) = 0;
 
   // Creates `dir` and its missing parents (mode 0755 before the umask); OK if it already is a
-  // directory, FailedPrecondition if it, or a parent, exists as something else.
+  // directory, FailedPrecondition if it, or a parent, exists as something else,
+  // InvalidArgument for an empty path.
   virtual absl::Status CreateDirs(const std::string& dir) = 0;
 
   virtual absl::StatusOr<std::uint64_t> FileSize(const std::string& path) = 0;

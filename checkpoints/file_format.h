@@ -37,8 +37,8 @@
 //   * The checksum is verified before a single payload byte is returned, so the cereal
 //     parser never sees corrupted bytes. (A malicious payload with a valid checksum is still
 //     possible; the parser bounds its sizes, and the fuzzer exercises it directly.)
-//   * Decoding returns a view into the caller's bytes: it never allocates, whatever the
-//     header claims (a length field of 2^60 is just a truncation error).
+//   * Decoding returns a view into the caller's bytes and allocates nothing but an error
+//     message, whatever the header claims (a length field of 2^60 is just a truncation error).
 //
 // Errors: every message starts with the file name given by the caller, followed by the
 // reason. Codes:

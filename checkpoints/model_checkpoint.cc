@@ -24,13 +24,6 @@ class MemoryBuffer : public std::streambuf {
   }
 };
 
-// Presence flag, then the value.
-template <class Archive, typename T>
-void SaveOptional(Archive& archive, const std::optional<T>& value) {
-  archive(value.has_value());
-  if (value.has_value()) archive(*value);
-}
-
 }  // namespace
 
 ModelState ModelState::Clone() const {
@@ -60,7 +53,8 @@ std::string SerializeModelState(const ModelState& state, std::int64_t created_un
     archive(state.version, state.generation);
     learners::SaveString(archive, std::string(state.learner->Kind()));
     state.learner->Save(archive);
-    SaveOptional(archive, state.schema);
+    learners::SaveBool(archive, state.schema.has_value());
+    if (state.schema.has_value()) archive(*state.schema);
     archive(state.preprocessor, state.metrics);
     archive(state.counters.events, state.counters.labeled, state.counters.unlabeled);
     archive(static_cast<std::uint64_t>(state.next_offsets.size()));
@@ -72,8 +66,7 @@ std::string SerializeModelState(const ModelState& state, std::int64_t created_un
   return std::move(out).str();
 }
 
-absl::StatusOr<ModelState> ParseModelState(std::string_view payload,
-                                           CheckpointMetadata* metadata) {
+absl::StatusOr<ModelState> ParseModelState(std::string_view payload, CheckpointMetadata* metadata) {
   MemoryBuffer buffer(payload);
   std::istream in(&buffer);
   ModelState state;
@@ -98,14 +91,11 @@ absl::StatusOr<ModelState> ParseModelState(std::string_view payload,
         learners::CreateEmptyClassifier(meta.learner_kind);
     if (!learner.ok()) {
       return absl::InvalidArgumentError(absl::StrFormat(
-          "checkpoint holds learner kind '%s' that this Riffle does not know",
-          meta.learner_kind));
+          "checkpoint holds learner kind '%s' that this Riffle does not know", meta.learner_kind));
     }
     (*learner)->Load(archive);
     state.learner = *std::move(learner);
-    bool has_schema = false;
-    archive(has_schema);
-    if (has_schema) {
+    if (learners::LoadBool(archive)) {
       state.schema = features::TabularSchema::ForLoading();
       archive(*state.schema);
     }
@@ -131,8 +121,7 @@ absl::StatusOr<ModelState> ParseModelState(std::string_view payload,
   return state;
 }
 
-absl::Status WriteModelCheckpointFile(Env* env, const std::string& path,
-                                      const ModelState& state) {
+absl::Status WriteModelCheckpointFile(Env* env, const std::string& path, const ModelState& state) {
   return WriteFileAtomically(env, path,
                              EncodeCheckpointFile(SerializeModelState(state, env->NowMicros())));
 }

@@ -78,8 +78,7 @@ class Env;
 // A standalone checkpoint file (`riffle eval --save-checkpoint`): the file format's header and
 // checksum around SerializeModelState's payload, written atomically (the previous file at
 // `path` survives any failure).
-absl::Status WriteModelCheckpointFile(Env* env, const std::string& path,
-                                      const ModelState& state);
+absl::Status WriteModelCheckpointFile(Env* env, const std::string& path, const ModelState& state);
 
 // Reads, verifies (header, length, checksum: before any parsing) and parses a checkpoint
 // file. Files over `max_bytes` are refused without being read. Errors name the file.

@@ -119,10 +119,13 @@ class CheckpointStore {
   CheckpointStore& operator=(const CheckpointStore&) = delete;
 
   // Writes `payload` as the next generation, durably, then deletes generations beyond `keep`
-  // (never the new one). On error nothing changed: no new file, no temporary file left, every
-  // older generation intact; the error is WriteFileAtomically's (e.g. ResourceExhausted for a
-  // full disk, with the failed step). Also ResourceExhausted if the file would exceed
-  // max_file_bytes, FailedPrecondition if read_only, OutOfRange if generation 2^64-1 exists.
+  // (never the new one). On error no temporary file is left and every older generation is
+  // intact; the error is WriteFileAtomically's, naming the failed step (e.g. ResourceExhausted
+  // for a full disk). There is no new file either, except when only the final fsync of the
+  // directory failed: the new file is then complete and loadable but not known to survive a
+  // crash, so the write still fails (and nothing is pruned). Also ResourceExhausted if the file
+  // would exceed max_file_bytes, FailedPrecondition if read_only, OutOfRange if generation
+  // 2^64-1 exists.
   absl::StatusOr<WrittenCheckpoint> Write(std::string_view payload);
 
   // Every checkpoint file, newest first. Ignores temporary and foreign files; does not read or

@@ -31,7 +31,9 @@ class StandardScaler {
   // LearnOne(x) then AppendTransformed(x, out), in one pass over x.
   void LearnAndAppendTransformed(const learners::FeatureVector& x, learners::FeatureVector* out);
 
-  std::uint64_t Count(learners::FeatureIndex j) const { return j < counts_.size() ? counts_[j] : 0; }
+  std::uint64_t Count(learners::FeatureIndex j) const {
+    return j < counts_.size() ? counts_[j] : 0;
+  }
   double Mean(learners::FeatureIndex j) const { return j < means_.size() ? means_[j] : 0.0; }
   double Variance(learners::FeatureIndex j) const { return j < vars_.size() ? vars_[j] : 0.0; }
   std::size_t MemoryBytes() const;

@@ -50,9 +50,9 @@ absl::StatusOr<TabularSchema> TabularSchema::Create(std::span<const std::string>
     return std::find(header.begin(), header.end(), name);
   };
   if (find(options.target) == header.end()) {
-    return absl::InvalidArgumentError(absl::StrFormat(
-        "target column '%s' is not in the header (columns: %s)", options.target,
-        absl::StrJoin(header.begin(), header.end(), ", ")));
+    return absl::InvalidArgumentError(
+        absl::StrFormat("target column '%s' is not in the header (columns: %s)", options.target,
+                        absl::StrJoin(header.begin(), header.end(), ", ")));
   }
   for (const auto* list : {&options.nominal, &options.drop}) {
     for (const std::string& name : *list) {

@@ -2,7 +2,6 @@
 
 #include <algorithm>
 #include <cassert>
-#include <cereal/types/optional.hpp>
 #include <cmath>
 
 #include "absl/strings/str_cat.h"
@@ -97,14 +96,13 @@ absl::Status LogisticRegressionOptions::Validate() const {
   if (lr.has_value()) {
     if (absl::Status s = RequirePositive("lr", *lr); !s.ok()) return s;
   }
-  for (const auto& [name, value] :
-       {std::pair<std::string_view, double>{"lr_power", lr_power},
-        {"intercept_lr", intercept_lr},
-        {"l1", l1},
-        {"l2", l2},
-        {"ftrl_l1", ftrl_l1},
-        {"ftrl_l2", ftrl_l2},
-        {"ftrl_beta", ftrl_beta}}) {
+  for (const auto& [name, value] : {std::pair<std::string_view, double>{"lr_power", lr_power},
+                                    {"intercept_lr", intercept_lr},
+                                    {"l1", l1},
+                                    {"l2", l2},
+                                    {"ftrl_l1", ftrl_l1},
+                                    {"ftrl_l2", ftrl_l2},
+                                    {"ftrl_beta", ftrl_beta}}) {
     if (absl::Status s = RequireNonNegative(name, value); !s.ok()) return s;
   }
   for (const auto& [name, value] :
@@ -153,13 +151,20 @@ absl::Status LogisticRegressionOptions::Set(std::string_view name, std::string_v
     return absl::OkStatus();
   }
   const std::pair<std::string_view, double*> doubles[] = {
-      {"lr_power", &lr_power},       {"intercept_lr", &intercept_lr},
-      {"intercept_init", &intercept_init}, {"l2", &l2},
-      {"l1", &l1},                   {"clip_gradient", &clip_gradient},
-      {"adam_beta1", &adam_beta1},   {"adam_beta2", &adam_beta2},
-      {"adam_eps", &adam_eps},       {"adagrad_eps", &adagrad_eps},
-      {"ftrl_alpha", &ftrl_alpha},   {"ftrl_beta", &ftrl_beta},
-      {"ftrl_l1", &ftrl_l1},         {"ftrl_l2", &ftrl_l2},
+      {"lr_power", &lr_power},
+      {"intercept_lr", &intercept_lr},
+      {"intercept_init", &intercept_init},
+      {"l2", &l2},
+      {"l1", &l1},
+      {"clip_gradient", &clip_gradient},
+      {"adam_beta1", &adam_beta1},
+      {"adam_beta2", &adam_beta2},
+      {"adam_eps", &adam_eps},
+      {"adagrad_eps", &adagrad_eps},
+      {"ftrl_alpha", &ftrl_alpha},
+      {"ftrl_beta", &ftrl_beta},
+      {"ftrl_l1", &ftrl_l1},
+      {"ftrl_l2", &ftrl_l2},
   };
   for (const auto& [option, field] : doubles) {
     if (name == option) return ParseDoubleOption(name, value, field);
@@ -225,8 +230,7 @@ void LogisticRegression::SoftmaxLogits(const FeatureVector& x, std::span<double>
   }
 }
 
-void LogisticRegression::PredictProbaOne(const FeatureVector& x,
-                                         std::vector<double>* proba) const {
+void LogisticRegression::PredictProbaOne(const FeatureVector& x, std::vector<double>* proba) const {
   if (!softmax_) {
     const double p = Sigmoid(SigmoidLogit(x));
     proba->resize(2);
@@ -310,8 +314,8 @@ void LogisticRegression::UpdateColumn(const FeatureVector& x, Eigen::Index c, do
       const double b2 = options_.adam_beta2;
       const double step = static_cast<double>(t) + 1.0;
       // Bias correction of both moments folded into the step size (Kingma & Ba, section 2).
-      const double lr = StepLearningRate(t) * std::sqrt(1.0 - std::pow(b2, step)) /
-                        (1.0 - std::pow(b1, step));
+      const double lr =
+          StepLearningRate(t) * std::sqrt(1.0 - std::pow(b2, step)) / (1.0 - std::pow(b1, step));
       double* m = state_a_.data();
       double* v = state_b_.data();
       for (std::size_t k = 0; k < x.size(); ++k) {
@@ -443,21 +447,23 @@ double LogisticRegression::Intercept(std::size_t column) const {
 }
 
 std::size_t LogisticRegression::MemoryBytes() const {
-  const auto bytes = [](const auto& m) { return static_cast<std::size_t>(m.size()) * sizeof(double); };
-  return sizeof(*this) + bytes(weights_) + bytes(state_a_) + bytes(state_b_) +
-         bytes(applied_l1_) + bytes(intercepts_) + steps_.size() * sizeof(std::uint64_t) +
+  const auto bytes = [](const auto& m) {
+    return static_cast<std::size_t>(m.size()) * sizeof(double);
+  };
+  return sizeof(*this) + bytes(weights_) + bytes(state_a_) + bytes(state_b_) + bytes(applied_l1_) +
+         bytes(intercepts_) + steps_.size() * sizeof(std::uint64_t) +
          total_l1_.size() * sizeof(double);
 }
 
 void LogisticRegression::Save(cereal::PortableBinaryOutputArchive& archive) const {
   const LogisticRegressionOptions& o = options_;
   archive(kStateVersion);
-  archive(static_cast<std::uint8_t>(o.optimizer), o.lr,
-          static_cast<std::uint8_t>(o.lr_schedule), o.lr_power, o.intercept_lr,
-          o.intercept_init, o.l2, o.l1, o.clip_gradient, o.adam_beta1, o.adam_beta2, o.adam_eps,
-          o.adagrad_eps, o.ftrl_alpha, o.ftrl_beta, o.ftrl_l1, o.ftrl_l2,
-          static_cast<std::uint8_t>(o.mode));
-  archive(softmax_);
+  archive(static_cast<std::uint8_t>(o.optimizer));
+  SaveOptional(archive, o.lr);
+  archive(static_cast<std::uint8_t>(o.lr_schedule), o.lr_power, o.intercept_lr, o.intercept_init,
+          o.l2, o.l1, o.clip_gradient, o.adam_beta1, o.adam_beta2, o.adam_eps, o.adagrad_eps,
+          o.ftrl_alpha, o.ftrl_beta, o.ftrl_l1, o.ftrl_l2, static_cast<std::uint8_t>(o.mode));
+  SaveBool(archive, softmax_);
   SaveDense(archive, weights_);
   SaveDense(archive, intercepts_);
   SaveDense(archive, state_a_);
@@ -471,17 +477,18 @@ void LogisticRegression::Load(cereal::PortableBinaryInputArchive& archive) {
   std::uint32_t version = 0;
   archive(version);
   if (version != kStateVersion) {
-    throw cereal::Exception(
-        absl::StrCat("logreg state version ", version, " is not supported (expected ",
-                     kStateVersion, ")"));
+    throw cereal::Exception(absl::StrCat("logreg state version ", version,
+                                         " is not supported (expected ", kStateVersion, ")"));
   }
   LogisticRegressionOptions o;
   std::uint8_t optimizer = 0;
   std::uint8_t schedule = 0;
   std::uint8_t mode = 0;
-  archive(optimizer, o.lr, schedule, o.lr_power, o.intercept_lr, o.intercept_init, o.l2, o.l1,
-          o.clip_gradient, o.adam_beta1, o.adam_beta2, o.adam_eps, o.adagrad_eps, o.ftrl_alpha,
-          o.ftrl_beta, o.ftrl_l1, o.ftrl_l2, mode);
+  archive(optimizer);
+  LoadOptional(archive, &o.lr);
+  archive(schedule, o.lr_power, o.intercept_lr, o.intercept_init, o.l2, o.l1, o.clip_gradient,
+          o.adam_beta1, o.adam_beta2, o.adam_eps, o.adagrad_eps, o.ftrl_alpha, o.ftrl_beta,
+          o.ftrl_l1, o.ftrl_l2, mode);
   if (optimizer > static_cast<std::uint8_t>(OptimizerKind::kFtrl) ||
       schedule > static_cast<std::uint8_t>(LearningRateSchedule::kInverseScaling) ||
       mode > static_cast<std::uint8_t>(LogisticMode::kSoftmax)) {
@@ -493,8 +500,7 @@ void LogisticRegression::Load(cereal::PortableBinaryInputArchive& archive) {
   if (absl::Status s = o.Validate(); !s.ok()) {
     throw cereal::Exception(absl::StrCat("logreg state: ", s.message()));
   }
-  bool softmax = false;
-  archive(softmax);
+  const bool softmax = LoadBool(archive);
   Matrix weights, state_a, state_b, applied_l1;
   Eigen::VectorXd intercepts;
   std::vector<std::uint64_t> steps;

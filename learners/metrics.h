@@ -370,7 +370,12 @@ std::vector<std::uint32_t> NonZeroNodes(const std::vector<double>& tree);
 template <class Archive>
 void ScoredExample::serialize(Archive& archive, std::uint32_t version) {
   metrics_internal::CheckVersion(version, "ScoredExample");
-  archive(y_true, y_pred, p_true, score, weight, binary);
+  archive(y_true, y_pred, p_true, score, weight);
+  if constexpr (Archive::is_loading::value) {
+    binary = LoadBool(archive);
+  } else {
+    SaveBool(archive, binary);
+  }
 }
 
 template <class Archive>
@@ -392,8 +397,7 @@ void ConfusionMatrix::load(Archive& archive, std::uint32_t version) {
   LoadVector(archive, &loaded.col_weights_);
   LoadVector(archive, &loaded.row_counts_);
   LoadVector(archive, &loaded.col_counts_);
-  archive(loaded.total_weight_, loaded.correct_weight_, loaded.total_count_,
-          loaded.correct_count_);
+  archive(loaded.total_weight_, loaded.correct_weight_, loaded.total_count_, loaded.correct_count_);
   loaded.num_classes_ = static_cast<std::size_t>(num_classes);
   loaded.CheckLoaded();
   *this = std::move(loaded);

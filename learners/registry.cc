@@ -27,8 +27,8 @@ absl::StatusOr<std::unique_ptr<Classifier>> CreateClassifier(std::string_view ki
     return std::unique_ptr<Classifier>(std::make_unique<LogisticRegression>(o));
   }
   const std::vector<std::string> kinds = LearnerKinds();
-  return absl::InvalidArgumentError(absl::StrFormat("unknown learner '%s' (available: %s)", kind,
-                                                    absl::StrJoin(kinds, ", ")));
+  return absl::InvalidArgumentError(
+      absl::StrFormat("unknown learner '%s' (available: %s)", kind, absl::StrJoin(kinds, ", ")));
 }
 
 absl::StatusOr<std::unique_ptr<Classifier>> CreateEmptyClassifier(std::string_view kind) {

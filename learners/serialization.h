@@ -7,6 +7,7 @@
 #include <cereal/types/common.hpp>
 #include <cstddef>
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <type_traits>
 #include <vector>
@@ -19,6 +20,38 @@
 namespace riffle::learners {
 
 inline constexpr std::size_t kLoadChunkElements = 1 << 16;
+
+// Booleans travel as one byte that must be 0 or 1: loading a byte into a bool directly (as
+// cereal does) is undefined behaviour for any other value, which a damaged file can hold.
+template <class Archive>
+void SaveBool(Archive& archive, bool value) {
+  archive(static_cast<std::uint8_t>(value ? 1 : 0));
+}
+
+template <class Archive>
+bool LoadBool(Archive& archive) {
+  std::uint8_t byte = 0;
+  archive(byte);
+  if (byte > 1) throw cereal::Exception("invalid boolean in archive");
+  return byte == 1;
+}
+
+// std::optional<T>: a SaveBool presence flag, then the value.
+template <class Archive, typename T>
+void SaveOptional(Archive& archive, const std::optional<T>& value) {
+  SaveBool(archive, value.has_value());
+  if (value.has_value()) archive(*value);
+}
+
+template <class Archive, typename T>
+void LoadOptional(Archive& archive, std::optional<T>* value) {
+  value->reset();
+  if (LoadBool(archive)) {
+    T loaded{};
+    archive(loaded);
+    *value = std::move(loaded);
+  }
+}
 
 // Strings: length, then bytes; loaded in chunks like vectors.
 template <class Archive>
@@ -66,8 +99,8 @@ template <class Archive, typename T>
 void LoadVectorFromCount(Archive& archive, std::uint64_t size, std::vector<T>* values) {
   values->clear();
   while (values->size() < size) {
-    const std::size_t chunk =
-        static_cast<std::size_t>(std::min<std::uint64_t>(size - values->size(), kLoadChunkElements));
+    const std::size_t chunk = static_cast<std::size_t>(
+        std::min<std::uint64_t>(size - values->size(), kLoadChunkElements));
     const std::size_t start = values->size();
     values->resize(start + chunk);
     if constexpr (std::is_arithmetic_v<T>) {
@@ -99,7 +132,10 @@ void LoadDense(Archive& archive, Eigen::PlainObjectBase<Derived>* m) {
   std::uint64_t rows = 0;
   std::uint64_t cols = 0;
   archive(rows, cols);
-  if ((cols != 0 && rows > (std::uint64_t{1} << 40) / cols) ||
+  // Each dimension and their product must fit comfortably in Eigen::Index; the product is
+  // then bounded again by the data actually present (chunked load below).
+  constexpr std::uint64_t kMaxDimension = std::uint64_t{1} << 40;
+  if (rows > kMaxDimension || cols > kMaxDimension || (cols != 0 && rows > kMaxDimension / cols) ||
       (Derived::ColsAtCompileTime == 1 && cols != 1)) {
     throw cereal::Exception("dense matrix: implausible shape");
   }
@@ -108,7 +144,6 @@ void LoadDense(Archive& archive, Eigen::PlainObjectBase<Derived>* m) {
   m->resize(static_cast<Eigen::Index>(rows), static_cast<Eigen::Index>(cols));
   std::copy(coefficients.begin(), coefficients.end(), m->data());
 }
-
 
 }  // namespace riffle::learners
 

@@ -31,6 +31,21 @@ corpus=build/fuzz/corpus/checkpoint_file
 artifacts=build/fuzz/artifacts
 mkdir -p "$corpus" "$artifacts"
 
+# Seeds that reach the model parsers: real checkpoints of small models, one per optimizer and
+# mode, written by the release riffle binary when it has been built (scripts/test.sh builds it
+# first). Without them the fuzzer reaches the learner loaders only by luck.
+seeds=build/fuzz/seeds
+mkdir -p "$seeds"
+if [[ -x build/release/service/riffle ]]; then
+  for set in "optimizer=sgd" "optimizer=adam" "optimizer=adagrad" "optimizer=ftrl" \
+             "mode=softmax" "l1=0.01"; do
+    build/release/service/riffle eval --data data/sklearn-iris.csv --target target \
+      --set "$set" --no-progress --save-checkpoint "$seeds/iris-${set/=/-}.riffle" >/dev/null
+  done
+  build/release/service/riffle eval --data data/weka-vote.csv --target Class --no-progress \
+    --save-checkpoint "$seeds/vote.riffle" >/dev/null
+fi
+
 echo "=== fuzz checkpoint_file_fuzzer for ${seconds}s"
 export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
 # -malloc_limit_mb: one allocation above 256 MB is a finding (inputs are at most a few KB, so a
@@ -43,4 +58,4 @@ build/fuzz/checkpoint_file_fuzzer \
   -timeout=10 \
   -print_final_stats=1 \
   -artifact_prefix="$artifacts/" \
-  "$corpus" tests/fixtures/checkpoints
+  "$corpus" tests/fixtures/checkpoints "$seeds"

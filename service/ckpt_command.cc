@@ -95,11 +95,10 @@ absl::StatusOr<std::string> InspectCheckpoint(checkpoints::Env* env, const std::
                         loaded->header.payload_checksum);
   absl::StrAppendFormat(&out, "written by      riffle %s at %s\n", loaded->metadata.riffle_version,
                         IsoTime(loaded->metadata.created_unix_micros));
-  absl::StrAppendFormat(&out, "model           %s (version %d, generation %d)\n", s.name,
-                        s.version, s.generation);
+  absl::StrAppendFormat(&out, "model           %s (version %d, generation %d)\n", s.name, s.version,
+                        s.generation);
   absl::StrAppendFormat(&out, "learner         %s, %d classes, %d features, %d bytes\n",
-                        loaded->metadata.learner_kind, classes, features,
-                        s.learner->MemoryBytes());
+                        loaded->metadata.learner_kind, classes, features, s.learner->MemoryBytes());
   absl::StrAppendFormat(&out, "spec            %s\n", s.spec);
   absl::StrAppendFormat(&out, "events          %d (%d labeled, %d unlabeled)\n", s.counters.events,
                         s.counters.labeled, s.counters.unlabeled);
@@ -114,8 +113,8 @@ absl::StatusOr<std::string> InspectCheckpoint(checkpoints::Env* env, const std::
 absl::StatusOr<std::string> VerifyCheckpoint(checkpoints::Env* env, const std::string& path) {
   absl::StatusOr<Loaded> loaded = LoadForInspection(env, path);
   if (!loaded.ok()) return loaded.status();
-  return absl::StrFormat("ok: %s: model %s, learner %s, generation %d, %d events, %d bytes\n",
-                         path, loaded->state.name, loaded->metadata.learner_kind,
+  return absl::StrFormat("ok: %s: model %s, learner %s, generation %d, %d events, %d bytes\n", path,
+                         loaded->state.name, loaded->metadata.learner_kind,
                          loaded->state.generation, loaded->state.counters.events,
                          loaded->file_bytes);
 }

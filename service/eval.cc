@@ -5,12 +5,12 @@
 #include <memory>
 
 #include "absl/strings/str_format.h"
-#include "features/csv_reader.h"
 #include "absl/strings/str_join.h"
 #include "checkpoints/checkpointer.h"
 #include "checkpoints/env.h"
 #include "checkpoints/model_checkpoint.h"
 #include "checkpoints/store.h"
+#include "features/csv_reader.h"
 #include "learners/classifier.h"
 #include "service/json.h"
 #include "service/prequential.h"
@@ -21,8 +21,6 @@ namespace {
 constexpr std::uint64_t kProgressEveryRows = 4096;
 // The input position recorded in checkpoints: data rows consumed so far.
 constexpr char kRowsOffsetKey[] = "csv:rows";
-
-
 
 std::optional<double> FiniteOrNone(double v) {
   return std::isfinite(v) ? std::optional<double>(v) : std::nullopt;
@@ -43,9 +41,8 @@ MetricValues Snapshot(const learners::MetricAccumulator& m, bool binary) {
 }
 
 absl::Status RaggedRow(const features::CsvReader& reader, std::size_t got, std::size_t want) {
-  return absl::InvalidArgumentError(
-      absl::StrFormat("%s:%d: row has %d fields but the header has %d", reader.name(),
-                      reader.line(), got, want));
+  return absl::InvalidArgumentError(absl::StrFormat(
+      "%s:%d: row has %d fields but the header has %d", reader.name(), reader.line(), got, want));
 }
 
 // The spec recorded in checkpoints written by `riffle eval`: what was asked for, as JSON.
@@ -61,9 +58,9 @@ std::string EvalSpecJson(const EvalOptions& o, std::string_view learner) {
   }
   out += "}, \"target\": ";
   AppendJsonString(&out, o.table.target);
-  for (const auto& [key, list] : {std::pair<const char*, const std::vector<std::string>*>{
-                                      "nominal", &o.table.nominal},
-                                  {"drop", &o.table.drop}}) {
+  for (const auto& [key, list] :
+       {std::pair<const char*, const std::vector<std::string>*>{"nominal", &o.table.nominal},
+        {"drop", &o.table.drop}}) {
     absl::StrAppendFormat(&out, ", \"%s\": [", key);
     for (std::size_t k = 0; k < list->size(); ++k) {
       if (k > 0) out += ", ";
@@ -99,8 +96,7 @@ EvalReport Report(const checkpoints::ModelState& state) {
 absl::StatusOr<checkpoints::ModelState> InitialState(const EvalOptions& options,
                                                      checkpoints::Env* env,
                                                      checkpoints::CheckpointStore* store,
-                                                     std::string* resumed_from,
-                                                     bool* from_store) {
+                                                     std::string* resumed_from, bool* from_store) {
   const bool has_learner_flags = !options.learner.empty() || !options.learner_options.empty();
   absl::StatusOr<checkpoints::ModelState> state = absl::NotFoundError("no checkpoint");
   if (!options.load_checkpoint.empty()) {
@@ -108,10 +104,8 @@ absl::StatusOr<checkpoints::ModelState> InitialState(const EvalOptions& options,
     if (!state.ok()) return state.status();
     *resumed_from = options.load_checkpoint;
   } else if (store != nullptr) {
-    absl::StatusOr<checkpoints::LoadedCheckpoint> loaded =
-        store->LoadNewestValid([](std::string_view payload) {
-          return checkpoints::ParseModelState(payload).status();
-        });
+    absl::StatusOr<checkpoints::LoadedCheckpoint> loaded = store->LoadNewestValid(
+        [](std::string_view payload) { return checkpoints::ParseModelState(payload).status(); });
     if (loaded.ok()) {
       state = checkpoints::ParseModelState(loaded->payload);
       if (!state.ok()) return state.status();
@@ -129,9 +123,8 @@ absl::StatusOr<checkpoints::ModelState> InitialState(const EvalOptions& options,
           "checkpoint carries its own learner and options");
     }
     if (!state->schema.has_value()) {
-      return absl::InvalidArgumentError(
-          absl::StrFormat("checkpoint %s has no table schema: it was not written by riffle eval",
-                          *resumed_from));
+      return absl::InvalidArgumentError(absl::StrFormat(
+          "checkpoint %s has no table schema: it was not written by riffle eval", *resumed_from));
     }
     return state;
   }
@@ -152,23 +145,23 @@ absl::Status CheckSameTable(const features::TabularSchema& schema,
                             const std::vector<std::string>& header, const EvalOptions& options,
                             const std::string& data_name) {
   if (schema.header() != header) {
-    return absl::InvalidArgumentError(absl::StrFormat(
-        "%s: header does not match the checkpoint's columns (%s)", data_name,
-        absl::StrJoin(schema.header(), ",")));
+    return absl::InvalidArgumentError(
+        absl::StrFormat("%s: header does not match the checkpoint's columns (%s)", data_name,
+                        absl::StrJoin(schema.header(), ",")));
   }
   if (schema.header()[schema.target_column()] != options.table.target) {
-    return absl::InvalidArgumentError(absl::StrFormat(
-        "--target %s does not match the checkpoint's target column '%s'", options.table.target,
-        schema.header()[schema.target_column()]));
+    return absl::InvalidArgumentError(
+        absl::StrFormat("--target %s does not match the checkpoint's target column '%s'",
+                        options.table.target, schema.header()[schema.target_column()]));
   }
   return absl::OkStatus();
 }
 
-
 void AppendMetricsJson(std::string* out, const MetricValues& m) {
   absl::StrAppendFormat(out, "\"accuracy\": %s, \"log_loss\": %s, ", JsonNumber(m.accuracy),
                         JsonNumber(m.log_loss));
-  if (m.roc_auc.has_value()) absl::StrAppendFormat(out, "\"roc_auc\": %s, ", JsonNumber(*m.roc_auc));
+  if (m.roc_auc.has_value())
+    absl::StrAppendFormat(out, "\"roc_auc\": %s, ", JsonNumber(*m.roc_auc));
   if (m.precision.has_value()) {
     absl::StrAppendFormat(out, "\"precision\": %s, \"recall\": %s, \"f1\": %s, ",
                           JsonNumber(*m.precision), JsonNumber(*m.recall), JsonNumber(*m.f1));
@@ -291,9 +284,9 @@ absl::StatusOr<EvalReport> RunEval(const EvalOptions& options, const EvalProgres
                          row - last_checkpoint_row >= options.checkpoint_every_rows;
     bool by_time = false;
     if (options.checkpoint_every_seconds > 0 && row % 1024 == 0) {
-      by_time = std::chrono::duration<double>(std::chrono::steady_clock::now() -
-                                              last_checkpoint_time)
-                    .count() >= options.checkpoint_every_seconds;
+      by_time =
+          std::chrono::duration<double>(std::chrono::steady_clock::now() - last_checkpoint_time)
+              .count() >= options.checkpoint_every_seconds;
     }
     if (!by_rows && !by_time) return;
     // At most one checkpoint in flight: if the writer is still busy this trigger is skipped
@@ -354,8 +347,7 @@ absl::StatusOr<EvalReport> RunEval(const EvalOptions& options, const EvalProgres
   report.checkpoints_written = extra.checkpoints_written;
   report.last_checkpoint_generation = extra.last_checkpoint_generation;
   report.interrupted = extra.interrupted;
-  report.seconds =
-      std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  report.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   const std::uint64_t processed = row - extra.skipped_rows;
   report.rows_per_second =
       report.seconds > 0 ? static_cast<double>(processed) / report.seconds : 0.0;
@@ -387,7 +379,8 @@ std::string FormatEvalText(const EvalReport& r) {
   }
   row("macro_f1", r.cumulative.macro_f1, r.rolling.macro_f1);
   if (r.coerced_values > 0) {
-    absl::StrAppendFormat(&out, "note: %d non-numeric values in numeric columns were one-hot encoded\n",
+    absl::StrAppendFormat(&out,
+                          "note: %d non-numeric values in numeric columns were one-hot encoded\n",
                           r.coerced_values);
   }
   if (!r.resumed_from.empty()) {
@@ -410,8 +403,8 @@ std::string FormatEvalJson(const EvalReport& r) {
   AppendMetricsJson(&out, r.cumulative);
   absl::StrAppendFormat(&out, ", \"seconds\": %s, \"rows_per_second\": %s", JsonNumber(r.seconds),
                         JsonNumber(r.rows_per_second));
-  absl::StrAppendFormat(&out, ", \"scored\": %d, \"unlabeled\": %d, \"coerced_values\": %d", r.scored,
-                        r.unlabeled, r.coerced_values);
+  absl::StrAppendFormat(&out, ", \"scored\": %d, \"unlabeled\": %d, \"coerced_values\": %d",
+                        r.scored, r.unlabeled, r.coerced_values);
   absl::StrAppendFormat(&out, ", \"learner\": ");
   AppendJsonString(&out, r.learner);
   absl::StrAppendFormat(&out, ", \"features\": %d, \"model_bytes\": %d", r.num_features,
@@ -421,7 +414,8 @@ std::string FormatEvalJson(const EvalReport& r) {
     if (k > 0) out += ", ";
     AppendJsonString(&out, r.classes[k]);
   }
-  absl::StrAppendFormat(&out, "], \"skipped_rows\": %d, \"checkpoints_written\": %d, "
+  absl::StrAppendFormat(&out,
+                        "], \"skipped_rows\": %d, \"checkpoints_written\": %d, "
                         "\"last_checkpoint_generation\": %d, \"interrupted\": %s",
                         r.skipped_rows, r.checkpoints_written, r.last_checkpoint_generation,
                         r.interrupted ? "true" : "false");

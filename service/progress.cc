@@ -9,10 +9,7 @@ namespace riffle::service {
 ProgressBar::ProgressBar(std::FILE* out) : ProgressBar(out, isatty(fileno(out)) == 1) {}
 
 ProgressBar::ProgressBar(std::FILE* out, bool enabled)
-    : out_(out),
-      enabled_(enabled),
-      start_(std::chrono::steady_clock::now()),
-      last_draw_(start_) {}
+    : out_(out), enabled_(enabled), start_(std::chrono::steady_clock::now()), last_draw_(start_) {}
 
 ProgressBar::~ProgressBar() { Finish(); }
 

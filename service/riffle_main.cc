@@ -10,8 +10,8 @@
 #include <vector>
 
 #include "absl/strings/str_join.h"
-#include "learners/registry.h"
 #include "checkpoints/env.h"
+#include "learners/registry.h"
 #include "service/ckpt_command.h"
 #include "service/eval.h"
 #include "service/progress.h"
@@ -100,13 +100,15 @@ void AddCkptCommand(CLI::App& app, CkptFlags* flags) {
   CLI::App* ckpt = app.add_subcommand("ckpt", "Inspect and verify checkpoint files");
   ckpt->require_subcommand(1);
   CLI::App* inspect = ckpt->add_subcommand(
-      "inspect", "Print the header and a summary of a checkpoint (model, learner, counts, "
-                 "metrics, offsets, size); verifies it first");
+      "inspect",
+      "Print the header and a summary of a checkpoint (model, learner, counts, "
+      "metrics, offsets, size); verifies it first");
   inspect->add_option("file", flags->file, "Checkpoint file")->required();
   inspect->add_flag("--json", flags->json, "Print one JSON object");
   CLI::App* verify = ckpt->add_subcommand(
-      "verify", "Check a checkpoint completely (header, length, checksum, model state); exit "
-                "status 1 on any problem");
+      "verify",
+      "Check a checkpoint completely (header, length, checksum, model state); exit "
+      "status 1 on any problem");
   verify->add_option("file", flags->file, "Checkpoint file")->required();
 }
 
@@ -128,8 +130,8 @@ void InstallStopHandlers() {
 int RunCkptCommand(const CLI::App& ckpt, const CkptFlags& flags) {
   checkpoints::Env* env = checkpoints::DefaultEnv();
   const bool inspect = ckpt.got_subcommand("inspect");
-  absl::StatusOr<std::string> out = inspect ? InspectCheckpoint(env, flags.file, flags.json)
-                                            : VerifyCheckpoint(env, flags.file);
+  absl::StatusOr<std::string> out =
+      inspect ? InspectCheckpoint(env, flags.file, flags.json) : VerifyCheckpoint(env, flags.file);
   if (!out.ok()) {
     std::fprintf(stderr, "riffle ckpt %s: error: %s\n", inspect ? "inspect" : "verify",
                  std::string(out.status().message()).c_str());
@@ -150,15 +152,16 @@ int RunEvalCommand(EvalFlags& flags) {
   flags.options.stop = &g_stop_requested;
   ProgressBar bar(stderr);
   const bool show = bar.enabled() && !flags.no_progress;
-  absl::StatusOr<EvalReport> report = RunEval(
-      flags.options, show ? EvalProgress([&](std::uint64_t rows, std::uint64_t bytes,
-                                             std::optional<std::uint64_t> total) {
-        bar.Update(rows, bytes, total);
-      })
-                          : EvalProgress());
+  absl::StatusOr<EvalReport> report =
+      RunEval(flags.options, show ? EvalProgress([&](std::uint64_t rows, std::uint64_t bytes,
+                                                     std::optional<std::uint64_t> total) {
+                bar.Update(rows, bytes, total);
+              })
+                                  : EvalProgress());
   bar.Finish();
   if (!report.ok()) {
-    std::fprintf(stderr, "riffle eval: error: %s\n", std::string(report.status().message()).c_str());
+    std::fprintf(stderr, "riffle eval: error: %s\n",
+                 std::string(report.status().message()).c_str());
     return report.status().code() == absl::StatusCode::kInvalidArgument &&
                    flags.options.data.empty()
                ? kExitUsage

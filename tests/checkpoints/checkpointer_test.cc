@@ -6,8 +6,8 @@
 #include <thread>
 #include <vector>
 
-#include "tests/checkpoints/checkpoint_testing.h"
 #include "learners/logistic_regression.h"
+#include "tests/checkpoints/checkpoint_testing.h"
 
 namespace riffle::checkpoints {
 namespace {
@@ -18,7 +18,8 @@ using ::riffle::checkpoints::testing::ScopedTempDir;
 ModelState SmallModel(int examples) {
   ModelState state;
   state.name = "m";
-  auto model = std::make_unique<learners::LogisticRegression>(learners::LogisticRegressionOptions{});
+  auto model =
+      std::make_unique<learners::LogisticRegression>(learners::LogisticRegressionOptions{});
   learners::FeatureVector x;
   x.Add(0, 1.0);
   x.Add(3, -2.0);

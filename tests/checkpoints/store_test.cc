@@ -328,6 +328,22 @@ INSTANTIATE_TEST_SUITE_P(
                         absl::StatusCode::kPermissionDenied}),
     [](const ::testing::TestParamInfo<StoreWriteFault>& info) { return info.param.name; });
 
+TEST_F(CheckpointStoreTest, DirectorySyncFailureFailsTheWriteButLeavesAWholeFile) {
+  std::unique_ptr<CheckpointStore> store = OpenStore(/*keep=*/1);
+  WriteGenerations(*store, 1, 1);
+  env_.fail_sync_dir = true;
+  const absl::Status status = store->Write(Payload(2)).status();
+  EXPECT_EQ(status.code(), absl::StatusCode::kDataLoss);
+  EXPECT_THAT(status.message(), HasSubstr("sync directory"));
+  // Renamed already: complete and loadable, but not durable, so nothing was pruned.
+  EXPECT_EQ(Generations(*store->List()), (std::vector<std::uint64_t>{2, 1}));
+  EXPECT_EQ(store->LoadNewestValid()->payload, Payload(2));
+
+  env_.fail_sync_dir = false;
+  WriteGenerations(*store, 3, 3);
+  EXPECT_EQ(Generations(*store->List()), (std::vector<std::uint64_t>{3}));
+}
+
 // --- Load, LoadNewestValid --------------------------------------------------------------------
 
 TEST_F(CheckpointStoreTest, LoadReadsOneGeneration) {

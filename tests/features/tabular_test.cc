@@ -88,8 +88,7 @@ TEST(TabularSchemaTest, NonNumberInNumericColumnBecomesACategoryAndIsCounted) {
 }
 
 TEST(TabularSchemaTest, NominalAndDropOptions) {
-  absl::StatusOr<TabularSchema> s =
-      SchemaFor(kPayments, Opts("label", {"age"}, {"amount"}));
+  absl::StatusOr<TabularSchema> s = SchemaFor(kPayments, Opts("label", {"age"}, {"amount"}));
   ASSERT_TRUE(s.ok()) << s.status();
   EXPECT_EQ(s->type(2), ColumnType::kNominal);
   TabularExample e;

@@ -34,7 +34,8 @@ CommandResult RunRiffle(const std::string& args) {
   if (pipe == nullptr) return result;
   std::array<char, 4096> buffer;
   std::size_t n = 0;
-  while ((n = fread(buffer.data(), 1, buffer.size(), pipe)) > 0) result.output.append(buffer.data(), n);
+  while ((n = fread(buffer.data(), 1, buffer.size(), pipe)) > 0)
+    result.output.append(buffer.data(), n);
   const int status = pclose(pipe);
   result.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
   return result;
@@ -155,7 +156,8 @@ TEST_F(RiffleCkptCliTest, InspectAndVerifyAGoodCheckpoint) {
   EXPECT_NE(verify.output.find("ok: "), std::string::npos);
   CommandResult text = RunRiffle("ckpt inspect " + ckpt);
   ASSERT_EQ(text.exit_code, 0) << text.output;
-  for (const char* word : {"format", "logreg", "events          500", "csv:rows = 500", "accuracy"}) {
+  for (const char* word :
+       {"format", "logreg", "events          500", "csv:rows = 500", "accuracy"}) {
     EXPECT_NE(text.output.find(word), std::string::npos) << word << "\n" << text.output;
   }
   CommandResult json = RunRiffle("ckpt inspect --json " + ckpt);
@@ -259,9 +261,9 @@ TEST_F(RiffleCkptCliTest, SigtermStopsAQuietPipeWritesAFinalCheckpointAndResumeC
   CommandResult reference = RunRiffle("eval --data " + full + " --target y --json");
   ASSERT_EQ(reference.exit_code, 0) << reference.output;
 
-  Spawned run = Spawn({"eval", "--data", "-", "--target", "y", "--json", "--no-progress",
-                       "--checkpoint-dir", dir},
-                      log);
+  Spawned run = Spawn(
+      {"eval", "--data", "-", "--target", "y", "--json", "--no-progress", "--checkpoint-dir", dir},
+      log);
   ASSERT_GT(run.pid, 0);
   const std::string head = Lines(csv, 0, 1800);
   ASSERT_EQ(write(run.stdin_fd, head.data(), head.size()), static_cast<ssize_t>(head.size()));

@@ -22,7 +22,8 @@ CommandResult RunRiffle(const std::string& args) {
   if (pipe == nullptr) return result;
   std::array<char, 4096> buffer;
   std::size_t n = 0;
-  while ((n = fread(buffer.data(), 1, buffer.size(), pipe)) > 0) result.output.append(buffer.data(), n);
+  while ((n = fread(buffer.data(), 1, buffer.size(), pipe)) > 0)
+    result.output.append(buffer.data(), n);
   const int status = pclose(pipe);
   result.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
   return result;
@@ -53,7 +54,8 @@ TEST(RiffleCliTest, EvalPrintsJsonWithTheDocumentedKeys) {
 }
 
 TEST(RiffleCliTest, MulticlassJsonHasNoRocAuc) {
-  CommandResult r = RunRiffle("eval --data " + Data("sklearn-iris.csv") + " --target target --json");
+  CommandResult r =
+      RunRiffle("eval --data " + Data("sklearn-iris.csv") + " --target target --json");
   ASSERT_EQ(r.exit_code, 0) << r.output;
   EXPECT_EQ(r.output.find("roc_auc"), std::string::npos) << r.output;
 }
@@ -73,7 +75,8 @@ TEST(RiffleCliTest, TextOutputShowsMetricsAndThroughput) {
 }
 
 TEST(RiffleCliTest, UnknownLearnerIsAOneLineError) {
-  CommandResult r = RunRiffle("eval --data " + Data("sklearn-iris.csv") + " --target target --learner svm");
+  CommandResult r =
+      RunRiffle("eval --data " + Data("sklearn-iris.csv") + " --target target --learner svm");
   EXPECT_NE(r.exit_code, 0);
   EXPECT_EQ(CountLines(r.output), 1) << r.output;
   EXPECT_NE(r.output.find("unknown learner 'svm'"), std::string::npos) << r.output;
@@ -88,14 +91,16 @@ TEST(RiffleCliTest, UnknownLearnerOptionIsAOneLineError) {
 }
 
 TEST(RiffleCliTest, InvalidOptionValueIsAOneLineError) {
-  CommandResult r = RunRiffle("eval --data " + Data("sklearn-iris.csv") + " --target target --set lr=-3");
+  CommandResult r =
+      RunRiffle("eval --data " + Data("sklearn-iris.csv") + " --target target --set lr=-3");
   EXPECT_NE(r.exit_code, 0);
   EXPECT_EQ(CountLines(r.output), 1) << r.output;
   EXPECT_NE(r.output.find("'lr'"), std::string::npos) << r.output;
 }
 
 TEST(RiffleCliTest, UnknownCommandLineFlagIsAOneLineError) {
-  CommandResult r = RunRiffle("eval --data " + Data("sklearn-iris.csv") + " --target target --fast");
+  CommandResult r =
+      RunRiffle("eval --data " + Data("sklearn-iris.csv") + " --target target --fast");
   EXPECT_EQ(r.exit_code, 2);
   EXPECT_EQ(CountLines(r.output), 1) << r.output;
   EXPECT_NE(r.output.find("--fast"), std::string::npos) << r.output;
