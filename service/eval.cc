@@ -96,7 +96,8 @@ EvalReport Report(const checkpoints::ModelState& state) {
 absl::StatusOr<checkpoints::ModelState> InitialState(const EvalOptions& options,
                                                      checkpoints::Env* env,
                                                      checkpoints::CheckpointStore* store,
-                                                     std::string* resumed_from, bool* from_store) {
+                                                     std::string* resumed_from, bool* from_store,
+                                                     std::vector<std::string>* warnings) {
   const bool has_learner_flags = !options.learner.empty() || !options.learner_options.empty();
   absl::StatusOr<checkpoints::ModelState> state = absl::NotFoundError("no checkpoint");
   if (!options.load_checkpoint.empty()) {
@@ -107,6 +108,11 @@ absl::StatusOr<checkpoints::ModelState> InitialState(const EvalOptions& options,
     absl::StatusOr<checkpoints::LoadedCheckpoint> loaded = store->LoadNewestValid(
         [](std::string_view payload) { return checkpoints::ParseModelState(payload).status(); });
     if (loaded.ok()) {
+      for (const checkpoints::SkippedCheckpoint& skipped : loaded->skipped) {
+        warnings->push_back(absl::StrFormat(
+            "checkpoint generation %d is unusable (%s); falling back to generation %d",
+            skipped.generation, skipped.status.message(), loaded->generation));
+      }
       state = checkpoints::ParseModelState(loaded->payload);
       if (!state.ok()) return state.status();
       state->generation = loaded->generation;
@@ -208,8 +214,9 @@ absl::StatusOr<EvalReport> RunEval(const EvalOptions& options, const EvalProgres
   // the data.
   std::string resumed_from;
   bool from_store = false;
+  std::vector<std::string> warnings;
   absl::StatusOr<checkpoints::ModelState> initial =
-      InitialState(options, env, store.get(), &resumed_from, &from_store);
+      InitialState(options, env, store.get(), &resumed_from, &from_store, &warnings);
   if (!initial.ok()) return initial.status();
   checkpoints::ModelState state = *std::move(initial);
 
@@ -331,7 +338,12 @@ absl::StatusOr<EvalReport> RunEval(const EvalOptions& options, const EvalProgres
     absl::StatusOr<std::uint64_t> generation = checkpointer->WriteNow(snapshot());
     if (!generation.ok()) return generation.status();
     extra.last_checkpoint_generation = *generation;
-    extra.checkpoints_written = checkpointer->stats().written;
+    const checkpoints::Checkpointer::Stats stats = checkpointer->stats();
+    extra.checkpoints_written = stats.written;
+    if (stats.failed > 0) {
+      warnings.push_back(absl::StrFormat("%d periodic checkpoint(s) failed; the last error: %s",
+                                         stats.failed, stats.last_error.message()));
+    }
   }
   if (!options.save_checkpoint.empty()) {
     state.next_offsets[kRowsOffsetKey] = static_cast<std::int64_t>(row);
@@ -347,6 +359,7 @@ absl::StatusOr<EvalReport> RunEval(const EvalOptions& options, const EvalProgres
   report.checkpoints_written = extra.checkpoints_written;
   report.last_checkpoint_generation = extra.last_checkpoint_generation;
   report.interrupted = extra.interrupted;
+  report.warnings = std::move(warnings);
   report.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   const std::uint64_t processed = row - extra.skipped_rows;
   report.rows_per_second =

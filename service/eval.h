@@ -81,6 +81,9 @@ struct EvalReport {
   std::uint64_t checkpoints_written = 0;
   std::uint64_t last_checkpoint_generation = 0;
   bool interrupted = false;
+  // Things the user should know that did not stop the run (a damaged newest checkpoint that
+  // was skipped in favour of an older one, failed periodic checkpoints), one line each.
+  std::vector<std::string> warnings;
 };
 
 // Called every few thousand rows: rows so far, bytes read, total bytes if known.

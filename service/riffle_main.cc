@@ -167,6 +167,9 @@ int RunEvalCommand(EvalFlags& flags) {
                ? kExitUsage
                : kExitFailure;
   }
+  for (const std::string& warning : report->warnings) {
+    std::fprintf(stderr, "riffle eval: warning: %s\n", warning.c_str());
+  }
   const std::string text = flags.json ? FormatEvalJson(*report) + "\n" : FormatEvalText(*report);
   std::fputs(text.c_str(), stdout);
   // Interrupted runs exit like the signal would have, after their final checkpoint.

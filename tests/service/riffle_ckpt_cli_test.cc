@@ -17,29 +17,14 @@
 #include <string>
 #include <thread>
 
+#include "tests/service/cli_testing.h"
+
 namespace riffle::service {
 namespace {
 
-const std::string kRiffle = std::string(RIFFLE_BINARY_DIR) + "/service/riffle";
-
-struct CommandResult {
-  int exit_code = -1;
-  std::string output;
-};
-
-CommandResult RunRiffle(const std::string& args) {
-  const std::string command = kRiffle + " " + args + " 2>&1";
-  CommandResult result;
-  FILE* pipe = popen(command.c_str(), "r");
-  if (pipe == nullptr) return result;
-  std::array<char, 4096> buffer;
-  std::size_t n = 0;
-  while ((n = fread(buffer.data(), 1, buffer.size(), pipe)) > 0)
-    result.output.append(buffer.data(), n);
-  const int status = pclose(pipe);
-  result.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  return result;
-}
+using ::riffle::service::testing::CommandResult;
+using ::riffle::service::testing::RiffleBinary;
+using ::riffle::service::testing::RunRiffle;
 
 std::string TestDir() {
   return ::testing::TempDir() + "/riffle_ckpt_cli_" +
@@ -232,6 +217,7 @@ struct Spawned {
 };
 
 Spawned Spawn(const std::vector<std::string>& args, const std::string& output_path) {
+  const std::string binary = RiffleBinary();
   int fds[2];
   if (pipe(fds) != 0) return {};
   const pid_t pid = fork();
@@ -243,10 +229,10 @@ Spawned Spawn(const std::vector<std::string>& args, const std::string& output_pa
     close(fds[0]);
     close(fds[1]);
     std::vector<char*> argv;
-    argv.push_back(const_cast<char*>(kRiffle.c_str()));
+    argv.push_back(const_cast<char*>(binary.c_str()));
     for (const std::string& a : args) argv.push_back(const_cast<char*>(a.c_str()));
     argv.push_back(nullptr);
-    execv(kRiffle.c_str(), argv.data());
+    execv(binary.c_str(), argv.data());
     _exit(127);
   }
   close(fds[0]);
@@ -286,6 +272,34 @@ TEST_F(RiffleCkptCliTest, SigtermStopsAQuietPipeWritesAFinalCheckpointAndResumeC
   for (const char* key : {"accuracy", "log_loss", "roc_auc", "macro_f1"}) {
     EXPECT_EQ(JsonField(resumed.output, key), JsonField(reference.output, key)) << key;
   }
+}
+
+TEST_F(RiffleCkptCliTest, ADamagedNewestGenerationFallsBackWithAWarning) {
+  const std::string csv = MakeCsv(2000, 7);
+  const std::string part = WriteFile("part.csv", Lines(csv, 0, 1700));
+  const std::string full = WriteFile("full.csv", csv);
+  const std::string dir = TempPath("store");
+  ASSERT_EQ(RunRiffle("eval --data " + part + " --target y --checkpoint-dir " + dir +
+                      " --checkpoint-every-rows 500")
+                .exit_code,
+            0);
+  // Damage the newest generation (the final one, after 1700 rows).
+  std::string newest;
+  for (const auto& entry : std::filesystem::directory_iterator(dir)) {
+    if (entry.path().string() > newest) newest = entry.path().string();
+  }
+  ASSERT_FALSE(newest.empty());
+  std::string bytes = ReadFile(newest);
+  bytes[bytes.size() - 3] ^= 0x01;
+  std::ofstream(newest, std::ios::binary | std::ios::trunc) << bytes;
+
+  CommandResult r = RunRiffle("eval --data " + full + " --target y --json --checkpoint-dir " + dir);
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_NE(r.output.find("warning: checkpoint generation"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("falling back"), std::string::npos) << r.output;
+  // The older generation had learned fewer rows; the run resumes from there.
+  EXPECT_NE(JsonField(r.output, "skipped_rows"), "1700") << r.output;
+  EXPECT_EQ(JsonField(r.output, "rows"), "2000") << r.output;
 }
 
 }  // namespace

@@ -7,27 +7,14 @@
 #include <fstream>
 #include <string>
 
+#include "tests/service/cli_testing.h"
+
 namespace riffle::service {
 namespace {
 
-struct CommandResult {
-  int exit_code = -1;
-  std::string output;  // stdout and stderr
-};
-
-CommandResult RunRiffle(const std::string& args) {
-  const std::string command = std::string(RIFFLE_BINARY_DIR) + "/service/riffle " + args + " 2>&1";
-  CommandResult result;
-  FILE* pipe = popen(command.c_str(), "r");
-  if (pipe == nullptr) return result;
-  std::array<char, 4096> buffer;
-  std::size_t n = 0;
-  while ((n = fread(buffer.data(), 1, buffer.size(), pipe)) > 0)
-    result.output.append(buffer.data(), n);
-  const int status = pclose(pipe);
-  result.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  return result;
-}
+using ::riffle::service::testing::CommandResult;
+using ::riffle::service::testing::RiffleBinary;
+using ::riffle::service::testing::RunRiffle;
 
 std::string Data(const char* name) { return std::string(RIFFLE_TEST_DATA_DIR) + "/" + name; }
 
