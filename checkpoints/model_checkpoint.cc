@@ -122,8 +122,11 @@ absl::StatusOr<ModelState> ParseModelState(std::string_view payload, CheckpointM
 }
 
 absl::Status WriteModelCheckpointFile(Env* env, const std::string& path, const ModelState& state) {
-  return WriteFileAtomically(env, path,
-                             EncodeCheckpointFile(SerializeModelState(state, env->NowMicros())));
+  // Header and payload are written as two pieces: no copy of a possibly large payload.
+  const std::string payload = SerializeModelState(state, env->NowMicros());
+  const std::string header = EncodeCheckpointHeader(payload);
+  const std::string_view pieces[] = {header, payload};
+  return WriteFileAtomically(env, path, pieces);
 }
 
 absl::StatusOr<ModelState> ReadModelCheckpointFile(Env* env, const std::string& path,

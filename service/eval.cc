@@ -397,8 +397,11 @@ std::string FormatEvalText(const EvalReport& r) {
                           r.coerced_values);
   }
   if (!r.resumed_from.empty()) {
-    absl::StrAppendFormat(&out, "resumed from     %s (%d rows already learned, skipped)\n",
-                          r.resumed_from, r.skipped_rows);
+    absl::StrAppendFormat(&out, "resumed from     %s\n", r.resumed_from);
+    if (r.skipped_rows > 0) {
+      absl::StrAppendFormat(&out, "skipped          %d rows the checkpoint had already learned\n",
+                            r.skipped_rows);
+    }
   }
   if (r.checkpoints_written > 0) {
     absl::StrAppendFormat(&out, "checkpoints      %d written, last generation %d\n",
