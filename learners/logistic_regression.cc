@@ -25,22 +25,6 @@ bool UsesCumulativeL1(const LogisticRegressionOptions& o) {
   return o.l1 > 0 && o.optimizer != OptimizerKind::kFtrl;
 }
 
-absl::Status RequireNonNegative(std::string_view name, double value) {
-  if (!(value >= 0) || !std::isfinite(value)) {
-    return absl::InvalidArgumentError(
-        absl::StrFormat("option '%s' must be finite and >= 0, got %g", name, value));
-  }
-  return absl::OkStatus();
-}
-
-absl::Status RequirePositive(std::string_view name, double value) {
-  if (!(value > 0) || !std::isfinite(value)) {
-    return absl::InvalidArgumentError(
-        absl::StrFormat("option '%s' must be finite and > 0, got %g", name, value));
-  }
-  return absl::OkStatus();
-}
-
 absl::Status RequireOpenUnit(std::string_view name, double value) {
   if (!(value >= 0 && value < 1)) {
     return absl::InvalidArgumentError(
@@ -94,7 +78,7 @@ double LogisticRegressionOptions::BaseLearningRate() const {
 
 absl::Status LogisticRegressionOptions::Validate() const {
   if (lr.has_value()) {
-    if (absl::Status s = RequirePositive("lr", *lr); !s.ok()) return s;
+    if (absl::Status s = RequireFinitePositive("lr", *lr); !s.ok()) return s;
   }
   for (const auto& [name, value] : {std::pair<std::string_view, double>{"lr_power", lr_power},
                                     {"intercept_lr", intercept_lr},
@@ -103,14 +87,14 @@ absl::Status LogisticRegressionOptions::Validate() const {
                                     {"ftrl_l1", ftrl_l1},
                                     {"ftrl_l2", ftrl_l2},
                                     {"ftrl_beta", ftrl_beta}}) {
-    if (absl::Status s = RequireNonNegative(name, value); !s.ok()) return s;
+    if (absl::Status s = RequireFiniteNonNegative(name, value); !s.ok()) return s;
   }
   for (const auto& [name, value] :
        {std::pair<std::string_view, double>{"clip_gradient", clip_gradient},
         {"adam_eps", adam_eps},
         {"adagrad_eps", adagrad_eps},
         {"ftrl_alpha", ftrl_alpha}}) {
-    if (absl::Status s = RequirePositive(name, value); !s.ok()) return s;
+    if (absl::Status s = RequireFinitePositive(name, value); !s.ok()) return s;
   }
   if (absl::Status s = RequireOpenUnit("adam_beta1", adam_beta1); !s.ok()) return s;
   if (absl::Status s = RequireOpenUnit("adam_beta2", adam_beta2); !s.ok()) return s;

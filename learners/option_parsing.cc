@@ -2,6 +2,7 @@
 
 #include <charconv>
 #include <cmath>
+#include <limits>
 #include <string>
 
 #include "absl/strings/str_format.h"
@@ -45,6 +46,43 @@ absl::Status ParseBoolOption(std::string_view name, std::string_view text, bool*
     *out = false;
   } else {
     return BadValue(name, text, "true or false");
+  }
+  return absl::OkStatus();
+}
+
+absl::Status RequireInOpenRange(std::string_view name, double value, double low, double high) {
+  if (!(value > low && value < high)) {
+    return absl::InvalidArgumentError(
+        absl::StrFormat("option '%s' must be in (%g, %g), got %g", name, low, high, value));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status RequireFinitePositive(std::string_view name, double value) {
+  if (!(value > 0) || !std::isfinite(value)) {
+    return absl::InvalidArgumentError(
+        absl::StrFormat("option '%s' must be finite and > 0, got %g", name, value));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status RequireFiniteNonNegative(std::string_view name, double value) {
+  if (!(value >= 0) || !std::isfinite(value)) {
+    return absl::InvalidArgumentError(
+        absl::StrFormat("option '%s' must be finite and >= 0, got %g", name, value));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status RequireInRange(std::string_view name, std::uint64_t value, std::uint64_t low,
+                            std::uint64_t high) {
+  if (value < low || value > high) {
+    if (high == std::numeric_limits<std::uint64_t>::max()) {
+      return absl::InvalidArgumentError(
+          absl::StrFormat("option '%s' must be >= %d, got %d", name, low, value));
+    }
+    return absl::InvalidArgumentError(
+        absl::StrFormat("option '%s' must be in [%d, %d], got %d", name, low, high, value));
   }
   return absl::OkStatus();
 }

@@ -25,6 +25,14 @@ absl::Status ParseEnumOption(std::string_view name, std::string_view text,
                              std::initializer_list<std::pair<std::string_view, Enum>> choices,
                              Enum* out);
 
+// Range checks for the Validate() methods: OK, or InvalidArgument naming the option and
+// quoting the rejected value.
+absl::Status RequireInOpenRange(std::string_view name, double value, double low, double high);
+absl::Status RequireFinitePositive(std::string_view name, double value);
+absl::Status RequireFiniteNonNegative(std::string_view name, double value);
+absl::Status RequireInRange(std::string_view name, std::uint64_t value, std::uint64_t low,
+                            std::uint64_t high);
+
 // The error every Set() returns for a name it does not know.
 absl::Status UnknownOptionError(std::string_view learner, std::string_view name);
 

@@ -13,7 +13,9 @@
 #include "checkpoints/env.h"
 #include "learners/registry.h"
 #include "service/ckpt_command.h"
+#include "service/cli_options.h"
 #include "service/eval.h"
+#include "service/gen_command.h"
 #include "service/progress.h"
 
 namespace riffle::service {
@@ -21,16 +23,6 @@ namespace {
 
 constexpr int kExitFailure = 1;
 constexpr int kExitUsage = 2;
-
-// Splits "name=value"; InvalidArgument when there is no '=' or the name is empty.
-absl::Status ParseAssignment(const std::string& text, learners::OptionList* out) {
-  const std::size_t eq = text.find('=');
-  if (eq == std::string::npos || eq == 0) {
-    return absl::InvalidArgumentError("--set expects name=value, got '" + text + "'");
-  }
-  out->emplace_back(text.substr(0, eq), text.substr(eq + 1));
-  return absl::OkStatus();
-}
 
 struct EvalFlags {
   EvalOptions options;
@@ -142,11 +134,10 @@ int RunCkptCommand(const CLI::App& ckpt, const CkptFlags& flags) {
 }
 
 int RunEvalCommand(EvalFlags& flags) {
-  for (const std::string& set : flags.sets) {
-    if (absl::Status s = ParseAssignment(set, &flags.options.learner_options); !s.ok()) {
-      std::fprintf(stderr, "riffle eval: error: %s\n", std::string(s.message()).c_str());
-      return kExitUsage;
-    }
+  if (absl::Status s = ParseAssignments(flags.sets, "--set", &flags.options.learner_options);
+      !s.ok()) {
+    std::fprintf(stderr, "riffle eval: error: %s\n", std::string(s.message()).c_str());
+    return kExitUsage;
   }
   InstallStopHandlers();
   flags.options.stop = &g_stop_requested;
@@ -184,6 +175,8 @@ int Main(int argc, char** argv) {
   AddEvalCommand(app, &eval_flags);
   CkptFlags ckpt_flags;
   AddCkptCommand(app, &ckpt_flags);
+  GenFlags gen_flags;
+  AddGenCommand(app, &gen_flags);
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {
@@ -197,6 +190,7 @@ int Main(int argc, char** argv) {
     return kExitUsage;
   }
   if (app.got_subcommand("eval")) return RunEvalCommand(eval_flags);
+  if (app.got_subcommand("gen")) return RunGenCommand(gen_flags);
   if (app.got_subcommand("ckpt")) return RunCkptCommand(*app.get_subcommand("ckpt"), ckpt_flags);
   return kExitUsage;
 }
