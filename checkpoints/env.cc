@@ -13,55 +13,13 @@
 #include <utility>
 
 #include "absl/strings/str_format.h"
+#include "features/os_error.h"
 
 namespace riffle::checkpoints {
 namespace {
 
 // One write(2) is capped below Linux's limit of 0x7ffff000 bytes; Append loops anyway.
 constexpr std::size_t kMaxIoChunk = std::size_t{1} << 30;
-
-// strerror is not thread-safe. GNU strerror_r returns the message, XSI strerror_r returns an
-// int and fills the buffer: the overloads pick the right one for whichever libc this is.
-[[maybe_unused]] const char* StrerrorResult(const char* message, const char* /*buffer*/) {
-  return message;
-}
-[[maybe_unused]] const char* StrerrorResult(int rc, const char* buffer) {
-  return rc == 0 ? buffer : "unknown error";
-}
-
-std::string ErrnoMessage(int error) {
-  char buffer[256] = {};
-  return StrerrorResult(strerror_r(error, buffer, sizeof(buffer)), buffer);
-}
-
-// The status for an OS error of operation `op` on `path`; codes as listed in env.h.
-absl::Status ErrnoError(int error, std::string_view path, std::string_view op) {
-  const std::string message = absl::StrFormat("%s: %s: %s", path, op, ErrnoMessage(error));
-  switch (error) {
-    case ENOENT:
-    case ENOTDIR:
-      return absl::NotFoundError(message);
-    case EACCES:
-    case EPERM:
-      return absl::PermissionDeniedError(message);
-    case EISDIR:
-    case EROFS:
-      return absl::FailedPreconditionError(message);
-    case EEXIST:
-      return absl::AlreadyExistsError(message);
-    case ENOSPC:
-    case EDQUOT:
-    case EFBIG:
-    case EMFILE:
-    case ENFILE:
-    case ENOMEM:
-      return absl::ResourceExhaustedError(message);
-    case EIO:
-      return absl::DataLossError(message);
-    default:
-      return absl::UnavailableError(message);
-  }
-}
 
 // Closes a descriptor on every return path of a function that only reads from it (a close
 // error after a successful read cannot lose data).
@@ -91,7 +49,7 @@ class PosixWritableFile final : public WritableFile {
       const ssize_t n = ::write(fd_, data.data(), std::min(data.size(), kMaxIoChunk));
       if (n < 0) {
         if (errno == EINTR) continue;
-        return ErrnoError(errno, path_, "write");
+        return features::ErrnoError(errno, path_, "write");
       }
       data.remove_prefix(static_cast<std::size_t>(n));
     }
@@ -103,7 +61,7 @@ class PosixWritableFile final : public WritableFile {
     // fsync rather than fdatasync: checkpoints are rare and large, the difference is noise, and
     // fsync is the one whose guarantees nobody has to look up.
     while (::fsync(fd_) != 0) {
-      if (errno != EINTR) return ErrnoError(errno, path_, "fsync");
+      if (errno != EINTR) return features::ErrnoError(errno, path_, "fsync");
     }
     return absl::OkStatus();
   }
@@ -112,7 +70,7 @@ class PosixWritableFile final : public WritableFile {
     if (fd_ < 0) return absl::OkStatus();
     const int fd = std::exchange(fd_, -1);
     // Not retried on EINTR: Linux releases the descriptor whatever close returns.
-    if (::close(fd) != 0) return ErrnoError(errno, path_, "close");
+    if (::close(fd) != 0) return features::ErrnoError(errno, path_, "close");
     return absl::OkStatus();
   }
 
@@ -130,7 +88,7 @@ class PosixEnv final : public Env {
  public:
   absl::StatusOr<std::unique_ptr<WritableFile>> NewWritableFile(const std::string& path) override {
     const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-    if (fd < 0) return ErrnoError(errno, path, "open for writing");
+    if (fd < 0) return features::ErrnoError(errno, path, "open for writing");
     return std::make_unique<PosixWritableFile>(fd, path);
   }
 
@@ -138,11 +96,11 @@ class PosixEnv final : public Env {
     // O_NONBLOCK so that opening a FIFO does not wait for a writer; it changes nothing for the
     // regular files that get past the fstat check below.
     const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK);
-    if (fd < 0) return ErrnoError(errno, path, "open for reading");
+    if (fd < 0) return features::ErrnoError(errno, path, "open for reading");
     FdCloser closer(fd);
 
     struct stat st;
-    if (::fstat(fd, &st) != 0) return ErrnoError(errno, path, "fstat");
+    if (::fstat(fd, &st) != 0) return features::ErrnoError(errno, path, "fstat");
     if (S_ISDIR(st.st_mode)) {
       return absl::FailedPreconditionError(absl::StrFormat("%s: is a directory", path));
     }
@@ -162,7 +120,7 @@ class PosixEnv final : public Env {
       const ssize_t n = ::read(fd, data.data() + done, std::min(data.size() - done, kMaxIoChunk));
       if (n < 0) {
         if (errno == EINTR) continue;
-        return ErrnoError(errno, path, "read");
+        return features::ErrnoError(errno, path, "read");
       }
       if (n == 0) {
         return absl::DataLossError(absl::StrFormat(
@@ -177,7 +135,7 @@ class PosixEnv final : public Env {
     do {
       n = ::read(fd, &extra, 1);
     } while (n < 0 && errno == EINTR);
-    if (n < 0) return ErrnoError(errno, path, "read");
+    if (n < 0) return features::ErrnoError(errno, path, "read");
     if (n > 0) {
       return absl::DataLossError(absl::StrFormat(
           "%s: file grew while being read: fstat said %d bytes, there are more", path, size));
@@ -187,24 +145,24 @@ class PosixEnv final : public Env {
 
   absl::Status RenameFile(const std::string& from, const std::string& to) override {
     if (::rename(from.c_str(), to.c_str()) != 0) {
-      return ErrnoError(errno, from, absl::StrFormat("rename to %s", to));
+      return features::ErrnoError(errno, from, absl::StrFormat("rename to %s", to));
     }
     return absl::OkStatus();
   }
 
   absl::Status SyncDir(const std::string& dir) override {
     const int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (fd < 0) return ErrnoError(errno, dir, "open directory");
+    if (fd < 0) return features::ErrnoError(errno, dir, "open directory");
     FdCloser closer(fd);
     while (::fsync(fd) != 0) {
-      if (errno != EINTR) return ErrnoError(errno, dir, "fsync directory");
+      if (errno != EINTR) return features::ErrnoError(errno, dir, "fsync directory");
     }
     return absl::OkStatus();
   }
 
   absl::StatusOr<std::vector<std::string>> ListDir(const std::string& dir) override {
     DIR* stream = ::opendir(dir.c_str());
-    if (stream == nullptr) return ErrnoError(errno, dir, "open directory");
+    if (stream == nullptr) return features::ErrnoError(errno, dir, "open directory");
     std::vector<std::string> names;
     for (;;) {
       errno = 0;
@@ -215,13 +173,13 @@ class PosixEnv final : public Env {
     }
     const int error = errno;
     ::closedir(stream);
-    if (error != 0) return ErrnoError(error, dir, "read directory");
+    if (error != 0) return features::ErrnoError(error, dir, "read directory");
     std::sort(names.begin(), names.end());
     return names;
   }
 
   absl::Status RemoveFile(const std::string& path) override {
-    if (::unlink(path.c_str()) != 0) return ErrnoError(errno, path, "remove");
+    if (::unlink(path.c_str()) != 0) return features::ErrnoError(errno, path, "remove");
     return absl::OkStatus();
   }
 
@@ -235,7 +193,7 @@ class PosixEnv final : public Env {
       if (prefix.back() == '/') continue;  // "a//b"
       if (::mkdir(prefix.c_str(), 0755) == 0) continue;
       const int error = errno;
-      if (error != EEXIST) return ErrnoError(error, prefix, "create directory");
+      if (error != EEXIST) return features::ErrnoError(error, prefix, "create directory");
       if (!IsDirectory(prefix)) {
         return absl::FailedPreconditionError(
             absl::StrFormat("%s: exists and is not a directory (creating %s)", prefix, dir));
@@ -246,7 +204,7 @@ class PosixEnv final : public Env {
 
   absl::StatusOr<std::uint64_t> FileSize(const std::string& path) override {
     struct stat st;
-    if (::stat(path.c_str(), &st) != 0) return ErrnoError(errno, path, "stat");
+    if (::stat(path.c_str(), &st) != 0) return features::ErrnoError(errno, path, "stat");
     if (S_ISDIR(st.st_mode)) {
       return absl::FailedPreconditionError(absl::StrFormat("%s: is a directory", path));
     }

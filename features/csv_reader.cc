@@ -17,29 +17,13 @@
 #include "absl/base/attributes.h"
 #include "absl/memory/memory.h"
 #include "absl/strings/str_format.h"
+#include "features/os_error.h"
 
 namespace riffle::features {
 namespace {
 
 constexpr std::size_t kMaxConfigurableBytes = std::size_t{1} << 30;
 constexpr char kUtf8Bom[] = "\xEF\xBB\xBF";
-
-// Maps an errno from open(2) or fstat(2) to the status code a caller can act on.
-absl::Status ErrnoError(int error, const std::string& name, std::string_view action) {
-  const std::string message = absl::StrFormat("%s: %s: %s", name, action, std::strerror(error));
-  switch (error) {
-    case ENOENT:
-    case ENOTDIR:
-      return absl::NotFoundError(message);
-    case EACCES:
-    case EPERM:
-      return absl::PermissionDeniedError(message);
-    case EISDIR:
-      return absl::FailedPreconditionError(message);
-    default:
-      return absl::UnavailableError(message);
-  }
-}
 
 // SWAR ("SIMD within a register") helpers: 8 bytes are tested per step with portable integer
 // arithmetic, which is several times faster than a byte loop on long lines.
@@ -462,7 +446,7 @@ absl::Status CsvReader::Fill() {
         continue;
       }
       return absl::UnavailableError(absl::StrFormat("%s: read failed at byte offset %d: %s", name_,
-                                                    buffer_offset_ + end_, std::strerror(errno)));
+                                                    buffer_offset_ + end_, ErrnoMessage(errno)));
     }
     if (n == 0) {
       eof_ = true;
