@@ -51,10 +51,6 @@ void GrowCols(M* m, Eigen::Index cols) {
 // Moves the single sigmoid column into column 1 of a zero matrix with `cols` columns.
 template <typename M>
 void SigmoidToSoftmax(M* m, Eigen::Index cols) {
-  if (m->size() == 0 && m->rows() == 0) {
-    m->resize(0, cols);
-    return;
-  }
   M wide = M::Zero(m->rows(), cols);
   wide.col(1) = m->col(0);
   *m = std::move(wide);

@@ -105,20 +105,24 @@ absl::StatusOr<checkpoints::ModelState> InitialState(const EvalOptions& options,
     if (!state.ok()) return state.status();
     *resumed_from = options.load_checkpoint;
   } else if (store != nullptr) {
-    absl::StatusOr<checkpoints::LoadedCheckpoint> loaded = store->LoadNewestValid(
-        [](std::string_view payload) { return checkpoints::ParseModelState(payload).status(); });
+    // The validator keeps what it parsed, so the accepted payload is parsed only once.
+    absl::StatusOr<checkpoints::LoadedCheckpoint> loaded =
+        store->LoadNewestValid([&state](std::string_view payload) {
+          state = checkpoints::ParseModelState(payload);
+          return state.status();
+        });
     if (loaded.ok()) {
       for (const checkpoints::SkippedCheckpoint& skipped : loaded->skipped) {
         warnings->push_back(absl::StrFormat(
             "checkpoint generation %d is unusable (%s); falling back to generation %d",
             skipped.generation, skipped.status.message(), loaded->generation));
       }
-      state = checkpoints::ParseModelState(loaded->payload);
-      if (!state.ok()) return state.status();
       state->generation = loaded->generation;
       *resumed_from = absl::StrFormat("%s (generation %d)", loaded->path, loaded->generation);
       *from_store = true;
-    } else if (!absl::IsNotFound(loaded.status())) {
+    } else if (absl::IsNotFound(loaded.status())) {
+      state = absl::NotFoundError("no checkpoint");  // a fresh model below
+    } else {
       return loaded.status();
     }
   }
@@ -277,7 +281,7 @@ absl::StatusOr<EvalReport> RunEval(const EvalOptions& options, const EvalProgres
                                       ? static_cast<std::uint64_t>(offset->second)
                                       : 0;
   std::uint64_t row = 0;
-  EvalReport extra;
+  std::uint64_t skipped_rows = 0;
   std::optional<checkpoints::Checkpointer> checkpointer;
   if (store != nullptr) checkpointer.emplace(store.get(), env);
   const auto snapshot = [&] {
@@ -309,7 +313,7 @@ absl::StatusOr<EvalReport> RunEval(const EvalOptions& options, const EvalProgres
     if (row >= first_row) {
       step.Apply(&state, record);
     } else {
-      ++extra.skipped_rows;
+      ++skipped_rows;
     }
     ++row;
     if (checkpointer.has_value()) maybe_checkpoint();
@@ -331,15 +335,13 @@ absl::StatusOr<EvalReport> RunEval(const EvalOptions& options, const EvalProgres
       progress(row, reader.bytes_read(), reader.size_bytes());
     }
   }
-  extra.interrupted = stop_requested();
+  const bool interrupted = stop_requested();
 
   // Final checkpoints: the store's newest generation, then the requested file.
   if (checkpointer.has_value()) {
     absl::StatusOr<std::uint64_t> generation = checkpointer->WriteNow(snapshot());
     if (!generation.ok()) return generation.status();
-    extra.last_checkpoint_generation = *generation;
     const checkpoints::Checkpointer::Stats stats = checkpointer->stats();
-    extra.checkpoints_written = stats.written;
     if (stats.failed > 0) {
       warnings.push_back(absl::StrFormat("%d periodic checkpoint(s) failed; the last error: %s",
                                          stats.failed, stats.last_error.message()));
@@ -355,13 +357,15 @@ absl::StatusOr<EvalReport> RunEval(const EvalOptions& options, const EvalProgres
 
   EvalReport report = Report(state);
   report.resumed_from = resumed_from;
-  report.skipped_rows = extra.skipped_rows;
-  report.checkpoints_written = extra.checkpoints_written;
-  report.last_checkpoint_generation = extra.last_checkpoint_generation;
-  report.interrupted = extra.interrupted;
+  report.skipped_rows = skipped_rows;
+  report.interrupted = interrupted;
+  if (checkpointer.has_value()) {
+    report.checkpoints_written = checkpointer->stats().written;
+    report.last_checkpoint_generation = checkpointer->stats().last_generation;
+  }
   report.warnings = std::move(warnings);
   report.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-  const std::uint64_t processed = row - extra.skipped_rows;
+  const std::uint64_t processed = row - skipped_rows;
   report.rows_per_second =
       report.seconds > 0 ? static_cast<double>(processed) / report.seconds : 0.0;
   return report;
