@@ -28,9 +28,19 @@ includes reading and parsing; the typing pre-pass over the file is not timed (th
 River). Riffle's rows/s is the one it reports (parsing included); its wall-clock time,
 process start included, is recorded too. Speedup = Riffle rows/s / River rows/s.
 
+Trees: ``--learner hoeffding_tree`` or ``--learner hoeffding_adaptive_tree`` runs River's
+``tree.HoeffdingTreeClassifier`` / ``tree.HoeffdingAdaptiveTreeClassifier`` behind the same
+feature pipeline, and ``riffle eval --learner ...`` with the same ``--set name=value``
+hyperparameters (River's names; ``n_splits`` becomes River's ``GaussianSplitter(n_splits)``,
+``adwin_*`` River's ``drift.ADWIN(...)``; a tree's ``seed`` defaults to 0 on both sides).
+``--file PATH`` adds any CSV (e.g. streams written by ``riffle gen``), target in the last
+column.
+
 Run it with the benchmark venv (scripts/setup_venv.sh), e.g.::
 
     .venv/bin/python benchmarks/compare_river.py --out results.md --json results.json
+    .venv/bin/python benchmarks/compare_river.py --learner hoeffding_tree --skip-stream \
+        --file benchmarks/results/data/sea-1M-drift.csv --only sea-1M-drift
 """
 
 import argparse
@@ -50,7 +60,7 @@ from array import array
 
 import numpy as np
 import river
-from river import compose, linear_model, preprocessing
+from river import compose, drift, linear_model, preprocessing, tree
 from scipy import stats
 
 import make_stream
@@ -164,9 +174,52 @@ def feature_pipeline(numeric, nominal):
     return scaled + one_hot
 
 
-def build_river_model(dataset):
+TREE_LEARNERS = {
+    "hoeffding_tree": tree.HoeffdingTreeClassifier,
+    "hoeffding_adaptive_tree": tree.HoeffdingAdaptiveTreeClassifier,
+}
+TREE_INT_OPTIONS = {"grace_period", "nb_threshold", "memory_estimate_period",
+                    "drift_window_threshold", "seed", "n_splits", "adwin_clock",
+                    "adwin_max_buckets", "adwin_min_window_length", "adwin_grace_period"}
+TREE_BOOL_OPTIONS = {"binary_split", "stop_mem_management", "remove_poor_attrs",
+                     "merit_preprune", "bootstrap_sampling"}
+
+
+def river_tree_kwargs(learner, sets):
+    """River constructor arguments for Riffle's `--set name=value` tree options."""
+    kwargs, adwin = {}, {}
+    for name, value in sets:
+        if name == "nominal_attributes":
+            raise BenchmarkError("nominal_attributes are feature indices in Riffle and names in "
+                                 "River: not translated")
+        if name == "max_depth":
+            parsed = None if value.lower() == "none" else int(value)
+        elif name in TREE_INT_OPTIONS:
+            parsed = int(value)
+        elif name in TREE_BOOL_OPTIONS:
+            parsed = value.lower() in ("true", "1")
+        elif name in ("split_criterion", "leaf_prediction"):
+            parsed = value
+        else:
+            parsed = float(value)
+        if name.startswith("adwin_"):
+            adwin[name[len("adwin_"):]] = parsed
+        elif name == "n_splits":
+            kwargs["splitter"] = tree.splitter.GaussianSplitter(n_splits=parsed)
+        else:
+            kwargs[name] = parsed
+    if adwin:
+        kwargs["drift_detector"] = drift.ADWIN(**adwin)
+    if learner == "hoeffding_adaptive_tree":
+        kwargs.setdefault("seed", 0)
+    return kwargs
+
+
+def build_river_model(dataset, learner="logreg", sets=()):
     """The River pipeline that matches what Riffle runs on `dataset`."""
     features = feature_pipeline(dataset.numeric, dataset.nominal)
+    if learner in TREE_LEARNERS:
+        return features | TREE_LEARNERS[learner](**river_tree_kwargs(learner, sets))
     if dataset.binary:
         return features | linear_model.LogisticRegression()
     return features | linear_model.SoftmaxRegression()
@@ -204,10 +257,10 @@ def roc_auc(scores, truths):
                  / (positives * negatives))
 
 
-def run_river(dataset):
+def run_river(dataset, learner="logreg", sets=()):
     """Prequential evaluation with River; returns its metrics and timing."""
-    model = build_river_model(dataset)
-    binary = dataset.binary
+    model = build_river_model(dataset, learner, sets)
+    binary = dataset.binary and learner == "logreg"
     positive = dataset.labels[1] if len(dataset.labels) > 1 else None
     index = {name: i for i, name in enumerate(dataset.columns)}
     numeric = [(index[c], c) for c in dataset.numeric]
@@ -267,12 +320,14 @@ def run_river(dataset):
     }
 
 
-def riffle_command(riffle, dataset):
+def riffle_command(riffle, dataset, learner="logreg", sets=()):
     """The `riffle eval` command line that mirrors River's model on `dataset`."""
     command = [riffle, "eval", "--data", dataset.path, "--target", dataset.target,
-               "--learner", "logreg"]
-    if not dataset.binary:
+               "--learner", learner]
+    if learner == "logreg" and not dataset.binary:
         command += ["--set", "mode=softmax", "--set", "intercept_lr=0"]
+    for name, value in sets:
+        command += ["--set", f"{name}={value}"]
     if dataset.nominal:
         if any("," in c for c in dataset.nominal):
             raise BenchmarkError(f"{dataset.name}: a nominal column name has a comma, "
@@ -290,9 +345,9 @@ def parse_riffle_output(stdout):
     return json.loads(stdout)  # a pretty-printed object spanning several lines
 
 
-def run_riffle(riffle, dataset):
+def run_riffle(riffle, dataset, learner="logreg", sets=()):
     """Runs `riffle eval` on `dataset`; returns its JSON plus the process's wall-clock time."""
-    command = riffle_command(riffle, dataset)
+    command = riffle_command(riffle, dataset, learner, sets) + ["--no-progress"]
     start = time.perf_counter()
     try:
         process = subprocess.run(command, capture_output=True, text=True, check=False)
@@ -344,7 +399,7 @@ def is_wanted(path, is_stream, wanted):
 
 def select_files(args):
     """The CSV files to compare, in order; the stream is written (or reused) if selected."""
-    files = find_datasets(args.datasets)
+    files = ([] if args.no_datasets else find_datasets(args.datasets)) + list(args.file or [])
     stream = None if args.skip_stream else stream_path(args.data_dir, args.stream_rows)
     candidates = files + ([stream] if stream else [])
     if args.only:
@@ -357,21 +412,23 @@ def select_files(args):
     return candidates
 
 
-def compare(path, riffle):
+def compare(path, riffle, learner="logreg", sets=()):
     """Runs Riffle (unless `riffle` is None) and River on one file; returns the result row."""
     dataset = inspect_csv(path)
     kind = "binary" if dataset.binary else f"{len(dataset.labels)} classes"
     print(f"compare: {dataset.name}: {dataset.rows} rows, {len(dataset.numeric)} numeric, "
           f"{len(dataset.nominal)} nominal, {kind}", file=sys.stderr)
-    riffle_result = run_riffle(riffle, dataset) if riffle else None
-    river_result = run_river(dataset)
+    riffle_result = run_riffle(riffle, dataset, learner, sets) if riffle else None
+    river_result = run_river(dataset, learner, sets)
     return {
         "file": dataset.name,
         "rows": dataset.rows,
         "classes": len(dataset.labels),
         "numeric_columns": len(dataset.numeric),
         "nominal_columns": dataset.nominal,
-        "riffle_command": shlex.join(riffle_command(riffle, dataset)) if riffle else None,
+        "learner": learner,
+        "riffle_command": (shlex.join(riffle_command(riffle, dataset, learner, sets))
+                           if riffle else None),
         "river": river_result,
         "riffle": riffle_result,
     }
@@ -471,12 +528,30 @@ def parse_args(argv=None):
     parser.add_argument("--only", action="append", metavar="NAME",
                         help="run only this file (name with or without .csv, or 'stream'); "
                              "repeatable")
+    parser.add_argument("--learner", default="logreg",
+                        choices=["logreg"] + sorted(TREE_LEARNERS),
+                        help="learner on both sides (default logreg)")
+    parser.add_argument("--set", action="append", default=[], metavar="NAME=VALUE",
+                        help="tree hyperparameter for both sides (River's names); repeatable")
+    parser.add_argument("--file", action="append", metavar="CSV",
+                        help="also compare on this CSV file (target in the last column); "
+                             "repeatable")
+    parser.add_argument("--no-datasets", action="store_true",
+                        help="leave the datasets folder out (use with --file)")
     parser.add_argument("--out", help="write the Markdown report here (default: stdout)")
     parser.add_argument("--json", dest="json_out", metavar="FILE",
                         help="also write the results as JSON here")
     args = parser.parse_args(argv)
     if args.stream_rows < 1:
         parser.error("--stream-rows must be positive")
+    args.sets = []
+    for assignment in args.set:
+        name, sep, value = assignment.partition("=")
+        if not sep or not name:
+            parser.error(f"--set {assignment}: expected NAME=VALUE")
+        args.sets.append((name, value))
+    if args.sets and args.learner == "logreg":
+        parser.error("--set applies to tree learners only")
     return args
 
 
@@ -489,7 +564,7 @@ def main(argv=None):
         if riffle and not (os.path.isfile(riffle) and os.access(riffle, os.X_OK)):
             raise BenchmarkError(f"no riffle binary at {riffle}: build it first, pass "
                                  "--riffle PATH, or use --river-only")
-        results = [compare(path, riffle) for path in select_files(args)]
+        results = [compare(path, riffle, args.learner, args.sets) for path in select_files(args)]
     except BenchmarkError as e:
         print(f"compare_river: error: {e}", file=sys.stderr)
         return 1

@@ -2,6 +2,8 @@
 
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
+#include "learners/hoeffding_adaptive_tree.h"
+#include "learners/hoeffding_tree.h"
 #include "learners/logistic_regression.h"
 
 namespace riffle::learners {
@@ -17,7 +19,10 @@ absl::Status ApplyOptions(const OptionList& list, Options* options) {
 
 }  // namespace
 
-std::vector<std::string> LearnerKinds() { return {std::string(LogisticRegression::kKind)}; }
+std::vector<std::string> LearnerKinds() {
+  return {std::string(LogisticRegression::kKind), std::string(HoeffdingTreeClassifier::kKind),
+          std::string(HoeffdingAdaptiveTreeClassifier::kKind)};
+}
 
 absl::StatusOr<std::unique_ptr<Classifier>> CreateClassifier(std::string_view kind,
                                                              const OptionList& options) {
@@ -25,6 +30,16 @@ absl::StatusOr<std::unique_ptr<Classifier>> CreateClassifier(std::string_view ki
     LogisticRegressionOptions o;
     if (absl::Status s = ApplyOptions(options, &o); !s.ok()) return s;
     return std::unique_ptr<Classifier>(std::make_unique<LogisticRegression>(o));
+  }
+  if (kind == HoeffdingTreeClassifier::kKind) {
+    HoeffdingTreeOptions o;
+    if (absl::Status s = ApplyOptions(options, &o); !s.ok()) return s;
+    return std::unique_ptr<Classifier>(std::make_unique<HoeffdingTreeClassifier>(o));
+  }
+  if (kind == HoeffdingAdaptiveTreeClassifier::kKind) {
+    HoeffdingAdaptiveTreeOptions o;
+    if (absl::Status s = ApplyOptions(options, &o); !s.ok()) return s;
+    return std::unique_ptr<Classifier>(std::make_unique<HoeffdingAdaptiveTreeClassifier>(o));
   }
   const std::vector<std::string> kinds = LearnerKinds();
   return absl::InvalidArgumentError(
