@@ -35,6 +35,7 @@ ModelState ModelState::Clone() const {
   copy.learner = learner != nullptr ? learner->Clone() : nullptr;
   copy.schema = schema;
   copy.preprocessor = preprocessor;
+  copy.pipeline = pipeline;
   copy.metrics = metrics;
   copy.counters = counters;
   copy.next_offsets = next_offsets;
@@ -55,7 +56,10 @@ std::string SerializeModelState(const ModelState& state, std::int64_t created_un
     state.learner->Save(archive);
     learners::SaveBool(archive, state.schema.has_value());
     if (state.schema.has_value()) archive(*state.schema);
-    archive(state.preprocessor, state.metrics);
+    archive(state.preprocessor);
+    learners::SaveBool(archive, state.pipeline.has_value());
+    if (state.pipeline.has_value()) archive(*state.pipeline);
+    archive(state.metrics);
     archive(state.counters.events, state.counters.labeled, state.counters.unlabeled);
     archive(static_cast<std::uint64_t>(state.next_offsets.size()));
     for (const auto& [input, offset] : state.next_offsets) {
@@ -99,7 +103,12 @@ absl::StatusOr<ModelState> ParseModelState(std::string_view payload, CheckpointM
       state.schema = features::TabularSchema::ForLoading();
       archive(*state.schema);
     }
-    archive(state.preprocessor, state.metrics);
+    archive(state.preprocessor);
+    if (meta.payload_version >= kModelPayloadV2 && learners::LoadBool(archive)) {
+      state.pipeline = features::Pipeline::ForLoading();
+      archive(*state.pipeline);
+    }
+    archive(state.metrics);
     archive(state.counters.events, state.counters.labeled, state.counters.unlabeled);
     std::uint64_t offsets = 0;
     archive(offsets);

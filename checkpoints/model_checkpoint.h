@@ -9,6 +9,7 @@
 #include <string_view>
 
 #include "absl/status/statusor.h"
+#include "features/pipeline.h"
 #include "features/tabular.h"
 #include "learners/classifier.h"
 #include "learners/metrics.h"
@@ -43,6 +44,9 @@ struct ModelState {
   // schema is absent until the first rows fixed the column types.
   std::optional<features::TabularSchema> schema;
   features::TabularPreprocessor preprocessor;
+  // The event pipeline of a served model (gRPC and Kafka: named features, declared transforms,
+  // classes). A model has either this or a tabular schema once it has seen data.
+  std::optional<features::Pipeline> pipeline;
   learners::PrequentialMetrics metrics;
   ModelCounters counters;
   // Next position to read per input: "topic/partition" for Kafka, "csv:rows" for a file.
@@ -61,8 +65,10 @@ struct CheckpointMetadata {
 
 // Version of the payload layout below the file header. Bump it, and keep the reader for the
 // previous one, whenever SerializeModelState changes.
+// V1: `riffle eval` models only. V2 adds the optional event pipeline after the tabular state.
 inline constexpr std::uint32_t kModelPayloadV1 = 1;
-inline constexpr std::uint32_t kCurrentModelPayload = kModelPayloadV1;
+inline constexpr std::uint32_t kModelPayloadV2 = 2;
+inline constexpr std::uint32_t kCurrentModelPayload = kModelPayloadV2;
 
 // The payload: cereal portable binary with a version per serialized type. Requires a learner.
 std::string SerializeModelState(const ModelState& state, std::int64_t created_unix_micros);

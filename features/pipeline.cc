@@ -1,0 +1,325 @@
+#include "features/pipeline.h"
+
+#include <xxhash.h>
+
+#include <algorithm>
+#include <charconv>
+#include <cmath>
+#include <optional>
+#include <unordered_set>
+
+#include "absl/strings/str_format.h"
+
+namespace riffle::features {
+namespace {
+
+constexpr std::string_view kOther = "__other__";
+
+absl::Status FieldError(std::string_view name, std::string_view what) {
+  return absl::InvalidArgumentError(absl::StrFormat("features[\"%s\"]: %s", name, what));
+}
+
+absl::Status CheckNumber(std::string_view name, double v) {
+  if (std::isnan(v)) return FieldError(name, "NaN is not a valid value");
+  if (std::isinf(v)) return FieldError(name, "infinity is not a valid value");
+  return absl::OkStatus();
+}
+
+// The text a categorical or hashed feature uses for a numeric value: the shortest text that
+// reads back as the same double ("3", "0.1"), so 3 and 3.0 are one category.
+std::string_view NumberText(double v, char (&buffer)[32]) {
+  auto [end, ec] = std::to_chars(buffer, buffer + sizeof(buffer), v);
+  return std::string_view(buffer, static_cast<std::size_t>(end - buffer));
+}
+
+}  // namespace
+
+absl::Status PipelineSpec::Validate() const {
+  std::unordered_set<std::string_view> names;
+  for (std::size_t i = 0; i < declared.size(); ++i) {
+    const FeatureDef& d = declared[i];
+    auto error = [i](std::string_view field, std::string_view what) {
+      return absl::InvalidArgumentError(absl::StrFormat("declared[%d].%s: %s", i, field, what));
+    };
+    if (d.name.empty()) return error("name", "must not be empty");
+    if (!names.insert(d.name).second) {
+      return error("name", absl::StrFormat("'%s' is declared twice", d.name));
+    }
+    if (!std::isfinite(d.clip_min) || !std::isfinite(d.clip_max)) {
+      return error("clip_min", "clip bounds must be finite");
+    }
+    if (d.clip_min > d.clip_max) {
+      return error("clip_min", absl::StrFormat("%g is above clip_max %g", d.clip_min, d.clip_max));
+    }
+    if (!std::isfinite(d.impute_constant)) {
+      return error("impute_constant", "must be a finite number");
+    }
+    if (d.kind != FeatureDef::Kind::kNumeric && d.imputation != FeatureDef::Imputation::kAbsent) {
+      return error("imputation", "only numeric features are imputed");
+    }
+    if (d.kind == FeatureDef::Kind::kHashed && d.hash_buckets == 0) {
+      return error("hash_buckets", "must be at least 1 for a hashed feature");
+    }
+    if (d.kind != FeatureDef::Kind::kHashed && d.hash_buckets != 0) {
+      return error("hash_buckets", "only hashed features have buckets");
+    }
+    if (d.kind != FeatureDef::Kind::kCategorical && d.max_categories != 0) {
+      return error("max_categories", "only categorical features have a category cap");
+    }
+  }
+  std::unordered_set<std::string_view> classes_seen;
+  for (std::size_t i = 0; i < classes.size(); ++i) {
+    if (classes[i].empty()) {
+      return absl::InvalidArgumentError(absl::StrFormat("classes[%d]: must not be empty", i));
+    }
+    if (!classes_seen.insert(classes[i]).second) {
+      return absl::InvalidArgumentError(
+          absl::StrFormat("classes[%d]: '%s' is listed twice", i, classes[i]));
+    }
+  }
+  if (classes.size() == 1) {
+    return absl::InvalidArgumentError("classes: give at least two classes, or none");
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<Pipeline> Pipeline::Create(PipelineSpec spec) {
+  if (absl::Status s = spec.Validate(); !s.ok()) return s;
+  Pipeline p;
+  p.spec_ = std::move(spec);
+  p.declared_state_.resize(p.spec_.declared.size());
+  for (const std::string& c : p.spec_.classes) p.labels_.Add(c);
+  p.RebuildIndex();
+  return p;
+}
+
+void Pipeline::RebuildIndex() {
+  declared_index_.clear();
+  for (std::size_t i = 0; i < spec_.declared.size(); ++i) {
+    declared_index_.emplace(spec_.declared[i].name, i);
+  }
+}
+
+absl::Status Pipeline::Validate(std::span<const NamedFeature> features) const {
+  for (const NamedFeature& f : features) {
+    if (f.value.kind == FeatureValue::Kind::kNumber) {
+      if (absl::Status s = CheckNumber(f.name, f.value.number); !s.ok()) return s;
+      continue;
+    }
+    auto it = declared_index_.find(std::string(f.name));
+    if (it != declared_index_.end() &&
+        spec_.declared[it->second].kind == FeatureDef::Kind::kNumeric) {
+      return FieldError(f.name, absl::StrFormat("expected a number, got the text \"%s\"",
+                                                f.value.text.substr(0, 64)));
+    }
+  }
+  return absl::OkStatus();
+}
+
+absl::Status Pipeline::TransformForPredict(std::span<const NamedFeature> features,
+                                           learners::FeatureVector* x,
+                                           PipelineScratch* scratch) const {
+  // The <false> instantiation only reads state; the cast lets both share one body.
+  return const_cast<Pipeline*>(this)->Transform<false>(features, x, scratch);
+}
+
+absl::Status Pipeline::LearnAndTransform(std::span<const NamedFeature> features,
+                                         learners::FeatureVector* x, PipelineScratch* scratch) {
+  return Transform<true>(features, x, scratch);
+}
+
+template <bool kLearn>
+void Pipeline::AddIndicator(std::string_view name, std::string_view suffix_or_value, char separator,
+                            learners::FeatureVector* x, PipelineScratch* scratch) {
+  std::string& key = scratch->name;
+  key.assign(name);
+  key.push_back(separator);
+  key.append(suffix_or_value);
+  if constexpr (kLearn) {
+    x->Add(features_.Add(key), 1.0);
+  } else {
+    if (std::optional<Vocabulary::Index> j = features_.Find(key)) x->Add(*j, 1.0);
+  }
+}
+
+template <bool kLearn>
+absl::Status Pipeline::AddNumeric(const FeatureDef* def, DeclaredState* state,
+                                  std::string_view name, double value, bool imputed,
+                                  learners::FeatureVector* x, PipelineScratch* scratch) {
+  if (def != nullptr && def->clip_min < def->clip_max) {
+    value = std::clamp(value, def->clip_min, def->clip_max);
+  }
+  if constexpr (kLearn) {
+    if (state != nullptr && !imputed) {
+      ++state->count;
+      state->mean += (value - state->mean) / static_cast<double>(state->count);
+    }
+  }
+  std::optional<Vocabulary::Index> found;
+  if constexpr (kLearn) {
+    found = features_.Add(name);
+  } else {
+    found = features_.Find(name);
+    if (!found.has_value()) return absl::OkStatus();  // never learned: no weight
+  }
+  const learners::FeatureIndex j = *found;
+  const FeatureDef::Scaling scaling =
+      def != nullptr ? def->scaling : FeatureDef::Scaling::kStandard;
+  switch (scaling) {
+    case FeatureDef::Scaling::kStandard:
+      scratch->standard.Add(j, value);  // scaled in one pass at the end
+      break;
+    case FeatureDef::Scaling::kMinMax: {
+      if constexpr (kLearn) {
+        if (j >= mins_.size()) {
+          mins_.resize(j + 1, std::numeric_limits<double>::infinity());
+          maxs_.resize(j + 1, -std::numeric_limits<double>::infinity());
+        }
+        mins_[j] = std::min(mins_[j], value);
+        maxs_[j] = std::max(maxs_[j], value);
+      }
+      if (j < mins_.size() && maxs_[j] > mins_[j]) {
+        x->Add(j, (value - mins_[j]) / (maxs_[j] - mins_[j]));
+      } else {
+        x->Add(j, 0.0);  // a single value seen so far (or none): River's MinMaxScaler gives 0
+      }
+      break;
+    }
+    case FeatureDef::Scaling::kNone:
+      x->Add(j, value);
+      break;
+  }
+  return absl::OkStatus();
+}
+
+template <bool kLearn>
+absl::Status Pipeline::Transform(std::span<const NamedFeature> features, learners::FeatureVector* x,
+                                 PipelineScratch* scratch) {
+  x->Clear();
+  scratch->standard.Clear();
+  scratch->declared_seen.assign(spec_.declared.size(), 0);
+  char number_buffer[32];
+  for (const NamedFeature& f : features) {
+    const FeatureDef* def = nullptr;
+    DeclaredState* state = nullptr;
+    if (!declared_index_.empty()) {
+      scratch->name.assign(f.name);
+      if (auto it = declared_index_.find(scratch->name); it != declared_index_.end()) {
+        def = &spec_.declared[it->second];
+        state = &declared_state_[it->second];
+        scratch->declared_seen[it->second] = 1;
+      }
+    }
+    const bool is_number = f.value.kind == FeatureValue::Kind::kNumber;
+    if (is_number) {
+      if (absl::Status s = CheckNumber(f.name, f.value.number); !s.ok()) return s;
+    }
+    if (def == nullptr) {
+      if (!spec_.pass_through) continue;
+      if (is_number) {
+        if (absl::Status s = AddNumeric<kLearn>(nullptr, nullptr, f.name, f.value.number,
+                                                /*imputed=*/false, x, scratch);
+            !s.ok()) {
+          return s;
+        }
+      } else {
+        AddIndicator<kLearn>(f.name, f.value.text, '=', x, scratch);
+      }
+      continue;
+    }
+    switch (def->kind) {
+      case FeatureDef::Kind::kDrop:
+        break;
+      case FeatureDef::Kind::kNumeric:
+        if (!is_number) {
+          return FieldError(f.name, absl::StrFormat("expected a number, got the text \"%s\"",
+                                                    f.value.text.substr(0, 64)));
+        }
+        if (absl::Status s = AddNumeric<kLearn>(def, state, f.name, f.value.number,
+                                                /*imputed=*/false, x, scratch);
+            !s.ok()) {
+          return s;
+        }
+        break;
+      case FeatureDef::Kind::kCategorical: {
+        const std::string_view value =
+            is_number ? NumberText(f.value.number, number_buffer) : f.value.text;
+        std::string& key = scratch->name;
+        key.assign(f.name);
+        key.push_back('=');
+        key.append(value);
+        std::optional<Vocabulary::Index> j = features_.Find(key);
+        const bool capped = def->max_categories != 0 && state->categories >= def->max_categories;
+        if (!j.has_value() && capped) {
+          key.assign(f.name);
+          key.push_back('=');
+          key.append(kOther);
+          j = features_.Find(key);
+        }
+        if constexpr (kLearn) {
+          if (!j.has_value()) {
+            j = features_.Add(key);
+            if (!capped) ++state->categories;
+          }
+        }
+        if (j.has_value()) x->Add(*j, 1.0);
+        break;
+      }
+      case FeatureDef::Kind::kHashed: {
+        const std::string_view value =
+            is_number ? NumberText(f.value.number, number_buffer) : f.value.text;
+        const std::uint64_t bucket =
+            XXH64(value.data(), value.size(), def->hash_seed) % def->hash_buckets;
+        AddIndicator<kLearn>(f.name, NumberText(static_cast<double>(bucket), number_buffer), '#', x,
+                             scratch);
+        break;
+      }
+    }
+  }
+  // Declared features that are missing from the event.
+  for (std::size_t i = 0; i < spec_.declared.size(); ++i) {
+    if (scratch->declared_seen[i] != 0) continue;
+    const FeatureDef& def = spec_.declared[i];
+    if (def.kind == FeatureDef::Kind::kDrop) continue;
+    if (def.missing_indicator) AddIndicator<kLearn>(def.name, "missing", '.', x, scratch);
+    if (def.kind != FeatureDef::Kind::kNumeric) continue;
+    std::optional<double> imputed;
+    if (def.imputation == FeatureDef::Imputation::kConstant) imputed = def.impute_constant;
+    if (def.imputation == FeatureDef::Imputation::kMean && declared_state_[i].count > 0) {
+      imputed = declared_state_[i].mean;
+    }
+    if (imputed.has_value()) {
+      if (absl::Status s = AddNumeric<kLearn>(&def, &declared_state_[i], def.name, *imputed,
+                                              /*imputed=*/true, x, scratch);
+          !s.ok()) {
+        return s;
+      }
+    }
+  }
+  if constexpr (kLearn) {
+    scaler_.LearnAndAppendTransformed(scratch->standard, x);
+  } else {
+    scaler_.AppendTransformed(scratch->standard, x);
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<learners::ClassIndex> Pipeline::EncodeLabel(std::string_view label) {
+  if (std::optional<Vocabulary::Index> k = labels_.Find(label)) return *k;
+  if (label.empty()) return absl::InvalidArgumentError("label: must not be empty");
+  if (!spec_.classes.empty()) {
+    std::string known;
+    for (const std::string& c : spec_.classes) known += (known.empty() ? "" : ", ") + c;
+    return absl::InvalidArgumentError(absl::StrFormat(
+        "label: unknown class \"%s\" (the model's classes are fixed: %s)", label, known));
+  }
+  return labels_.Add(label);
+}
+
+std::size_t Pipeline::MemoryBytes() const {
+  return sizeof(*this) + features_.MemoryBytes() + labels_.MemoryBytes() + scaler_.MemoryBytes() +
+         (mins_.capacity() + maxs_.capacity()) * sizeof(double) +
+         declared_state_.capacity() * sizeof(DeclaredState);
+}
+
+}  // namespace riffle::features

@@ -1,0 +1,223 @@
+#ifndef RIFFLE_FEATURES_PIPELINE_H_
+#define RIFFLE_FEATURES_PIPELINE_H_
+
+#include <cstddef>
+#include <cstdint>
+#include <limits>
+#include <span>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "features/event.h"
+#include "features/standard_scaler.h"
+#include "features/vocabulary.h"
+#include "learners/feature_vector.h"
+#include "learners/serialization.h"
+
+namespace riffle::features {
+
+// How one declared feature becomes model input.
+struct FeatureDef {
+  enum class Kind : std::uint8_t { kNumeric, kCategorical, kHashed, kDrop };
+  enum class Scaling : std::uint8_t { kStandard, kMinMax, kNone };
+  enum class Imputation : std::uint8_t { kAbsent, kMean, kConstant };
+
+  // The feature's name in events (a dotted path for nested JSON fields).
+  std::string name;
+  Kind kind = Kind::kNumeric;
+  // kNumeric: online standard scaling (Welford, as StandardScaler), min-max scaling to [0, 1]
+  // with the running minimum and maximum, or the raw value.
+  Scaling scaling = Scaling::kStandard;
+  // kNumeric: values are clipped to [clip_min, clip_max] before anything else when
+  // clip_min < clip_max (both finite).
+  double clip_min = 0.0;
+  double clip_max = 0.0;
+  // kNumeric, when the feature is missing: leave it out (a sparse zero), use the running mean
+  // of the values seen while learning, or impute_constant. An imputed value then flows through
+  // scaling like an observed one but never updates the imputation mean.
+  Imputation imputation = Imputation::kAbsent;
+  double impute_constant = 0.0;
+  // Any kind but kDrop: adds "<name>.missing" = 1 when the feature is missing.
+  bool missing_indicator = false;
+  // kCategorical: at most this many categories get their own feature ("<name>=<value>");
+  // values first seen after that share "<name>=__other__". 0: unbounded.
+  std::uint32_t max_categories = 0;
+  // kHashed: the value's text goes to bucket XXH64(text, hash_seed) % hash_buckets, feature
+  // "<name>#<bucket>" = 1. XXH64 is specified and platform-independent, so a value lands in
+  // the same bucket in every process and every Riffle version. At least 1.
+  std::uint32_t hash_buckets = 0;
+  std::uint64_t hash_seed = 0;
+
+  friend bool operator==(const FeatureDef&, const FeatureDef&) = default;
+};
+
+struct PipelineSpec {
+  // Features not declared: true (the default) passes them through by name, River-style:
+  // numbers standard-scaled, texts one-hot ("<name>=<value>" = 1). false ignores them.
+  bool pass_through = true;
+  std::vector<FeatureDef> declared;
+  // Class names known up front, in order (for binary models the second one is the positive
+  // class). Empty: classes are added as labels arrive, in order of first appearance. When
+  // given, a label outside them is an error.
+  std::vector<std::string> classes;
+
+  // InvalidArgument naming the field, e.g. "declared[2].hash_buckets: must be at least 1".
+  absl::Status Validate() const;
+
+  friend bool operator==(const PipelineSpec&, const PipelineSpec&) = default;
+};
+
+// Per-thread (or per-call) buffers of Pipeline's transforms, so a warm call does not allocate.
+struct PipelineScratch {
+  learners::FeatureVector standard;  // raw values of standard-scaled features
+  std::vector<std::uint8_t> declared_seen;
+  std::string name;
+};
+
+// Turns an event's named features into a model's input vector, with the state that grows with
+// the stream: feature and class vocabularies, scaler statistics, min/max, category counts.
+// Used identically by the gRPC service and the Kafka path (and later `riffle eval --spec`).
+//
+// Order of operations, as River's pipelines: a prediction sees the statistics of earlier
+// learned events only (TransformForPredict is const and never adds a name); learning updates
+// them with the event first, then transforms (LearnAndTransform). A feature or category never
+// learned contributes nothing to a prediction, which is what a model that never saw it would
+// do with it.
+//
+// Errors (InvalidArgument, the message naming the feature as `features["amount"]: ...`): a
+// number that is not finite, a text for a declared numeric feature. Validate() checks an event
+// without transforming it, so a batch can be rejected before any of it is learned.
+//
+// Thread-safety: const methods may run concurrently with each other; LearnAndTransform and
+// the label methods that add need the model's single writer (exclusive access).
+class Pipeline {
+ public:
+  static absl::StatusOr<Pipeline> Create(PipelineSpec spec);
+
+  absl::Status Validate(std::span<const NamedFeature> features) const;
+
+  // x = the model input for `features` with the current statistics. Does not modify state.
+  absl::Status TransformForPredict(std::span<const NamedFeature> features,
+                                   learners::FeatureVector* x, PipelineScratch* scratch) const;
+  // Updates the statistics with `features`, adding new names, then transforms as above.
+  absl::Status LearnAndTransform(std::span<const NamedFeature> features, learners::FeatureVector* x,
+                                 PipelineScratch* scratch);
+
+  // The class index of `label`: adds a new class unless the classes are fixed by the spec
+  // (then InvalidArgument for an unknown one, listing the classes).
+  absl::StatusOr<learners::ClassIndex> EncodeLabel(std::string_view label);
+  // The class index of `label` if known (does not add).
+  std::optional<learners::ClassIndex> FindLabel(std::string_view label) const {
+    return labels_.Find(label);
+  }
+  const Vocabulary& labels() const { return labels_; }
+  const Vocabulary& features() const { return features_; }
+  const PipelineSpec& spec() const { return spec_; }
+  const StandardScaler& scaler() const { return scaler_; }
+  std::size_t MemoryBytes() const;
+
+  // An empty pipeline, only as the target of load().
+  static Pipeline ForLoading() { return Pipeline(); }
+
+  template <class Archive>
+  void save(Archive& archive, std::uint32_t version) const;
+  template <class Archive>
+  void load(Archive& archive, std::uint32_t version);
+
+ private:
+  Pipeline() = default;
+
+  // Running state of one declared feature.
+  struct DeclaredState {
+    std::uint64_t categories = 0;  // kCategorical: distinct categories given their own feature
+    std::uint64_t count = 0;       // kNumeric: values seen while learning (imputation mean)
+    double mean = 0.0;
+    friend bool operator==(const DeclaredState&, const DeclaredState&) = default;
+  };
+
+  template <bool kLearn>
+  absl::Status Transform(std::span<const NamedFeature> features, learners::FeatureVector* x,
+                         PipelineScratch* scratch);
+  template <bool kLearn>
+  absl::Status AddNumeric(const FeatureDef* def, DeclaredState* state, std::string_view name,
+                          double value, bool imputed, learners::FeatureVector* x,
+                          PipelineScratch* scratch);
+  template <bool kLearn>
+  void AddIndicator(std::string_view name, std::string_view suffix_or_value, char separator,
+                    learners::FeatureVector* x, PipelineScratch* scratch);
+  void RebuildIndex();
+
+  PipelineSpec spec_;
+  std::unordered_map<std::string, std::size_t> declared_index_;  // derived from spec_
+  std::vector<DeclaredState> declared_state_;
+  Vocabulary features_;
+  Vocabulary labels_;
+  StandardScaler scaler_;
+  // Min-max scaling statistics by feature index (+inf/-inf until seen).
+  std::vector<double> mins_;
+  std::vector<double> maxs_;
+};
+
+template <class Archive>
+void Pipeline::save(Archive& archive, std::uint32_t /*version*/) const {
+  archive(spec_.pass_through);
+  archive(static_cast<std::uint64_t>(spec_.declared.size()));
+  for (const FeatureDef& d : spec_.declared) {
+    learners::SaveString(archive, d.name);
+    archive(static_cast<std::uint8_t>(d.kind), static_cast<std::uint8_t>(d.scaling), d.clip_min,
+            d.clip_max, static_cast<std::uint8_t>(d.imputation), d.impute_constant,
+            d.missing_indicator, d.max_categories, d.hash_buckets, d.hash_seed);
+  }
+  learners::SaveVector(archive, spec_.classes);
+  for (const DeclaredState& s : declared_state_) archive(s.categories, s.count, s.mean);
+  archive(features_, labels_, scaler_);
+  learners::SaveVector(archive, mins_);
+  learners::SaveVector(archive, maxs_);
+}
+
+template <class Archive>
+void Pipeline::load(Archive& archive, std::uint32_t /*version*/) {
+  Pipeline loaded;
+  std::uint64_t declared = 0;
+  archive(loaded.spec_.pass_through, declared);
+  for (std::uint64_t i = 0; i < declared; ++i) {
+    // Every entry consumes bytes, so a corrupted count fails at the end of the data.
+    FeatureDef d;
+    std::uint8_t kind = 0, scaling = 0, imputation = 0;
+    learners::LoadString(archive, &d.name);
+    archive(kind, scaling, d.clip_min, d.clip_max, imputation, d.impute_constant,
+            d.missing_indicator, d.max_categories, d.hash_buckets, d.hash_seed);
+    if (kind > static_cast<std::uint8_t>(FeatureDef::Kind::kDrop) ||
+        scaling > static_cast<std::uint8_t>(FeatureDef::Scaling::kNone) ||
+        imputation > static_cast<std::uint8_t>(FeatureDef::Imputation::kConstant)) {
+      throw cereal::Exception("pipeline: bad feature definition");
+    }
+    d.kind = static_cast<FeatureDef::Kind>(kind);
+    d.scaling = static_cast<FeatureDef::Scaling>(scaling);
+    d.imputation = static_cast<FeatureDef::Imputation>(imputation);
+    loaded.spec_.declared.push_back(std::move(d));
+  }
+  learners::LoadVector(archive, &loaded.spec_.classes);
+  if (!loaded.spec_.Validate().ok()) throw cereal::Exception("pipeline: invalid spec");
+  loaded.declared_state_.resize(loaded.spec_.declared.size());
+  for (DeclaredState& s : loaded.declared_state_) archive(s.categories, s.count, s.mean);
+  archive(loaded.features_, loaded.labels_, loaded.scaler_);
+  learners::LoadVector(archive, &loaded.mins_);
+  learners::LoadVector(archive, &loaded.maxs_);
+  if (loaded.mins_.size() != loaded.maxs_.size() || loaded.mins_.size() > loaded.features_.size() ||
+      loaded.labels_.size() < loaded.spec_.classes.size()) {
+    throw cereal::Exception("pipeline: inconsistent sizes");
+  }
+  loaded.RebuildIndex();
+  *this = std::move(loaded);
+}
+
+}  // namespace riffle::features
+
+CEREAL_CLASS_VERSION(riffle::features::Pipeline, 1);
+
+#endif  // RIFFLE_FEATURES_PIPELINE_H_

@@ -1,0 +1,250 @@
+#include "features/pipeline.h"
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include <cereal/archives/portable_binary.hpp>
+#include <cmath>
+#include <limits>
+#include <map>
+#include <sstream>
+#include <string>
+#include <vector>
+
+namespace riffle::features {
+namespace {
+
+using ::testing::HasSubstr;
+
+// The vector as name -> value, so tests do not depend on index order.
+std::map<std::string, double> Named(const Pipeline& p, const learners::FeatureVector& x) {
+  std::map<std::string, double> out;
+  for (std::size_t k = 0; k < x.size(); ++k) out[p.features().Name(x.index(k))] = x.value(k);
+  return out;
+}
+
+NamedFeature Num(std::string_view name, double v) { return {name, FeatureValue::Number(v)}; }
+NamedFeature Text(std::string_view name, std::string_view t) {
+  return {name, FeatureValue::Text(t)};
+}
+
+Pipeline Make(PipelineSpec spec) {
+  absl::StatusOr<Pipeline> p = Pipeline::Create(std::move(spec));
+  EXPECT_TRUE(p.ok()) << p.status();
+  return *std::move(p);
+}
+
+TEST(PipelineTest, PassThroughScalesNumbersAndOneHotsTexts) {
+  Pipeline p = Make({});
+  PipelineScratch scratch;
+  learners::FeatureVector x;
+  // Learn a=1 then a=3: mean 2, population variance 1 (Welford, as River). The first learn
+  // scales a=1 with only itself seen: variance 0 -> 0.
+  ASSERT_TRUE(p.LearnAndTransform(std::vector{Num("a", 1), Text("c", "red")}, &x, &scratch).ok());
+  EXPECT_EQ(Named(p, x), (std::map<std::string, double>{{"a", 0.0}, {"c=red", 1.0}}));
+  ASSERT_TRUE(p.LearnAndTransform(std::vector{Num("a", 3)}, &x, &scratch).ok());
+  EXPECT_EQ(Named(p, x), (std::map<std::string, double>{{"a", 1.0}}));  // (3 - 2) / 1
+  // Predict: a=4 -> (4 - 2) / 1 = 2; an unseen category and an unseen feature contribute
+  // nothing and are not added.
+  ASSERT_TRUE(p.TransformForPredict(std::vector{Num("a", 4), Text("c", "blue"), Num("new", 5)}, &x,
+                                    &scratch)
+                  .ok());
+  EXPECT_EQ(Named(p, x), (std::map<std::string, double>{{"a", 2.0}}));
+  EXPECT_EQ(p.features().size(), 2u);
+}
+
+TEST(PipelineTest, IgnoreUndeclared) {
+  PipelineSpec spec;
+  spec.pass_through = false;
+  spec.declared.push_back({.name = "amount", .scaling = FeatureDef::Scaling::kNone});
+  Pipeline p = Make(spec);
+  PipelineScratch scratch;
+  learners::FeatureVector x;
+  ASSERT_TRUE(
+      p.LearnAndTransform(std::vector{Num("amount", 7.5), Text("other", "x")}, &x, &scratch).ok());
+  EXPECT_EQ(Named(p, x), (std::map<std::string, double>{{"amount", 7.5}}));
+}
+
+TEST(PipelineTest, RejectsNonFiniteNumbersAndTextForNumeric) {
+  PipelineSpec spec;
+  spec.declared.push_back({.name = "amount"});
+  Pipeline p = Make(spec);
+  PipelineScratch scratch;
+  learners::FeatureVector x;
+  absl::Status s = p.Validate(std::vector{Num("v", std::nan(""))});
+  EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(s.message(), HasSubstr("features[\"v\"]: NaN"));
+  s = p.Validate(std::vector{Num("v", std::numeric_limits<double>::infinity())});
+  EXPECT_THAT(s.message(), HasSubstr("infinity"));
+  s = p.Validate(std::vector{Text("amount", "12 EUR")});
+  EXPECT_THAT(s.message(), HasSubstr("features[\"amount\"]: expected a number"));
+  s = p.LearnAndTransform(std::vector{Text("amount", "12 EUR")}, &x, &scratch);
+  EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_TRUE(p.Validate(std::vector{Text("undeclared", "x"), Num("amount", 1)}).ok());
+}
+
+TEST(PipelineTest, ClipMinMaxAndImputation) {
+  PipelineSpec spec;
+  spec.declared.push_back({.name = "m",
+                           .scaling = FeatureDef::Scaling::kMinMax,
+                           .clip_min = 0,
+                           .clip_max = 100,
+                           .imputation = FeatureDef::Imputation::kMean,
+                           .missing_indicator = true});
+  spec.declared.push_back({.name = "k",
+                           .scaling = FeatureDef::Scaling::kNone,
+                           .imputation = FeatureDef::Imputation::kConstant,
+                           .impute_constant = -1});
+  Pipeline p = Make(spec);
+  PipelineScratch scratch;
+  learners::FeatureVector x;
+  // m=10 then m=1000 (clipped to 100): min 10, max 100. k present both times.
+  ASSERT_TRUE(p.LearnAndTransform(std::vector{Num("m", 10), Num("k", 2)}, &x, &scratch).ok());
+  EXPECT_EQ(Named(p, x), (std::map<std::string, double>{{"m", 0.0}, {"k", 2.0}}));
+  ASSERT_TRUE(p.LearnAndTransform(std::vector{Num("m", 1000), Num("k", 2)}, &x, &scratch).ok());
+  EXPECT_EQ(Named(p, x), (std::map<std::string, double>{{"m", 1.0}, {"k", 2.0}}));
+  // Both missing: m imputed with the mean of the clipped values (10 + 100) / 2 = 55, scaled
+  // (55 - 10) / 90 = 0.5, plus the indicator; k imputed with the constant.
+  ASSERT_TRUE(p.TransformForPredict({}, &x, &scratch).ok());
+  EXPECT_EQ(Named(p, x),
+            (std::map<std::string, double>{{"m", 0.5}, {"k", -1.0}}));  // indicator never learned
+  ASSERT_TRUE(p.LearnAndTransform({}, &x, &scratch).ok());
+  EXPECT_EQ(Named(p, x),
+            (std::map<std::string, double>{{"m", 0.5}, {"m.missing", 1.0}, {"k", -1.0}}));
+}
+
+TEST(PipelineTest, CategoricalCapSendsLaterCategoriesToOther) {
+  PipelineSpec spec;
+  spec.declared.push_back(
+      {.name = "city", .kind = FeatureDef::Kind::kCategorical, .max_categories = 2});
+  Pipeline p = Make(spec);
+  PipelineScratch scratch;
+  learners::FeatureVector x;
+  for (std::string_view city : {"paris", "rome", "oslo", "lima", "paris"}) {
+    ASSERT_TRUE(p.LearnAndTransform(std::vector{Text("city", city)}, &x, &scratch).ok());
+  }
+  EXPECT_EQ(p.features().names(),
+            (std::vector<std::string>{"city=paris", "city=rome", "city=__other__"}));
+  ASSERT_TRUE(p.TransformForPredict(std::vector{Text("city", "tokyo")}, &x, &scratch).ok());
+  EXPECT_EQ(Named(p, x), (std::map<std::string, double>{{"city=__other__", 1.0}}));
+  // Numbers are categories by their shortest text: 3 and 3.0 are one category.
+  PipelineSpec zip;
+  zip.declared.push_back({.name = "zip", .kind = FeatureDef::Kind::kCategorical});
+  Pipeline z = Make(zip);
+  ASSERT_TRUE(z.LearnAndTransform(std::vector{Num("zip", 75001)}, &x, &scratch).ok());
+  EXPECT_EQ(z.features().names(), (std::vector<std::string>{"zip=75001"}));
+}
+
+TEST(PipelineTest, HashingIsStableAndBounded) {
+  PipelineSpec spec;
+  spec.declared.push_back(
+      {.name = "user", .kind = FeatureDef::Kind::kHashed, .hash_buckets = 8, .hash_seed = 42});
+  Pipeline p = Make(spec);
+  PipelineScratch scratch;
+  learners::FeatureVector x;
+  for (int i = 0; i < 1000; ++i) {
+    const std::string user = "u" + std::to_string(i);
+    ASSERT_TRUE(p.LearnAndTransform(std::vector{Text("user", user)}, &x, &scratch).ok());
+  }
+  EXPECT_EQ(p.features().size(), 8u);
+  // A pinned bucket: XXH64("alice", seed 42) % 8 = 3 (cross-checked with the Python xxhash
+  // package: xxh64(b"alice", seed=42).intdigest() % 8). If this changes, every deployed hashed
+  // model silently changes meaning: it must never change.
+  ASSERT_TRUE(p.TransformForPredict(std::vector{Text("user", "alice")}, &x, &scratch).ok());
+  ASSERT_EQ(x.size(), 1u);
+  EXPECT_EQ(p.features().Name(x.index(0)), "user#3");
+}
+
+TEST(PipelineTest, SpecValidationNamesTheField) {
+  PipelineSpec spec;
+  spec.declared.push_back({.name = "a"});
+  spec.declared.push_back({.name = "b", .kind = FeatureDef::Kind::kHashed});
+  EXPECT_THAT(spec.Validate().message(), HasSubstr("declared[1].hash_buckets"));
+  spec.declared[1] = {.name = "a"};
+  EXPECT_THAT(spec.Validate().message(), HasSubstr("declared[1].name: 'a' is declared twice"));
+  spec.declared[1] = {.name = "c", .clip_min = 5, .clip_max = 1};
+  EXPECT_THAT(spec.Validate().message(), HasSubstr("declared[1].clip_min"));
+  PipelineSpec classes;
+  classes.classes = {"no", "no"};
+  EXPECT_THAT(classes.Validate().message(), HasSubstr("classes[1]"));
+}
+
+TEST(PipelineTest, FixedClassesRejectUnknownLabels) {
+  PipelineSpec spec;
+  spec.classes = {"legit", "fraud"};
+  Pipeline p = Make(spec);
+  EXPECT_EQ(*p.EncodeLabel("fraud"), 1u);
+  absl::StatusOr<learners::ClassIndex> k = p.EncodeLabel("maybe");
+  EXPECT_EQ(k.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(k.status().message(), HasSubstr("legit, fraud"));
+  Pipeline open = Make({});
+  EXPECT_EQ(*open.EncodeLabel("b"), 0u);
+  EXPECT_EQ(*open.EncodeLabel("a"), 1u);
+  EXPECT_EQ(*open.EncodeLabel("b"), 0u);
+  EXPECT_FALSE(open.EncodeLabel("").ok());
+}
+
+TEST(PipelineTest, SaveLoadRoundTripContinuesIdentically) {
+  PipelineSpec spec;
+  spec.classes = {"0", "1"};
+  spec.declared.push_back({.name = "m",
+                           .scaling = FeatureDef::Scaling::kMinMax,
+                           .imputation = FeatureDef::Imputation::kMean});
+  spec.declared.push_back(
+      {.name = "c", .kind = FeatureDef::Kind::kCategorical, .max_categories = 3});
+  spec.declared.push_back({.name = "h", .kind = FeatureDef::Kind::kHashed, .hash_buckets = 16});
+  Pipeline a = Make(spec);
+  PipelineScratch scratch;
+  learners::FeatureVector xa, xb;
+  auto event = [](int i, std::vector<std::string>* texts) {
+    texts->assign({"c" + std::to_string(i % 5), "h" + std::to_string(i)});
+    std::vector<NamedFeature> e = {Num("free", i * 0.5), Text("c", (*texts)[0]),
+                                   Text("h", (*texts)[1])};
+    if (i % 3 != 0) e.push_back(Num("m", i));
+    return e;
+  };
+  std::vector<std::string> texts;
+  for (int i = 0; i < 50; ++i)
+    ASSERT_TRUE(a.LearnAndTransform(event(i, &texts), &xa, &scratch).ok());
+  std::stringstream buffer;
+  {
+    cereal::PortableBinaryOutputArchive out(buffer);
+    out(a);
+  }
+  Pipeline b = Pipeline::ForLoading();
+  {
+    cereal::PortableBinaryInputArchive in(buffer);
+    in(b);
+  }
+  EXPECT_EQ(b.spec(), a.spec());
+  for (int i = 50; i < 100; ++i) {
+    ASSERT_TRUE(a.LearnAndTransform(event(i, &texts), &xa, &scratch).ok());
+    ASSERT_TRUE(b.LearnAndTransform(event(i, &texts), &xb, &scratch).ok());
+    ASSERT_EQ(Named(a, xa), Named(b, xb)) << i;
+  }
+  EXPECT_EQ(a.features().names(), b.features().names());
+}
+
+TEST(PipelineTest, LoadRejectsTruncatedData) {
+  Pipeline a = Make({});
+  PipelineScratch scratch;
+  learners::FeatureVector x;
+  ASSERT_TRUE(a.LearnAndTransform(std::vector{Num("a", 1), Text("b", "x")}, &x, &scratch).ok());
+  std::stringstream buffer;
+  {
+    cereal::PortableBinaryOutputArchive out(buffer);
+    out(a);
+  }
+  const std::string bytes = buffer.str();
+  for (std::size_t cut = 0; cut < bytes.size(); cut += 3) {
+    std::stringstream truncated(bytes.substr(0, cut));
+    Pipeline b = Pipeline::ForLoading();
+    EXPECT_ANY_THROW({
+      cereal::PortableBinaryInputArchive in(truncated);
+      in(b);
+    }) << cut;
+  }
+}
+
+}  // namespace
+}  // namespace riffle::features
