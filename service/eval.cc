@@ -2,6 +2,7 @@
 
 #include <chrono>
 #include <cmath>
+#include <fstream>
 #include <memory>
 
 #include "absl/strings/str_format.h"
@@ -12,6 +13,7 @@
 #include "checkpoints/store.h"
 #include "features/csv_reader.h"
 #include "learners/classifier.h"
+#include "learners/tree_model.h"
 #include "service/json.h"
 #include "service/prequential.h"
 
@@ -21,24 +23,6 @@ namespace {
 constexpr std::uint64_t kProgressEveryRows = 4096;
 // The input position recorded in checkpoints: data rows consumed so far.
 constexpr char kRowsOffsetKey[] = "csv:rows";
-
-std::optional<double> FiniteOrNone(double v) {
-  return std::isfinite(v) ? std::optional<double>(v) : std::nullopt;
-}
-
-MetricValues Snapshot(const learners::MetricAccumulator& m, bool binary) {
-  MetricValues v;
-  v.accuracy = m.Accuracy();
-  v.log_loss = m.LogLoss();
-  v.macro_f1 = m.MacroF1();
-  if (binary) {
-    v.roc_auc = FiniteOrNone(m.RocAuc());
-    v.precision = m.Precision();
-    v.recall = m.Recall();
-    v.f1 = m.F1();
-  }
-  return v;
-}
 
 absl::Status RaggedRow(const features::CsvReader& reader, std::size_t got, std::size_t want) {
   return absl::InvalidArgumentError(absl::StrFormat(
@@ -83,8 +67,8 @@ EvalReport Report(const checkpoints::ModelState& state) {
     r.num_features = state.schema->features().size();
   }
   const bool binary = r.classes.size() == 2;
-  r.cumulative = Snapshot(state.metrics.cumulative(), binary);
-  r.rolling = Snapshot(state.metrics.rolling(), binary);
+  r.cumulative = SnapshotMetrics(state.metrics.cumulative(), binary);
+  r.rolling = SnapshotMetrics(state.metrics.rolling(), binary);
   r.window = state.metrics.options().window;
   r.model_bytes = state.learner->MemoryBytes();
   r.learner = std::string(state.learner->Kind());
@@ -183,6 +167,21 @@ std::string FormatOptional(const std::optional<double>& v) {
   return v.has_value() && std::isfinite(*v) ? absl::StrFormat("%.4f", *v) : "n/a";
 }
 
+// Writes the learner (a tree) as JSON, or as DOT when `path` ends in ".dot".
+absl::Status DumpTree(const checkpoints::ModelState& state, const std::string& path) {
+  const auto* tree = dynamic_cast<const learners::TreeModel*>(state.learner.get());
+  if (tree == nullptr) return absl::InvalidArgumentError("--dump-tree needs a tree learner");
+  std::vector<std::string> names;
+  if (state.schema.has_value()) names = state.schema->features().names();
+  const bool dot = path.size() >= 4 && path.compare(path.size() - 4, 4, ".dot") == 0;
+  const std::string text = dot ? tree->ToDot(names) : tree->ToJson(names);
+  std::ofstream out(path, std::ios::binary | std::ios::trunc);
+  out << text;
+  out.close();
+  if (!out) return absl::UnavailableError(absl::StrFormat("--dump-tree: cannot write %s", path));
+  return absl::OkStatus();
+}
+
 }  // namespace
 
 absl::Status EvalOptions::Validate() const {
@@ -223,6 +222,11 @@ absl::StatusOr<EvalReport> RunEval(const EvalOptions& options, const EvalProgres
       InitialState(options, env, store.get(), &resumed_from, &from_store, &warnings);
   if (!initial.ok()) return initial.status();
   checkpoints::ModelState state = *std::move(initial);
+  if (!options.dump_tree.empty() &&
+      dynamic_cast<const learners::TreeModel*>(state.learner.get()) == nullptr) {
+    return absl::InvalidArgumentError(
+        absl::StrFormat("--dump-tree needs a tree learner, not '%s'", state.learner->Kind()));
+  }
 
   features::CsvReaderOptions reader_options;
   reader_options.cancel = options.stop;
@@ -353,6 +357,10 @@ absl::StatusOr<EvalReport> RunEval(const EvalOptions& options, const EvalProgres
         !s.ok()) {
       return s;
     }
+  }
+
+  if (!options.dump_tree.empty()) {
+    if (absl::Status s = DumpTree(state, options.dump_tree); !s.ok()) return s;
   }
 
   EvalReport report = Report(state);

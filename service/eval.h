@@ -12,6 +12,7 @@
 #include "features/tabular.h"
 #include "learners/metrics.h"
 #include "learners/registry.h"
+#include "service/metric_values.h"
 
 namespace riffle::service {
 
@@ -41,23 +42,15 @@ struct EvalOptions {
   std::uint64_t checkpoint_every_rows = 0;
   double checkpoint_every_seconds = 0;
   std::size_t checkpoint_keep = 5;
+  // Write the final tree to this file: Graphviz DOT if the name ends in ".dot", JSON
+  // otherwise (learners::TreeModel's formats, features named by their column names). Only for
+  // tree learners (InvalidArgument, before any data is read, for others).
+  std::string dump_tree;
   // When set (by a signal handler), the evaluation stops after the current row, writes the
   // final checkpoints and reports what it did.
   const std::atomic<bool>* stop = nullptr;
 
   absl::Status Validate() const;
-};
-
-// Cumulative and rolling values of the metrics, as printed.
-struct MetricValues {
-  double accuracy = 0;
-  double log_loss = 0;
-  std::optional<double> roc_auc;  // binary only
-  double macro_f1 = 0;
-  // Binary metrics of the positive class (class index 1, the second label seen).
-  std::optional<double> precision;
-  std::optional<double> recall;
-  std::optional<double> f1;
 };
 
 struct EvalReport {

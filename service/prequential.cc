@@ -23,4 +23,24 @@ std::span<const double> PrequentialStep::Apply(checkpoints::ModelState* state,
   return proba_;
 }
 
+void PrequentialStep::ApplyLabeledEvent(checkpoints::ModelState* state,
+                                        std::span<const features::NamedFeature> features,
+                                        learners::ClassIndex y, double weight, bool score) {
+  assert(state->pipeline.has_value() && state->learner != nullptr);
+  features::Pipeline& pipeline = *state->pipeline;
+  // Errors were ruled out by Pipeline::Validate; a failure here is a bug, not bad input.
+  if (score) {
+    [[maybe_unused]] absl::Status s =
+        pipeline.TransformForPredict(features, &x_, &pipeline_scratch_);
+    assert(s.ok());
+    state->learner->PredictProbaOne(x_, &proba_);
+    state->metrics.Update(y, proba_, weight);
+  }
+  ++state->counters.events;
+  ++state->counters.labeled;
+  [[maybe_unused]] absl::Status s = pipeline.LearnAndTransform(features, &x_, &pipeline_scratch_);
+  assert(s.ok());
+  state->learner->LearnOne(x_, y, weight);
+}
+
 }  // namespace riffle::service

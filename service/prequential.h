@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "checkpoints/model_checkpoint.h"
+#include "features/pipeline.h"
 #include "features/tabular.h"
 #include "learners/feature_vector.h"
 
@@ -14,7 +15,8 @@ namespace riffle::service {
 // Applies records to a model with prequential (test-then-train) semantics, as River's
 // progressive_val_score: decode; predict with the model as it is (scaler statistics of earlier
 // records only); if labeled, update the metrics, then update the scaler and learn. One place
-// for this order, used by `riffle eval` and, later, by the service.
+// for this order, used by `riffle eval` (tabular records) and by the service (events with named
+// features, gRPC Learn and the Kafka path).
 //
 // Holds only scratch buffers (reused, so a step does not allocate once warm). The caller is the
 // model's single writer; not thread-safe.
@@ -25,8 +27,17 @@ class PrequentialStep {
   std::span<const double> Apply(checkpoints::ModelState* state,
                                 std::span<const std::string_view> fields);
 
+  // One event of a served model: requires state->pipeline and state->learner, features that
+  // passed Pipeline::Validate and y = state->pipeline->EncodeLabel(label). With `score`,
+  // predicts first and updates the metrics (test-then-train); without, only learns. Counts the
+  // event as labeled either way.
+  void ApplyLabeledEvent(checkpoints::ModelState* state,
+                         std::span<const features::NamedFeature> features, learners::ClassIndex y,
+                         double weight, bool score);
+
  private:
   features::TabularExample example_;
+  features::PipelineScratch pipeline_scratch_;
   learners::FeatureVector x_;
   std::vector<double> proba_;
 };

@@ -17,6 +17,7 @@
 #include "service/eval.h"
 #include "service/gen_command.h"
 #include "service/progress.h"
+#include "service/serve_command.h"
 
 namespace riffle::service {
 namespace {
@@ -65,6 +66,9 @@ void AddEvalCommand(CLI::App& app, EvalFlags* flags) {
                  "Print one JSON object: rows, accuracy, log_loss, roc_auc (binary), macro_f1, "
                  "seconds, rows_per_second, and details");
   eval->add_flag("--no-progress", flags->no_progress, "Never draw the progress bar on stderr");
+  eval->add_option("--dump-tree", o.dump_tree,
+                   "Write the final tree (tree learners) to this file: Graphviz DOT if it ends "
+                   "in .dot, JSON otherwise");
   eval->add_option("--save-checkpoint", o.save_checkpoint,
                    "Write the final model state to this checkpoint file (atomically)");
   eval->add_option("--load-checkpoint", o.load_checkpoint,
@@ -177,6 +181,8 @@ int Main(int argc, char** argv) {
   AddCkptCommand(app, &ckpt_flags);
   GenFlags gen_flags;
   AddGenCommand(app, &gen_flags);
+  ServeFlags serve_flags;
+  AddServeCommand(app, &serve_flags);
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {
@@ -191,6 +197,10 @@ int Main(int argc, char** argv) {
   }
   if (app.got_subcommand("eval")) return RunEvalCommand(eval_flags);
   if (app.got_subcommand("gen")) return RunGenCommand(gen_flags);
+  if (app.got_subcommand("serve")) {
+    InstallStopHandlers();
+    return RunServeCommand(serve_flags, &g_stop_requested);
+  }
   if (app.got_subcommand("ckpt")) return RunCkptCommand(*app.get_subcommand("ckpt"), ckpt_flags);
   return kExitUsage;
 }

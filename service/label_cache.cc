@@ -1,0 +1,78 @@
+#include "service/label_cache.h"
+
+#include "absl/strings/str_format.h"
+
+namespace riffle::service {
+
+absl::Status LabelCacheOptions::Validate() const {
+  if (ttl_seconds < 1) {
+    return absl::InvalidArgumentError(
+        absl::StrFormat("label_cache_ttl_seconds: must be at least 1, got %d", ttl_seconds));
+  }
+  return absl::OkStatus();
+}
+
+void LabelCache::Insert(std::string_view id, std::span<const features::NamedFeature> features,
+                        std::int64_t now_micros) {
+  if (options_.max_entries == 0) return;
+  absl::MutexLock lock(&mu_);
+  auto [it, inserted] = entries_.try_emplace(std::string(id));
+  Entry& e = it->second;
+  if (!inserted) stats_.bytes -= e.bytes;
+  e.features.Assign(features);
+  e.inserted_micros = now_micros;
+  e.sequence = next_sequence_++;
+  e.bytes = e.features.MemoryBytes() + 2 * id.size() + 64;
+  stats_.bytes += e.bytes;
+  order_.push_back({it->first, e.sequence, now_micros});
+  EvictLocked(now_micros);
+}
+
+std::optional<features::OwnedFeatures> LabelCache::Take(std::string_view id,
+                                                        std::int64_t now_micros) {
+  absl::MutexLock lock(&mu_);
+  EvictLocked(now_micros);
+  auto it = entries_.find(std::string(id));
+  if (it == entries_.end()) {
+    ++stats_.misses;
+    return std::nullopt;
+  }
+  ++stats_.hits;
+  stats_.bytes -= it->second.bytes;
+  std::optional<features::OwnedFeatures> out(std::move(it->second.features));
+  entries_.erase(it);
+  // The queued item is now stale and skipped when it reaches the front.
+  return out;
+}
+
+void LabelCache::Expire(std::int64_t now_micros) {
+  absl::MutexLock lock(&mu_);
+  EvictLocked(now_micros);
+}
+
+void LabelCache::EvictLocked(std::int64_t now_micros) {
+  const std::int64_t oldest_kept = now_micros - options_.ttl_seconds * 1'000'000;
+  while (!order_.empty()) {
+    const Queued& front = order_.front();
+    auto it = entries_.find(front.id);
+    const bool live = it != entries_.end() && it->second.sequence == front.sequence;
+    if (live) {
+      const bool over_capacity = entries_.size() > options_.max_entries;
+      const bool expired = front.inserted_micros < oldest_kept;
+      if (!over_capacity && !expired) break;
+      stats_.bytes -= it->second.bytes;
+      entries_.erase(it);
+      ++stats_.evictions;
+    }
+    order_.pop_front();
+  }
+}
+
+LabelCache::Stats LabelCache::stats() const {
+  absl::MutexLock lock(&mu_);
+  Stats s = stats_;
+  s.entries = entries_.size();
+  return s;
+}
+
+}  // namespace riffle::service

@@ -1,0 +1,207 @@
+#include "service/model_definition.h"
+
+#include <google/protobuf/io/coded_stream.h>
+#include <google/protobuf/io/zero_copy_stream_impl_lite.h>
+#include <google/protobuf/util/json_util.h>
+#include <google/protobuf/util/type_resolver_util.h>
+
+#include <cmath>
+#include <map>
+
+#include "absl/strings/escaping.h"
+#include "absl/strings/str_format.h"
+
+namespace riffle::service {
+namespace {
+
+namespace v1 = riffle::v1;
+
+absl::Status Prefixed(std::string_view prefix, const absl::Status& s) {
+  return absl::Status(s.code(), absl::StrFormat("%s%s", prefix, s.message()));
+}
+
+absl::StatusOr<features::FeatureDef> ConvertDef(const v1::FeatureDef& d, int i) {
+  features::FeatureDef out;
+  out.name = d.name();
+  auto error = [i](std::string_view field, std::string_view what) {
+    return absl::InvalidArgumentError(
+        absl::StrFormat("spec.features.declared[%d].%s: %s", i, field, what));
+  };
+  switch (d.kind()) {
+    case v1::FeatureDef::KIND_UNSPECIFIED:
+    case v1::FeatureDef::NUMERIC:
+      out.kind = features::FeatureDef::Kind::kNumeric;
+      break;
+    case v1::FeatureDef::CATEGORICAL:
+      out.kind = features::FeatureDef::Kind::kCategorical;
+      break;
+    case v1::FeatureDef::HASHED:
+      out.kind = features::FeatureDef::Kind::kHashed;
+      break;
+    case v1::FeatureDef::DROP:
+      out.kind = features::FeatureDef::Kind::kDrop;
+      break;
+    default:
+      return error("kind", absl::StrFormat("unknown kind %d", d.kind()));
+  }
+  switch (d.scaling()) {
+    case v1::FeatureDef::SCALING_UNSPECIFIED:
+    case v1::FeatureDef::STANDARD:
+      out.scaling = features::FeatureDef::Scaling::kStandard;
+      break;
+    case v1::FeatureDef::MIN_MAX:
+      out.scaling = features::FeatureDef::Scaling::kMinMax;
+      break;
+    case v1::FeatureDef::NO_SCALING:
+      out.scaling = features::FeatureDef::Scaling::kNone;
+      break;
+    default:
+      return error("scaling", absl::StrFormat("unknown scaling %d", d.scaling()));
+  }
+  switch (d.imputation()) {
+    case v1::FeatureDef::IMPUTATION_UNSPECIFIED:
+    case v1::FeatureDef::ABSENT:
+      out.imputation = features::FeatureDef::Imputation::kAbsent;
+      break;
+    case v1::FeatureDef::MEAN:
+      out.imputation = features::FeatureDef::Imputation::kMean;
+      break;
+    case v1::FeatureDef::CONSTANT:
+      out.imputation = features::FeatureDef::Imputation::kConstant;
+      break;
+    default:
+      return error("imputation", absl::StrFormat("unknown imputation %d", d.imputation()));
+  }
+  out.clip_min = d.clip_min();
+  out.clip_max = d.clip_max();
+  out.impute_constant = d.impute_constant();
+  out.missing_indicator = d.missing_indicator();
+  out.max_categories = d.max_categories();
+  out.hash_buckets = d.hash_buckets();
+  out.hash_seed = d.hash_seed();
+  return out;
+}
+
+// The spec as JSON with map entries sorted by key: a protobuf map iterates in no fixed order,
+// and the stored spec should be the same text for the same spec. Deterministic binary
+// serialization sorts map entries; the JSON is printed from those bytes in their order.
+absl::Status CanonicalJson(const v1::ModelSpec& spec, std::string* json) {
+  std::string binary;
+  {
+    google::protobuf::io::StringOutputStream stream(&binary);
+    google::protobuf::io::CodedOutputStream coded(&stream);
+    coded.SetSerializationDeterministic(true);
+    spec.SerializeToCodedStream(&coded);
+  }
+  static google::protobuf::util::TypeResolver* const resolver =
+      google::protobuf::util::NewTypeResolverForDescriptorPool(
+          "type.googleapis.com", google::protobuf::DescriptorPool::generated_pool());
+  google::protobuf::util::JsonPrintOptions options;
+  options.preserve_proto_field_names = true;
+  json->clear();
+  auto s = google::protobuf::util::BinaryToJsonString(
+      resolver, "type.googleapis.com/" + v1::ModelSpec::descriptor()->full_name(), binary, json,
+      options);
+  if (!s.ok()) {
+    return absl::InternalError(absl::StrFormat("spec: cannot encode as JSON: %s", s.ToString()));
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+absl::Status ValidateModelName(std::string_view name) {
+  if (name.empty() || name.size() > 128) {
+    return absl::InvalidArgumentError(
+        absl::StrFormat("name: must be 1 to 128 characters, got %d", name.size()));
+  }
+  for (char c : name) {
+    const bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+                    c == '_' || c == '.' || c == '-';
+    if (!ok) {
+      return absl::InvalidArgumentError(
+          absl::StrFormat("name: \"%s\" has a character outside [a-zA-Z0-9_.-]",
+                          absl::CHexEscape(absl::string_view(name.data(), name.size()))));
+    }
+  }
+  if (name == "." || name == "..") {
+    return absl::InvalidArgumentError("name: \".\" and \"..\" are not model names");
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<ModelDefinition> DefinitionFromSpec(const v1::ModelSpec& spec) {
+  ModelDefinition def;
+  def.spec = spec;
+  if (spec.learner().empty()) {
+    return absl::InvalidArgumentError("spec.learner: required (one of: " + [] {
+      std::string s;
+      for (const std::string& k : learners::LearnerKinds()) {
+        s += (s.empty() ? "" : ", ") + k;
+      }
+      return s;
+    }() + ")");
+  }
+  def.learner = spec.learner();
+  // Sorted by name: a protobuf map has no order, and the options must apply the same way on
+  // every restore.
+  std::map<std::string, std::string> sorted(spec.learner_options().begin(),
+                                            spec.learner_options().end());
+  for (const auto& [name, value] : sorted) def.learner_options.emplace_back(name, value);
+  // The learners' errors name the option and quote the value ("option 'lr': ...").
+  if (absl::StatusOr<std::unique_ptr<learners::Classifier>> probe =
+          learners::CreateClassifier(def.learner, def.learner_options);
+      !probe.ok()) {
+    const bool unknown_kind = probe.status().message().find("unknown learner") != std::string::npos;
+    return Prefixed(unknown_kind ? "spec.learner: " : "spec.learner_options: ", probe.status());
+  }
+
+  const v1::FeatureSpec& fs = spec.features();
+  def.pipeline.pass_through = fs.undeclared() != v1::FeatureSpec::IGNORE;
+  for (int i = 0; i < fs.declared_size(); ++i) {
+    absl::StatusOr<features::FeatureDef> d = ConvertDef(fs.declared(i), i);
+    if (!d.ok()) return d.status();
+    def.pipeline.declared.push_back(*std::move(d));
+  }
+  if (fs.crosses_size() > 0) {
+    return absl::UnimplementedError(
+        "spec.features.crosses: feature crosses are not supported by this Riffle yet");
+  }
+  if (fs.aggregates_size() > 0) {
+    return absl::UnimplementedError(
+        "spec.features.aggregates: windowed aggregates are not supported by this Riffle yet");
+  }
+  def.pipeline.classes.assign(spec.classes().begin(), spec.classes().end());
+  if (absl::Status s = def.pipeline.Validate(); !s.ok()) {
+    const bool about_classes = s.message().rfind("classes", 0) == 0;
+    return Prefixed(about_classes ? "spec." : "spec.features.", s);
+  }
+
+  if (spec.metrics_window() != 0) def.metrics.window = spec.metrics_window();
+  if (absl::Status s = def.metrics.Validate(); !s.ok()) {
+    return absl::InvalidArgumentError(absl::StrFormat(
+        "spec.metrics_window: %d is out of range (%s)", spec.metrics_window(), s.message()));
+  }
+  if (spec.label_cache_max_entries() != 0) {
+    def.label_cache.max_entries = spec.label_cache_max_entries();
+  }
+  if (spec.label_cache_ttl_seconds() != 0) {
+    def.label_cache.ttl_seconds = spec.label_cache_ttl_seconds();
+  }
+  if (absl::Status s = def.label_cache.Validate(); !s.ok()) return Prefixed("spec.", s);
+
+  if (absl::Status s = CanonicalJson(spec, &def.spec_json); !s.ok()) return s;
+  return def;
+}
+
+absl::StatusOr<ModelDefinition> DefinitionFromJson(std::string_view json) {
+  v1::ModelSpec spec;
+  google::protobuf::util::JsonParseOptions options;
+  auto s = google::protobuf::util::JsonStringToMessage(std::string(json), &spec, options);
+  if (!s.ok()) {
+    return absl::DataLossError(absl::StrFormat("model spec: not valid JSON: %s", s.ToString()));
+  }
+  return DefinitionFromSpec(spec);
+}
+
+}  // namespace riffle::service

@@ -1,0 +1,253 @@
+#include "service/serve_command.h"
+
+#include <google/protobuf/util/message_differencer.h>
+
+#include <CLI/CLI.hpp>
+#include <chrono>
+#include <cstdio>
+#include <thread>
+
+#include "absl/strings/ascii.h"
+#include "absl/strings/str_format.h"
+#include "checkpoints/env.h"
+#include "service/model_registry.h"
+#include "service/server.h"
+
+namespace riffle::service {
+namespace {
+
+constexpr int kExitFailure = 1;
+constexpr int kExitUsage = 2;
+
+bool Given(const ServeFlags& flags, const char* name) {
+  return flags.command != nullptr && flags.command->count(name) > 0;
+}
+
+}  // namespace
+
+void AddServeCommand(CLI::App& app, ServeFlags* flags) {
+  CLI::App* serve = app.add_subcommand(
+      "serve",
+      "Serve models over gRPC (riffle.v1: predict, learn, model lifecycle, metrics,\n"
+      "checkpoints; grpc.health.v1 and reflection). Models restore from their newest valid\n"
+      "checkpoint on start; SIGINT/SIGTERM stop gracefully with a final checkpoint.\n"
+      "Every key of the YAML config (docs/SERVING.md) has a flag; flags win.");
+  flags->command = serve;
+  serve->add_option("--config", flags->config_file, "YAML config file");
+  serve->add_option("--listen", flags->listen, "host:port to listen on (default 127.0.0.1:50051)");
+  serve->add_option("--checkpoint-dir", flags->checkpoint_dir,
+                    "Root of the per-model checkpoint stores (<dir>/<model>/)");
+  serve->add_option("--checkpoint-every-events", flags->checkpoint_every_events,
+                    "Checkpoint a model after this many learned events (0: off; default 100000)");
+  serve->add_option("--checkpoint-every-seconds", flags->checkpoint_every_seconds,
+                    "Checkpoint a model that learned something this often (0: off; default 60)");
+  serve->add_option("--checkpoint-keep", flags->checkpoint_keep,
+                    "Checkpoint generations kept per model (default 5)");
+  serve->add_option("--max-batch", flags->max_batch,
+                    "Most instances or examples per request (default 10000)");
+  serve->add_option("--max-inflight", flags->max_inflight,
+                    "Calls handled at once; beyond, RESOURCE_EXHAUSTED (default 1000)");
+  serve->add_option("--max-message-bytes", flags->max_message_bytes,
+                    "Largest gRPC message (default 64 MiB)");
+  serve->add_option("--log-level", flags->log_level, "debug, info, warn, error or off");
+  serve->add_option("--log-format", flags->log_format, "text or json (JSON lines)");
+  serve->add_option("--auth-token-file", flags->auth_token_file,
+                    "File with the bearer token the mutating calls must present");
+  serve->add_option("--tls-cert", flags->tls_cert, "Server certificate (PEM); enables TLS");
+  serve->add_option("--tls-key", flags->tls_key, "Server private key (PEM)");
+  serve->add_option("--tls-client-ca", flags->tls_client_ca,
+                    "CA (PEM) that client certificates must be signed by (mutual TLS)");
+  serve->add_option("--ready-file", flags->ready_file,
+                    "Write the bound host:port here once serving (useful with port 0)");
+  serve->add_option("--shutdown-grace-seconds", flags->shutdown_grace_seconds,
+                    "How long shutdown waits for calls in flight (default 10)");
+  serve->add_option("--model", flags->models,
+                    "name=learner: declare a model with that learner and default options "
+                    "(repeatable)");
+}
+
+absl::StatusOr<ServeConfig> ResolveServeConfig(const ServeFlags& flags, checkpoints::Env* env) {
+  ServeConfig c;
+  if (!flags.config_file.empty()) {
+    absl::StatusOr<std::string> text = env->ReadFile(flags.config_file, 16u << 20);
+    if (!text.ok()) return text.status();
+    absl::StatusOr<ServeConfig> parsed = ParseServeConfig(*text, flags.config_file);
+    if (!parsed.ok()) return parsed.status();
+    c = *std::move(parsed);
+  }
+  if (Given(flags, "--listen")) c.server.listen = flags.listen;
+  if (Given(flags, "--checkpoint-dir")) c.checkpoint_dir = flags.checkpoint_dir;
+  if (Given(flags, "--checkpoint-every-events")) {
+    c.checkpoint.every_events = flags.checkpoint_every_events;
+  }
+  if (Given(flags, "--checkpoint-every-seconds")) {
+    c.checkpoint.every_seconds = flags.checkpoint_every_seconds;
+  }
+  if (Given(flags, "--checkpoint-keep")) c.checkpoint.keep = flags.checkpoint_keep;
+  if (Given(flags, "--max-batch")) c.server.limits.max_batch = flags.max_batch;
+  if (Given(flags, "--max-inflight")) c.server.limits.max_inflight = flags.max_inflight;
+  if (Given(flags, "--max-message-bytes")) c.server.max_message_bytes = flags.max_message_bytes;
+  if (Given(flags, "--log-level")) {
+    absl::StatusOr<LogLevel> level = ParseLogLevel(flags.log_level);
+    if (!level.ok())
+      return absl::InvalidArgumentError(
+          absl::StrFormat("--log-level: %s", level.status().message()));
+    c.log.level = *level;
+  }
+  if (Given(flags, "--log-format")) {
+    if (flags.log_format != "text" && flags.log_format != "json") {
+      return absl::InvalidArgumentError(
+          absl::StrFormat("--log-format: \"%s\" is not text or json", flags.log_format));
+    }
+    c.log.json = flags.log_format == "json";
+  }
+  if (Given(flags, "--auth-token-file")) {
+    c.auth_token_file = flags.auth_token_file;
+    c.server.auth_token.clear();
+  }
+  if (Given(flags, "--tls-cert")) c.server.tls.cert_file = flags.tls_cert;
+  if (Given(flags, "--tls-key")) c.server.tls.key_file = flags.tls_key;
+  if (Given(flags, "--tls-client-ca")) c.server.tls.client_ca_file = flags.tls_client_ca;
+  if (Given(flags, "--ready-file")) c.ready_file = flags.ready_file;
+  if (Given(flags, "--shutdown-grace-seconds")) {
+    c.shutdown_grace_seconds = flags.shutdown_grace_seconds;
+  }
+  for (const std::string& m : flags.models) {
+    const std::size_t eq = m.find('=');
+    if (eq == std::string::npos || eq == 0 || eq + 1 == m.size()) {
+      return absl::InvalidArgumentError(
+          absl::StrFormat("--model: expected name=learner, got \"%s\"", m));
+    }
+    DeclaredModel model;
+    model.name = m.substr(0, eq);
+    model.spec.set_learner(m.substr(eq + 1));
+    if (absl::Status s = ValidateModelName(model.name); !s.ok()) {
+      return absl::InvalidArgumentError(absl::StrFormat("--model: %s", s.message()));
+    }
+    if (absl::StatusOr<ModelDefinition> d = DefinitionFromSpec(model.spec); !d.ok()) {
+      return absl::InvalidArgumentError(absl::StrFormat("--model %s: %s", m, d.status().message()));
+    }
+    for (const DeclaredModel& existing : c.models) {
+      if (existing.name == model.name) {
+        return absl::InvalidArgumentError(
+            absl::StrFormat("--model: '%s' is declared twice", model.name));
+      }
+    }
+    c.models.push_back(std::move(model));
+  }
+  if (!c.auth_token_file.empty()) {
+    absl::StatusOr<std::string> token = env->ReadFile(c.auth_token_file, 64 * 1024);
+    if (!token.ok()) {
+      return absl::Status(token.status().code(),
+                          absl::StrFormat("auth token file: %s", token.status().message()));
+    }
+    c.server.auth_token = std::string(absl::StripAsciiWhitespace(*token));
+    c.auth_token_file.clear();  // resolved: the token is in server.auth_token now
+    if (c.server.auth_token.empty()) {
+      return absl::InvalidArgumentError(
+          absl::StrFormat("auth token file %s is empty", c.auth_token_file));
+    }
+  }
+  if (absl::Status s = c.Validate(); !s.ok()) return s;
+  return c;
+}
+
+absl::Status RunServer(const ServeConfig& config, Logger* logger, const std::atomic<bool>* stop,
+                       checkpoints::Env* env) {
+  RegistryOptions registry_options;
+  registry_options.env = env;
+  registry_options.checkpoint_dir = config.checkpoint_dir;
+  registry_options.schedule = config.checkpoint;
+  ModelRegistry registry(registry_options);
+
+  const RestoreReport report = registry.RestoreAll();
+  for (const RestoreReport::Restored& r : report.restored) {
+    for (const std::string& fallback : r.fallbacks) {
+      logger->Warn(absl::StrFormat("model '%s': skipped damaged checkpoint %s", r.name, fallback));
+    }
+    logger->Info(
+        absl::StrFormat("model '%s' restored from checkpoint generation %d", r.name, r.generation));
+  }
+  for (const std::string& e : report.errors) logger->Error(e);
+  if (config.checkpoint_dir.empty()) {
+    logger->Warn("no checkpoint directory: models live in memory only and are lost on exit");
+  }
+  for (const DeclaredModel& declared : config.models) {
+    absl::StatusOr<std::shared_ptr<ServedModel>> existing = registry.Get(declared.name);
+    if (existing.ok()) {
+      if (!google::protobuf::util::MessageDifferencer::Equivalent(
+              (*existing)->Info().definition.spec, declared.spec)) {
+        logger->Warn(absl::StrFormat(
+            "model '%s': the config's spec differs from the restored checkpoint's; serving the "
+            "checkpoint (DeleteModel and re-create it to apply the new spec)",
+            declared.name));
+      }
+      continue;
+    }
+    absl::StatusOr<std::shared_ptr<ServedModel>> created =
+        registry.Create(declared.name, declared.spec);
+    if (!created.ok()) {
+      return absl::Status(created.status().code(), absl::StrFormat("model '%s': %s", declared.name,
+                                                                   created.status().message()));
+    }
+    logger->Info(
+        absl::StrFormat("model '%s' created (learner %s)", declared.name, declared.spec.learner()));
+  }
+
+  absl::StatusOr<std::unique_ptr<RiffleServer>> server =
+      RiffleServer::Start(config.server, &registry, logger, env);
+  if (!server.ok()) return server.status();
+  const std::string host = config.server.listen.substr(0, config.server.listen.rfind(':'));
+  const std::string address = absl::StrFormat("%s:%d", host, (*server)->port());
+  logger->Info(
+      absl::StrFormat("serving riffle.v1 on %s (%s, %s)", address,
+                      config.server.tls.enabled() ? "TLS" : "plaintext",
+                      config.server.auth_token.empty() ? "no token" : "token for mutating calls"));
+  if (!config.ready_file.empty()) {
+    const std::string line = address + "\n";
+    if (absl::Status s = checkpoints::WriteFileAtomically(env, config.ready_file, line); !s.ok()) {
+      (*server)->Shutdown(std::chrono::milliseconds(0));
+      return s;
+    }
+  }
+
+  auto last_tick = std::chrono::steady_clock::now();
+  while (!stop->load()) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    if (std::chrono::steady_clock::now() - last_tick >= std::chrono::seconds(1)) {
+      registry.Tick();
+      last_tick = std::chrono::steady_clock::now();
+    }
+  }
+  logger->Info("stopping: finishing calls in flight");
+  (*server)->Shutdown(
+      std::chrono::milliseconds(static_cast<std::int64_t>(config.shutdown_grace_seconds * 1000)));
+  absl::Status final_checkpoints = registry.CheckpointAll();
+  for (const std::shared_ptr<ServedModel>& model : registry.List()) {
+    const ModelInfo info = model->Info();
+    logger->Info(absl::StrFormat("model '%s': %d labeled events, checkpoint generation %d",
+                                 info.name, info.labeled, info.generation));
+  }
+  if (!final_checkpoints.ok()) return final_checkpoints;
+  logger->Info("stopped");
+  return absl::OkStatus();
+}
+
+int RunServeCommand(const ServeFlags& flags, const std::atomic<bool>* stop) {
+  checkpoints::Env* env = checkpoints::DefaultEnv();
+  absl::StatusOr<ServeConfig> config = ResolveServeConfig(flags, env);
+  if (!config.ok()) {
+    std::fprintf(stderr, "riffle serve: error: %s\n",
+                 std::string(config.status().message()).c_str());
+    return absl::IsInvalidArgument(config.status()) ? kExitUsage : kExitFailure;
+  }
+  std::unique_ptr<Logger> logger = MakeStderrLogger(config->log);
+  absl::Status s = RunServer(*config, logger.get(), stop, env);
+  if (!s.ok()) {
+    logger->Error(absl::StrFormat("riffle serve: %s", s.message()));
+    return kExitFailure;
+  }
+  return 0;
+}
+
+}  // namespace riffle::service

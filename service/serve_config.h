@@ -1,0 +1,51 @@
+#ifndef RIFFLE_SERVICE_SERVE_CONFIG_H_
+#define RIFFLE_SERVICE_SERVE_CONFIG_H_
+
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "riffle/v1/riffle.pb.h"
+#include "service/logger.h"
+#include "service/served_model.h"
+#include "service/server.h"
+
+namespace riffle::service {
+
+// A model declared up front in the config: created at start unless its checkpoint store
+// already holds it (then it is restored, and the declared spec must match).
+struct DeclaredModel {
+  std::string name;
+  riffle::v1::ModelSpec spec;
+};
+
+// Everything `riffle serve` runs with: the YAML file (docs/SERVING.md documents every key),
+// then command-line flags on top.
+struct ServeConfig {
+  ServerOptions server;
+  // Root of the per-model checkpoint stores ("" = no checkpoints: models live in memory only).
+  std::string checkpoint_dir;
+  CheckpointSchedule checkpoint;
+  LogOptions log;
+  std::vector<DeclaredModel> models;
+  // How long a graceful shutdown waits for calls in flight.
+  double shutdown_grace_seconds = 10;
+  // When serving, the bound address ("host:port") is written to this file, atomically (for
+  // scripts and tests that listen on port 0).
+  std::string ready_file;
+  // A file holding the bearer token (read at start, surrounding whitespace trimmed); the
+  // alternative to putting server.auth_token in the config itself.
+  std::string auth_token_file;
+
+  absl::Status Validate() const;
+};
+
+// Parses a YAML config. InvalidArgument naming the key path (e.g. "models[1].spec.learner:
+// ..." or "checkpoint.every_seconds: ..."), including unknown keys, so a typo is an error
+// rather than a silently ignored setting. `source` names the file in messages.
+absl::StatusOr<ServeConfig> ParseServeConfig(std::string_view yaml, std::string_view source);
+
+}  // namespace riffle::service
+
+#endif  // RIFFLE_SERVICE_SERVE_CONFIG_H_

@@ -1,0 +1,389 @@
+#include "service/served_model.h"
+
+#include <chrono>
+#include <cmath>
+#include <utility>
+
+#include "absl/strings/str_format.h"
+#include "learners/registry.h"
+
+namespace riffle::service {
+namespace {
+
+// Buffers of one predicting thread: predictions run concurrently, so scratch space belongs to
+// the thread (STYLE.md 7), reused across calls so a warm prediction does not allocate.
+struct PredictScratch {
+  features::PipelineScratch pipeline;
+  learners::FeatureVector x;
+  std::vector<double> proba;
+};
+
+absl::Status Prefixed(const std::string& prefix, const absl::Status& s) {
+  return absl::Status(s.code(), absl::StrFormat("%s%s", prefix, s.message()));
+}
+
+std::uint64_t NanosSince(std::chrono::steady_clock::time_point start) {
+  return static_cast<std::uint64_t>(
+      std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now() - start)
+          .count());
+}
+
+LatencyValues Summarize(const LatencyHistogram& h) {
+  LatencyValues v;
+  v.count = h.count();
+  v.p50_seconds = static_cast<double>(h.QuantileNanos(0.5)) * 1e-9;
+  v.p99_seconds = static_cast<double>(h.QuantileNanos(0.99)) * 1e-9;
+  v.max_seconds = static_cast<double>(h.max_nanos()) * 1e-9;
+  return v;
+}
+
+}  // namespace
+
+ServedModel::ServedModel(std::string name, ModelDefinition definition,
+                         checkpoints::ModelState state, const Options& options)
+    : name_(std::move(name)),
+      options_(options),
+      definition_(std::move(definition)),
+      state_(std::move(state)),
+      label_cache_(definition_.label_cache),
+      generation_(state_.generation),
+      created_micros_(options.env->NowMicros()) {
+  last_submit_micros_ = created_micros_;
+}
+
+ServedModel::~ServedModel() { StopCheckpointing(); }
+
+absl::Status ServedModel::OpenStore() {
+  if (options_.checkpoint_dir.empty()) return absl::OkStatus();
+  checkpoints::CheckpointStoreOptions store_options;
+  store_options.dir = options_.checkpoint_dir;
+  store_options.keep = options_.schedule.keep;
+  absl::StatusOr<std::unique_ptr<checkpoints::CheckpointStore>> store =
+      checkpoints::CheckpointStore::Open(options_.env, store_options);
+  if (!store.ok()) return store.status();
+  store_ = *std::move(store);
+  checkpointer_ = std::make_unique<checkpoints::Checkpointer>(store_.get(), options_.env);
+  return absl::OkStatus();
+}
+
+absl::StatusOr<std::unique_ptr<ServedModel>> ServedModel::Create(std::string name,
+                                                                 ModelDefinition definition,
+                                                                 std::uint64_t version,
+                                                                 const Options& options) {
+  if (absl::Status s = ValidateModelName(name); !s.ok()) return s;
+  absl::StatusOr<std::unique_ptr<learners::Classifier>> learner =
+      learners::CreateClassifier(definition.learner, definition.learner_options);
+  if (!learner.ok()) return learner.status();
+  absl::StatusOr<features::Pipeline> pipeline = features::Pipeline::Create(definition.pipeline);
+  if (!pipeline.ok()) return pipeline.status();
+  checkpoints::ModelState state;
+  state.name = name;
+  state.spec = definition.spec_json;
+  state.version = version;
+  state.learner = *std::move(learner);
+  state.pipeline = *std::move(pipeline);
+  state.metrics = learners::PrequentialMetrics(definition.metrics);
+  auto model = std::unique_ptr<ServedModel>(
+      new ServedModel(std::move(name), std::move(definition), std::move(state), options));
+  if (absl::Status s = model->OpenStore(); !s.ok()) return s;
+  if (model->store_ != nullptr) {
+    absl::StatusOr<checkpoints::WrittenCheckpoint> first = model->CheckpointNow();
+    if (!first.ok()) return first.status();
+  }
+  return model;
+}
+
+absl::StatusOr<std::unique_ptr<ServedModel>> ServedModel::FromState(checkpoints::ModelState state,
+                                                                    const Options& options) {
+  if (!state.pipeline.has_value() || state.learner == nullptr) {
+    return absl::FailedPreconditionError(absl::StrFormat(
+        "model '%s': the checkpoint holds a model without an event pipeline (written by "
+        "`riffle eval`?), which the service cannot serve",
+        state.name));
+  }
+  absl::StatusOr<ModelDefinition> definition = DefinitionFromJson(state.spec);
+  if (!definition.ok()) {
+    return Prefixed(absl::StrFormat("model '%s': ", state.name), definition.status());
+  }
+  std::string name = state.name;
+  auto model = std::unique_ptr<ServedModel>(
+      new ServedModel(std::move(name), *std::move(definition), std::move(state), options));
+  if (absl::Status s = model->OpenStore(); !s.ok()) return s;
+  return model;
+}
+
+absl::Status ServedModel::Predict(std::span<const InstanceView> instances,
+                                  PredictBatchResult* out) const {
+  const auto start = std::chrono::steady_clock::now();
+  thread_local PredictScratch scratch;
+  {
+    absl::ReaderMutexLock lock(&mu_);
+    const features::Pipeline& pipeline = *state_.pipeline;
+    for (std::size_t i = 0; i < instances.size(); ++i) {
+      if (absl::Status s = pipeline.Validate(instances[i].features); !s.ok()) {
+        return Prefixed(absl::StrFormat("instances[%d].", i), s);
+      }
+    }
+    out->version = state_.version;
+    out->generation = generation_.load(std::memory_order_relaxed);
+    const std::vector<std::string>& names = pipeline.labels().names();
+    out->classes.assign(names.begin(), names.end());
+    const std::size_t k = names.size();
+    out->probabilities.assign(instances.size() * k, 0.0);
+    out->predicted.assign(instances.size(), std::nullopt);
+    for (std::size_t i = 0; i < instances.size(); ++i) {
+      // Validated above; the pipeline's errors are the same checks.
+      if (absl::Status s =
+              pipeline.TransformForPredict(instances[i].features, &scratch.x, &scratch.pipeline);
+          !s.ok()) {
+        return Prefixed(absl::StrFormat("instances[%d].", i), s);
+      }
+      state_.learner->PredictProbaOne(scratch.x, &scratch.proba);
+      // Only classes with a name are reported: none before the first label (unless the spec
+      // fixes them); a binary learner's second probability before the second class appears
+      // is left out. Fixed classes the learner has no probability for yet get 0.
+      const std::size_t known = std::min(k, scratch.proba.size());
+      if (known == 0) continue;
+      std::copy_n(scratch.proba.begin(), known, out->probabilities.begin() + i * k);
+      out->predicted[i] = learners::ArgMax(std::span<const double>(scratch.proba.data(), known));
+    }
+  }
+  const std::int64_t now = options_.env->NowMicros();
+  for (const InstanceView& instance : instances) {
+    if (!instance.id.empty()) label_cache_.Insert(instance.id, instance.features, now);
+  }
+  predictions_.fetch_add(instances.size(), std::memory_order_relaxed);
+  predict_latency_.Record(NanosSince(start));
+  return absl::OkStatus();
+}
+
+absl::Status ServedModel::Learn(std::span<const ExampleView> examples, bool skip_metrics,
+                                LearnBatchResult* out) {
+  const auto start = std::chrono::steady_clock::now();
+  for (std::size_t i = 0; i < examples.size(); ++i) {
+    const ExampleView& e = examples[i];
+    if (e.label.empty()) {
+      return absl::InvalidArgumentError(
+          absl::StrFormat("examples[%d].label: required (the class name)", i));
+    }
+    if (!std::isfinite(e.weight) || e.weight <= 0) {
+      return absl::InvalidArgumentError(
+          absl::StrFormat("examples[%d].weight: must be finite and > 0, got %g", i, e.weight));
+    }
+    if (e.instance.features.empty() && e.instance.id.empty()) {
+      return absl::InvalidArgumentError(absl::StrFormat(
+          "examples[%d].instance: give features, or the id of an earlier prediction", i));
+    }
+  }
+  *out = LearnBatchResult();
+  absl::MutexLock lock(&mu_);
+  features::Pipeline& pipeline = *state_.pipeline;
+  // Everything is checked before anything is learned: a rejected batch changes nothing.
+  for (std::size_t i = 0; i < examples.size(); ++i) {
+    const ExampleView& e = examples[i];
+    if (!e.by_id) {
+      if (absl::Status s = pipeline.Validate(e.instance.features); !s.ok()) {
+        return Prefixed(absl::StrFormat("examples[%d].instance.", i), s);
+      }
+    }
+    if (!pipeline.spec().classes.empty() && !pipeline.FindLabel(e.label).has_value()) {
+      return Prefixed(absl::StrFormat("examples[%d].", i), pipeline.EncodeLabel(e.label).status());
+    }
+  }
+  const std::int64_t now = options_.env->NowMicros();
+  features::OwnedFeatures cached;
+  std::vector<features::NamedFeature> cached_views;
+  for (const ExampleView& e : examples) {
+    std::span<const features::NamedFeature> features = e.instance.features;
+    if (e.by_id) {
+      std::optional<features::OwnedFeatures> hit = label_cache_.Take(e.instance.id, now);
+      if (!hit.has_value()) {
+        ++out->cache_misses;
+        continue;
+      }
+      cached = *std::move(hit);
+      cached.Views(&cached_views);
+      // Cached features passed validation when predicted, but the model may have been
+      // restored to another spec since: a cached event the pipeline now rejects is a miss.
+      if (!pipeline.Validate(cached_views).ok()) {
+        ++out->cache_misses;
+        continue;
+      }
+      features = cached_views;
+    }
+    absl::StatusOr<learners::ClassIndex> y = pipeline.EncodeLabel(e.label);
+    if (!y.ok()) return y.status();  // ruled out above
+    step_.ApplyLabeledEvent(&state_, features, *y, e.weight, !skip_metrics);
+    ++out->learned;
+  }
+  out->version = state_.version;
+  out->generation = generation_.load(std::memory_order_relaxed);
+  dirty_events_ += out->learned;
+  const std::uint64_t every = options_.schedule.every_events;
+  if (checkpointer_ != nullptr && every > 0 && dirty_events_ >= every) SubmitLocked();
+  learn_latency_.Record(NanosSince(start));
+  return absl::OkStatus();
+}
+
+void ServedModel::SubmitLocked() {
+  if (retired_) return;
+  // A busy checkpointer refuses; the next trigger tries again with a newer snapshot.
+  if (checkpointer_->TrySubmit(state_.Clone())) {
+    dirty_events_ = 0;
+    last_submit_micros_ = options_.env->NowMicros();
+  }
+}
+
+void ServedModel::MaybeCheckpoint(std::int64_t now_micros) {
+  if (checkpointer_ == nullptr) return;
+  NoteWritten(checkpointer_->stats());
+  const double every = options_.schedule.every_seconds;
+  if (every <= 0) return;
+  absl::MutexLock lock(&mu_);
+  if (dirty_events_ == 0) return;
+  if (static_cast<double>(now_micros - last_submit_micros_) < every * 1e6) return;
+  SubmitLocked();
+}
+
+void ServedModel::NoteWritten(const checkpoints::Checkpointer::Stats& stats) {
+  if (stats.last_generation > generation_.load(std::memory_order_relaxed)) {
+    generation_.store(stats.last_generation, std::memory_order_relaxed);
+    last_checkpoint_micros_.store(options_.env->NowMicros(), std::memory_order_relaxed);
+  }
+}
+
+absl::StatusOr<checkpoints::WrittenCheckpoint> ServedModel::CheckpointNow() {
+  if (checkpointer_ == nullptr) {
+    return absl::FailedPreconditionError(absl::StrFormat(
+        "model '%s' has no checkpoint directory (serve with --checkpoint-dir)", name_));
+  }
+  checkpoints::ModelState snapshot;
+  {
+    absl::MutexLock lock(&mu_);
+    if (retired_) {
+      return absl::FailedPreconditionError(absl::StrFormat("model '%s' was deleted", name_));
+    }
+    snapshot = state_.Clone();
+    dirty_events_ = 0;
+    last_submit_micros_ = options_.env->NowMicros();
+  }
+  absl::StatusOr<std::uint64_t> generation = checkpointer_->WriteNow(std::move(snapshot));
+  if (!generation.ok()) return generation.status();
+  const checkpoints::Checkpointer::Stats stats = checkpointer_->stats();
+  NoteWritten(stats);
+  checkpoints::WrittenCheckpoint written;
+  written.generation = *generation;
+  written.path = store_->PathFor(*generation);
+  written.size_bytes = stats.last_generation == *generation ? stats.last_bytes : 0;
+  return written;
+}
+
+absl::Status ServedModel::CheckpointIfDirty() {
+  if (checkpointer_ == nullptr) return absl::OkStatus();
+  checkpointer_->Wait();
+  {
+    absl::MutexLock lock(&mu_);
+    if (dirty_events_ == 0) {
+      NoteWritten(checkpointer_->stats());
+      return absl::OkStatus();
+    }
+  }
+  return CheckpointNow().status();
+}
+
+absl::StatusOr<std::vector<checkpoints::CheckpointInfo>> ServedModel::ListCheckpoints() const {
+  if (store_ == nullptr) {
+    return absl::FailedPreconditionError(
+        absl::StrFormat("model '%s' has no checkpoint directory", name_));
+  }
+  return store_->List();
+}
+
+absl::Status ServedModel::Restore(std::uint64_t generation) {
+  if (store_ == nullptr) {
+    return absl::FailedPreconditionError(
+        absl::StrFormat("model '%s' has no checkpoint directory", name_));
+  }
+  checkpointer_->Wait();
+  absl::StatusOr<checkpoints::ModelState> state = absl::NotFoundError("no checkpoint");
+  absl::StatusOr<checkpoints::LoadedCheckpoint> loaded =
+      generation == 0 ? store_->LoadNewestValid([&state](std::string_view payload) {
+        state = checkpoints::ParseModelState(payload);
+        return state.status();
+      })
+                      : store_->Load(generation);
+  if (!loaded.ok()) return loaded.status();
+  if (generation != 0) state = checkpoints::ParseModelState(loaded->payload);
+  if (!state.ok()) {
+    return Prefixed(absl::StrFormat("%s: ", loaded->path), state.status());
+  }
+  if (state->name != name_) {
+    return absl::DataLossError(
+        absl::StrFormat("%s holds model '%s', not '%s'", loaded->path, state->name, name_));
+  }
+  if (!state->pipeline.has_value()) {
+    return absl::FailedPreconditionError(
+        absl::StrFormat("%s holds a model without an event pipeline", loaded->path));
+  }
+  absl::StatusOr<ModelDefinition> definition = DefinitionFromJson(state->spec);
+  if (!definition.ok()) return Prefixed(absl::StrFormat("%s: ", loaded->path), definition.status());
+  state->generation = loaded->generation;
+  absl::MutexLock lock(&mu_);
+  state_ = *std::move(state);
+  definition_ = *std::move(definition);
+  dirty_events_ = 0;
+  generation_.store(loaded->generation, std::memory_order_relaxed);
+  return absl::OkStatus();
+}
+
+void ServedModel::Retire() {
+  {
+    absl::MutexLock lock(&mu_);
+    retired_ = true;
+  }
+  StopCheckpointing();
+}
+
+void ServedModel::StopCheckpointing() {
+  if (checkpointer_ != nullptr) checkpointer_->Wait();
+}
+
+ModelInfo ServedModel::Info() const {
+  ModelInfo info;
+  info.name = name_;
+  absl::ReaderMutexLock lock(&mu_);
+  info.definition = definition_;
+  info.version = state_.version;
+  info.generation = generation_.load(std::memory_order_relaxed);
+  info.classes = state_.pipeline->labels().names();
+  const std::uint64_t served = predictions_.load(std::memory_order_relaxed);
+  info.events = state_.counters.events + served;
+  info.labeled = state_.counters.labeled;
+  info.unlabeled = state_.counters.unlabeled + served;
+  info.memory_bytes = state_.learner->MemoryBytes() + state_.pipeline->MemoryBytes() +
+                      state_.metrics.MemoryBytes() + label_cache_.stats().bytes;
+  info.created_micros = created_micros_;
+  info.last_checkpoint_micros = last_checkpoint_micros_.load(std::memory_order_relaxed);
+  return info;
+}
+
+ModelMetricsReport ServedModel::Metrics() const {
+  ModelMetricsReport r;
+  {
+    absl::ReaderMutexLock lock(&mu_);
+    const bool binary = state_.pipeline->labels().size() == 2;
+    r.cumulative = SnapshotMetrics(state_.metrics.cumulative(), binary);
+    r.rolling = SnapshotMetrics(state_.metrics.rolling(), binary);
+    r.window = static_cast<std::uint32_t>(state_.metrics.options().window);
+    const std::uint64_t served = predictions_.load(std::memory_order_relaxed);
+    r.events = state_.counters.events + served;
+    r.labeled = state_.counters.labeled;
+    r.unlabeled = state_.counters.unlabeled + served;
+  }
+  r.label_cache = label_cache_.stats();
+  r.predict_latency = Summarize(predict_latency_);
+  r.learn_latency = Summarize(learn_latency_);
+  return r;
+}
+
+}  // namespace riffle::service

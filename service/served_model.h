@@ -1,0 +1,206 @@
+#ifndef RIFFLE_SERVICE_SERVED_MODEL_H_
+#define RIFFLE_SERVICE_SERVED_MODEL_H_
+
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
+#include "checkpoints/checkpointer.h"
+#include "checkpoints/env.h"
+#include "checkpoints/model_checkpoint.h"
+#include "checkpoints/store.h"
+#include "features/event.h"
+#include "service/label_cache.h"
+#include "service/latency_histogram.h"
+#include "service/metric_values.h"
+#include "service/model_definition.h"
+#include "service/prequential.h"
+
+namespace riffle::service {
+
+// One instance to predict on: views into the caller's request.
+struct InstanceView {
+  std::string_view id;
+  std::span<const features::NamedFeature> features;
+};
+
+// One example to learn from. `by_id`: the features are those cached when `instance.id` was
+// predicted (instance.features is ignored).
+struct ExampleView {
+  InstanceView instance;
+  std::string_view label;
+  double weight = 1.0;
+  bool by_id = false;
+};
+
+struct PredictBatchResult {
+  std::uint64_t version = 0;
+  std::uint64_t generation = 0;
+  // The model's classes when it predicted, in class-index order.
+  std::vector<std::string> classes;
+  // classes.size() probabilities per instance, instance after instance. All zero for an
+  // instance when the model has no class yet (predicted[i] is then nullopt).
+  std::vector<double> probabilities;
+  std::vector<std::optional<std::uint32_t>> predicted;
+};
+
+struct LearnBatchResult {
+  std::uint64_t learned = 0;
+  std::uint64_t cache_misses = 0;
+  std::uint64_t version = 0;
+  std::uint64_t generation = 0;
+};
+
+struct ModelInfo {
+  std::string name;
+  ModelDefinition definition;
+  std::uint64_t version = 0;
+  std::uint64_t generation = 0;
+  std::vector<std::string> classes;
+  std::uint64_t events = 0;
+  std::uint64_t labeled = 0;
+  std::uint64_t unlabeled = 0;
+  std::uint64_t memory_bytes = 0;
+  std::int64_t created_micros = 0;          // when this process created or restored the model
+  std::int64_t last_checkpoint_micros = 0;  // 0: none written by this process
+};
+
+struct LatencyValues {
+  double p50_seconds = 0, p99_seconds = 0, max_seconds = 0;
+  std::uint64_t count = 0;
+};
+
+struct ModelMetricsReport {
+  MetricValues cumulative;
+  MetricValues rolling;
+  std::uint32_t window = 0;
+  std::uint64_t events = 0, labeled = 0, unlabeled = 0;
+  LabelCache::Stats label_cache;
+  LatencyValues predict_latency;
+  LatencyValues learn_latency;
+};
+
+struct CheckpointSchedule {
+  // Write a checkpoint after this many learned events (0: not by count)...
+  std::uint64_t every_events = 100'000;
+  // ...or when this many seconds passed since the last one and something was learned (0: not
+  // by time). Checked by the registry's timer.
+  double every_seconds = 60;
+  // Generations kept in the model's store.
+  std::size_t keep = 5;
+};
+
+// One model as the service runs it: its state (spec, pipeline, learner, metrics), the label
+// cache of its predictions, its latency histograms, and its checkpoint store.
+//
+// Concurrency (DESIGN.md "one writer per model"): the state is guarded by a reader/writer
+// mutex. Predict takes it shared, so predictions run in parallel and never wait on each other;
+// Learn and Restore take it exclusively, so learning is applied one batch at a time in the
+// order the batches acquire the lock, and a prediction sees the model either before or after a
+// batch, never in between. absl::Mutex favours a waiting writer over new readers, so a steady
+// stream of predictions cannot starve learning.
+//
+// Checkpoints: a snapshot (ModelState::Clone) is taken under the lock; serialization and I/O
+// run on the model's Checkpointer thread.
+class ServedModel {
+ public:
+  struct Options {
+    checkpoints::Env* env = nullptr;  // clock and filesystem; required
+    // The model's own checkpoint directory ("" = no checkpoints).
+    std::string checkpoint_dir;
+    CheckpointSchedule schedule;
+  };
+
+  // A new model from a validated definition. Opens the store (if any) and makes the model
+  // durable at once with a first checkpoint, so a model created over gRPC survives a restart.
+  static absl::StatusOr<std::unique_ptr<ServedModel>> Create(std::string name,
+                                                             ModelDefinition definition,
+                                                             std::uint64_t version,
+                                                             const Options& options);
+
+  // The model held by `state` (from a checkpoint: its spec JSON must convert). Does not write.
+  static absl::StatusOr<std::unique_ptr<ServedModel>> FromState(checkpoints::ModelState state,
+                                                                const Options& options);
+
+  ~ServedModel();
+  ServedModel(const ServedModel&) = delete;
+  ServedModel& operator=(const ServedModel&) = delete;
+
+  // Predicts every instance with one consistent model state. InvalidArgument (naming
+  // "instances[i].features[...]") if any instance is invalid: then nothing is predicted.
+  // Instances with an id are cached for a later learn by id.
+  absl::Status Predict(std::span<const InstanceView> instances, PredictBatchResult* out) const;
+
+  // Learns the examples in order, test-then-train unless `skip_metrics`. All-or-nothing on
+  // invalid input: InvalidArgument naming "examples[i]...." and nothing learned. Examples by
+  // id whose id is not cached are counted as misses, not errors.
+  absl::Status Learn(std::span<const ExampleView> examples, bool skip_metrics,
+                     LearnBatchResult* out);
+
+  ModelInfo Info() const;
+  ModelMetricsReport Metrics() const;
+  const std::string& name() const { return name_; }
+
+  // Writes a checkpoint now (after the one in flight). Returns its generation.
+  absl::StatusOr<checkpoints::WrittenCheckpoint> CheckpointNow();
+  // Submits a checkpoint if the time trigger is due and something was learned since the last
+  // one; called by the registry's timer.
+  void MaybeCheckpoint(std::int64_t now_micros);
+  // Final checkpoint of a graceful shutdown, if anything was learned since the last one.
+  absl::Status CheckpointIfDirty();
+  absl::StatusOr<std::vector<checkpoints::CheckpointInfo>> ListCheckpoints() const;
+  // Replaces the state with generation `generation` of the model's own store (0: the newest
+  // valid one). NotFound for an unknown generation, DataLoss for a damaged one (the model is
+  // then unchanged), FailedPrecondition without a store.
+  absl::Status Restore(std::uint64_t generation);
+  // Waits for the checkpoint in flight; afterwards no background write touches the store.
+  void StopCheckpointing();
+  // For a model deleted from the registry: no checkpoint is written any more (in-flight calls
+  // that still hold the model may finish, but cannot recreate files in its store).
+  void Retire();
+  // The store, or null without checkpoints.
+  checkpoints::CheckpointStore* store() const { return store_.get(); }
+
+ private:
+  ServedModel(std::string name, ModelDefinition definition, checkpoints::ModelState state,
+              const Options& options);
+  absl::Status OpenStore();
+  void NoteWritten(const checkpoints::Checkpointer::Stats& stats);
+  void SubmitLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+
+  const std::string name_;
+  const Options options_;
+  mutable absl::Mutex mu_;
+  ModelDefinition definition_ ABSL_GUARDED_BY(mu_);
+  checkpoints::ModelState state_ ABSL_GUARDED_BY(mu_);
+  PrequentialStep step_ ABSL_GUARDED_BY(mu_);
+  // Learned events not yet in a submitted checkpoint.
+  std::uint64_t dirty_events_ ABSL_GUARDED_BY(mu_) = 0;
+  std::int64_t last_submit_micros_ ABSL_GUARDED_BY(mu_) = 0;
+  bool retired_ ABSL_GUARDED_BY(mu_) = false;
+
+  mutable LabelCache label_cache_;
+  mutable LatencyHistogram predict_latency_;
+  LatencyHistogram learn_latency_;
+  // Predictions served (gRPC Predict runs under the shared lock, so not in the state).
+  mutable std::atomic<std::uint64_t> predictions_{0};
+  std::atomic<std::uint64_t> generation_{0};
+  std::atomic<std::int64_t> last_checkpoint_micros_{0};
+  const std::int64_t created_micros_;
+
+  std::unique_ptr<checkpoints::CheckpointStore> store_;
+  std::unique_ptr<checkpoints::Checkpointer> checkpointer_;
+};
+
+}  // namespace riffle::service
+
+#endif  // RIFFLE_SERVICE_SERVED_MODEL_H_
