@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The whole test suite, as CI runs it (.ci/run calls this script):
 #   1. install the build and test dependencies (Debian packages; fast when present),
-#   2. build the release flavour and run every test with CTest,
+#   2. build the release flavour and run every test with CTest, then the Python client's tests
+#      against the real `riffle serve` (in the venv .venv-client),
 #   3. build with AddressSanitizer + UndefinedBehaviorSanitizer and run the suite again,
 #   4. build with ThreadSanitizer and run the suite again (TSan cannot run binaries that link
 #      Debian's librdkafka, whose C11 threads it does not understand; none do yet — when they
@@ -22,6 +23,8 @@ run_suite() {
 }
 
 run_suite release
+echo "=== test (python client)"
+bash scripts/test_python_client.sh build/release/service/riffle
 ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
   run_suite asan
 TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1 run_suite tsan -LE kafka
