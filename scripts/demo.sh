@@ -1,59 +1,65 @@
 #!/usr/bin/env bash
-# The demo: installs what is needed, builds Riffle, then
-#   1. a prequential evaluation of online logistic regression on a bundled dataset (German
-#      credit: numeric and nominal columns, one-hot encoded and standard-scaled online);
-#   2. a 200,000-row synthetic stream piped through standard input, checkpointed every 50,000
-#      rows into a checkpoint store, and the newest checkpoint inspected;
-#   3. offline training on one half of the stream, then continued training from the saved
-#      checkpoint on the other half — which ends with exactly the model of one pass.
+# The demo of the service: installs what is needed, builds Riffle, then
+#   1. starts `riffle serve` with docs/examples/riffle.yaml (a model declared up front, a
+#      checkpoint store, the gRPC API on a free loopback port);
+#   2. streams a real dataset (German credit applications) through it with the Python client:
+#      every event predicted on arrival, its label sent 100 events later by id, learned from
+#      the features the server cached at prediction time; live prequential metrics;
+#   3. stops the server with SIGTERM (graceful: final checkpoint), starts it again, and shows
+#      the model restored from its checkpoint answering exactly as before;
+#   4. for comparison, the same learner evaluated offline with `riffle eval`.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 bash scripts/install_deps.sh
 bash scripts/build.sh release >/dev/null
+RIFFLE_CLIENT_INSTALL_ONLY=1 bash scripts/test_python_client.sh build/release/service/riffle
 riffle=build/release/service/riffle
+python=.venv-client/bin/python
 work=$(mktemp -d)
-trap 'rm -rf "$work"' EXIT
+server_pid=
+cleanup() {
+  if [[ -n "$server_pid" ]]; then kill "$server_pid" 2>/dev/null || true; fi
+  rm -rf "$work"
+}
+trap cleanup EXIT
 
-# A dependency-free stream generator: labels from a fixed logistic model over 20 features
-# (a quarter of them irrelevant), 1% label noise.
-python3 - >"$work/stream.csv" <<'PY'
-import math, random
-rng = random.Random(1)
-w = [rng.uniform(-1, 1) if j % 4 else 0.0 for j in range(20)]
-print(",".join(f"x{j}" for j in range(20)) + ",target")
-rows = []
-for i in range(200000):
-    x = [rng.gauss(0, 1) for _ in range(20)]
-    z = sum(a * b for a, b in zip(w, x))
-    y = 1 if rng.random() < 1 / (1 + math.exp(-z)) else 0
-    if rng.random() < 0.01:
-        y = 1 - y
-    rows.append(",".join(f"{v:.5f}" for v in x) + f",{y}")
-print("\n".join(rows))
-PY
-
-run() {
-  echo
-  echo "\$ riffle $*"
-  "$riffle" "$@"
+start_server() {
+  rm -f "$work/ready"
+  "$riffle" serve --config docs/examples/riffle.yaml --listen 127.0.0.1:0 \
+    --checkpoint-dir "$work/checkpoints" --ready-file "$work/ready" 2>>"$work/serve.log" &
+  server_pid=$!
+  for _ in $(seq 100); do
+    [[ -s "$work/ready" ]] && break
+    sleep 0.1
+  done
+  address=$(cat "$work/ready")
+  echo "riffle serve is listening on $address (log: serve.log below)"
 }
 
-run eval --data data/weka-credit-g.csv --target class --learner logreg
-cat "$work/stream.csv" | run eval --data - --target target --no-progress \
-  --checkpoint-dir "$work/store" --checkpoint-every-rows 50000
-newest=$(ls "$work/store" | sort | tail -n 1)
-run ckpt inspect "$work/store/$newest"
+stop_server() {
+  kill -TERM "$server_pid"
+  wait "$server_pid"
+  server_pid=
+}
 
-head -n 100001 "$work/stream.csv" >"$work/first.csv"
-{ head -n 1 "$work/stream.csv"; tail -n 100000 "$work/stream.csv"; } >"$work/second.csv"
+echo "=== 1. riffle serve --config docs/examples/riffle.yaml"
+start_server
 echo
-echo "\$ riffle eval --data first-half.csv --target target --save-checkpoint model.riffle"
-"$riffle" eval --data "$work/first.csv" --target target --no-progress \
-  --save-checkpoint "$work/model.riffle" | grep -E "^rows|accuracy"
+echo "=== 2. stream data/weka-credit-g.csv: predict each event, label it 100 events later by id"
+"$python" clients/python/examples/credit_stream.py --target "$address" \
+  --data data/weka-credit-g.csv --probe-out "$work/probe.json"
 echo
-echo "\$ riffle eval --data second-half.csv --target target --load-checkpoint model.riffle"
-"$riffle" eval --data "$work/second.csv" --target target --no-progress \
-  --load-checkpoint "$work/model.riffle" | grep -E "^rows|accuracy|resumed"
+echo "=== 3. SIGTERM (final checkpoint), restart, restore"
+stop_server
+start_server
+"$python" clients/python/examples/credit_stream.py --target "$address" \
+  --data data/weka-credit-g.csv --check "$work/probe.json"
+stop_server
 echo
-echo "(the last accuracy equals the single pass above: the checkpoint carried the whole state)"
+echo "--- server log"
+cat "$work/serve.log"
+echo
+echo "=== 4. the same learner, offline: riffle eval (labels immediately, not 100 events late)"
+"$riffle" eval --data data/weka-credit-g.csv --target class --learner logreg \
+  --set optimizer=adam --set lr=0.05 --no-progress | grep -E "^(rows|accuracy|roc_auc|log_loss)"

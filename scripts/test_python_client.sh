@@ -10,7 +10,8 @@
 #   3. runs pytest on clients/python/tests.
 # Step 2 is skipped when a stamp in the venv matches the SHA-256 of everything it depends on
 # (the requirements, the package's sources and the proto), so a second run starts at once.
-# Environment: PYTHON picks the interpreter the venv is made from (default: python3).
+# Environment: PYTHON picks the interpreter the venv is made from (default: python3);
+# RIFFLE_CLIENT_INSTALL_ONLY=1 stops after step 2 (the demo uses the venv this way).
 set -euo pipefail
 
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -53,6 +54,10 @@ if ! venv_runs || [[ ! -f "${stamp}" || "$(cat "${stamp}")" != "${want}" ]]; the
   "${pip[@]}" install --force-reinstall --no-deps "${package}"
   rm -rf "${package}/build" "${package}"/*.egg-info
   echo "${want}" >"${stamp}"
+fi
+
+if [[ "${RIFFLE_CLIENT_INSTALL_ONLY:-0}" == 1 ]]; then
+  exit 0
 fi
 
 # The installed package is tested, not the source tree: bin/pytest (unlike `python -m pytest`)
