@@ -304,6 +304,34 @@ absl::Status Pipeline::Transform(std::span<const NamedFeature> features, learner
   return absl::OkStatus();
 }
 
+bool Pipeline::PlanDense(std::span<const std::string_view> names, DensePlan* plan) const {
+  plan->columns.clear();
+  if (!spec_.declared.empty() || !spec_.pass_through) return false;
+  std::vector<std::size_t> order(names.size());
+  for (std::size_t c = 0; c < names.size(); ++c) order[c] = c;
+  std::sort(order.begin(), order.end(),
+            [&names](std::size_t a, std::size_t b) { return names[a] < names[b]; });
+  for (std::size_t c : order) {
+    // A feature never learned contributes nothing (as in TransformForPredict).
+    if (std::optional<Vocabulary::Index> j = features_.Find(names[c])) {
+      plan->columns.emplace_back(c, *j);
+    }
+  }
+  return true;
+}
+
+void Pipeline::TransformDenseForPredict(const DensePlan& plan, std::span<const double> values,
+                                        learners::FeatureVector* x,
+                                        PipelineScratch* scratch) const {
+  x->Clear();
+  scratch->standard.Clear();
+  for (const auto& [column, index] : plan.columns) {
+    const double v = values[column];
+    if (!std::isnan(v)) scratch->standard.Add(index, v);
+  }
+  scaler_.AppendTransformed(scratch->standard, x);
+}
+
 absl::StatusOr<learners::ClassIndex> Pipeline::EncodeLabel(std::string_view label) {
   if (std::optional<Vocabulary::Index> k = labels_.Find(label)) return *k;
   if (label.empty()) return absl::InvalidArgumentError("label: must not be empty");

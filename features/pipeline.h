@@ -103,6 +103,21 @@ class Pipeline {
   // x = the model input for `features` with the current statistics. Does not modify state.
   absl::Status TransformForPredict(std::span<const NamedFeature> features,
                                    learners::FeatureVector* x, PipelineScratch* scratch) const;
+  // Columns of numbers resolved once for many rows (gRPC DenseBatch). Only for pipelines
+  // without declared features (pure pass-through, the schemaless default): there every
+  // number is a standard-scaled feature by name, so a column is just a feature index.
+  struct DensePlan {
+    // (column, feature index) of the columns the model knows, in name order (the order
+    // TransformForPredict sees sorted named features in, so results are bit-identical).
+    std::vector<std::pair<std::size_t, learners::FeatureIndex>> columns;
+  };
+  // False when the pipeline cannot take the fast path (then transform named features).
+  bool PlanDense(std::span<const std::string_view> names, DensePlan* plan) const;
+  // TransformForPredict of one row: values[c] is column c; NaN is missing. Values must be
+  // finite or NaN (the caller validates).
+  void TransformDenseForPredict(const DensePlan& plan, std::span<const double> values,
+                                learners::FeatureVector* x, PipelineScratch* scratch) const;
+
   // Updates the statistics with `features`, adding new names, then transforms as above.
   absl::Status LearnAndTransform(std::span<const NamedFeature> features, learners::FeatureVector* x,
                                  PipelineScratch* scratch);

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cmath>
 #include <exception>
 #include <string_view>
 #include <utility>
@@ -99,14 +100,24 @@ absl::Status CheckBatch(std::string_view field, int size, std::size_t limit) {
   return absl::OkStatus();
 }
 
-// Views of an instance's features (no copies). `prefix` names the instance in errors.
-absl::Status ToFeatures(const v1::Instance& instance, std::string_view prefix,
+// Where an instance is in its request, for error messages: "<field>[<index>]<suffix>", e.g.
+// "instances[3]." (formatted only when there is an error).
+struct InstancePath {
+  const char* field;
+  std::size_t index;
+  const char* suffix;
+  std::string Format() const { return absl::StrFormat("%s[%d]%s", field, index, suffix); }
+};
+
+// Views of an instance's features (no copies), sorted by name.
+absl::Status ToFeatures(const v1::Instance& instance, const InstancePath& path,
                         std::vector<features::NamedFeature>* out) {
   out->clear();
   out->reserve(static_cast<std::size_t>(instance.features_size()));
   for (const auto& [name, value] : instance.features()) {
-    if (name.empty())
-      return Invalid(absl::StrFormat("%sfeatures: a feature name is empty", prefix));
+    if (name.empty()) {
+      return Invalid(absl::StrFormat("%sfeatures: a feature name is empty", path.Format()));
+    }
     switch (value.kind_case()) {
       case v1::Value::kNumber:
         out->push_back({name, features::FeatureValue::Number(value.number())});
@@ -118,8 +129,9 @@ absl::Status ToFeatures(const v1::Instance& instance, std::string_view prefix,
         out->push_back({name, features::FeatureValue::Number(value.flag() ? 1.0 : 0.0)});
         break;
       case v1::Value::KIND_NOT_SET:
-        return Invalid(absl::StrFormat(
-            "%sfeatures[\"%s\"]: the value is empty (set number, text or flag)", prefix, name));
+        return Invalid(
+            absl::StrFormat("%sfeatures[\"%s\"]: the value is empty (set number, text or flag)",
+                            path.Format(), name));
     }
   }
   // A protobuf map iterates in no fixed order, and floating-point sums depend on the order of
@@ -213,37 +225,17 @@ grpc::Status TokenAuth::Check(const grpc::CallbackServerContext& context) const 
   return grpc::Status::OK;
 }
 
-absl::Status HandlePredict(ServiceContext* c, const v1::PredictRequest& request,
-                           v1::PredictResponse* response) {
-  if (absl::Status s = RequireModel(request.model()); !s.ok()) return s;
-  if (absl::Status s = CheckBatch("instances", request.instances_size(), c->limits.max_batch);
-      !s.ok()) {
-    return s;
-  }
-  absl::StatusOr<std::shared_ptr<ServedModel>> model = c->registry->Get(request.model());
-  if (!model.ok()) return model.status();
-  const std::size_t n = static_cast<std::size_t>(request.instances_size());
-  scratch.Resize(n);
-  scratch.instances.clear();
-  for (std::size_t i = 0; i < n; ++i) {
-    const v1::Instance& instance = request.instances(static_cast<int>(i));
-    if (absl::Status s =
-            ToFeatures(instance, absl::StrFormat("instances[%d].", i), &scratch.features[i]);
-        !s.ok()) {
-      return s;
-    }
-    scratch.instances.push_back({instance.id(), scratch.features[i]});
-  }
-  PredictBatchResult& result = scratch.predictions;
-  if (absl::Status s = (*model)->Predict(scratch.instances, &result); !s.ok()) return s;
-  response->set_model(request.model());
+// Fills the response from the model's result; `id(i)` gives instance i's id.
+template <typename IdOf>
+void FillPredictions(const PredictBatchResult& result, std::size_t n, IdOf&& id,
+                     v1::PredictResponse* response) {
   response->set_version(result.version);
   response->set_generation(result.generation);
   const std::size_t k = result.classes.size();
   response->mutable_predictions()->Reserve(static_cast<int>(n));
   for (std::size_t i = 0; i < n; ++i) {
     v1::Prediction* p = response->add_predictions();
-    p->set_id(request.instances(static_cast<int>(i)).id());
+    p->set_id(id(i));
     if (!result.predicted[i].has_value()) continue;
     p->mutable_probabilities()->Reserve(static_cast<int>(k));
     for (std::size_t j = 0; j < k; ++j) {
@@ -253,6 +245,96 @@ absl::Status HandlePredict(ServiceContext* c, const v1::PredictRequest& request,
     }
     p->set_predicted_class(result.classes[*result.predicted[i]]);
   }
+}
+
+absl::Status HandleDensePredict(ServiceContext* c, ServedModel* model,
+                                const v1::PredictRequest& request, v1::PredictResponse* response) {
+  const v1::DenseBatch& dense = request.dense();
+  const std::size_t cols = static_cast<std::size_t>(dense.feature_names_size());
+  if (cols == 0) return Invalid("dense.feature_names: required (at least one feature)");
+  const std::size_t values = static_cast<std::size_t>(dense.values_size());
+  if (values % cols != 0) {
+    return Invalid(absl::StrFormat(
+        "dense.values: %d values are not a whole number of rows of %d features", values, cols));
+  }
+  const std::size_t rows = values / cols;
+  if (absl::Status s = CheckBatch("dense", static_cast<int>(rows), c->limits.max_batch); !s.ok()) {
+    return s;
+  }
+  if (dense.ids_size() != 0 && static_cast<std::size_t>(dense.ids_size()) != rows) {
+    return Invalid(absl::StrFormat("dense.ids: %d ids for %d rows (give none, or one per row)",
+                                   dense.ids_size(), rows));
+  }
+  thread_local std::vector<std::string_view> names;
+  thread_local std::vector<std::string_view> ids;
+  names.assign(dense.feature_names().begin(), dense.feature_names().end());
+  ids.assign(dense.ids().begin(), dense.ids().end());
+  for (std::size_t j = 0; j < cols; ++j) {
+    if (names[j].empty()) {
+      return Invalid(absl::StrFormat("dense.feature_names[%d]: must not be empty", j));
+    }
+  }
+  {
+    thread_local std::vector<std::string_view> sorted;
+    sorted = names;
+    std::sort(sorted.begin(), sorted.end());
+    if (auto dup = std::adjacent_find(sorted.begin(), sorted.end()); dup != sorted.end()) {
+      return Invalid(absl::StrFormat("dense.feature_names: \"%s\" is given twice", *dup));
+    }
+  }
+  for (std::size_t v = 0; v < values; ++v) {
+    if (std::isinf(dense.values(static_cast<int>(v)))) {
+      return Invalid(absl::StrFormat(
+          "dense.values[%d] (row %d, features[\"%s\"]): infinity is not a valid value", v, v / cols,
+          names[v % cols]));
+    }
+  }
+  DenseBatchView view{names, {dense.values().data(), values}, ids};
+  PredictBatchResult& result = scratch.predictions;
+  if (absl::Status s = model->PredictDense(view, &result); !s.ok()) return s;
+  response->set_model(request.model());
+  FillPredictions(
+      result, rows,
+      [&](std::size_t i) { return ids.empty() ? std::string() : std::string(ids[i]); }, response);
+  return absl::OkStatus();
+}
+
+absl::Status HandlePredict(ServiceContext* c, const v1::PredictRequest& request,
+                           v1::PredictResponse* response) {
+  if (absl::Status s = RequireModel(request.model()); !s.ok()) return s;
+  const bool dense = request.has_dense();
+  if (dense && request.instances_size() > 0) {
+    return Invalid("instances: give instances or dense, not both");
+  }
+  if (!dense) {
+    if (absl::Status s = CheckBatch("instances", request.instances_size(), c->limits.max_batch);
+        !s.ok()) {
+      return s;
+    }
+  }
+  absl::StatusOr<std::shared_ptr<ServedModel>> model = c->registry->Get(request.model());
+  if (!model.ok()) return model.status();
+  if (dense) return HandleDensePredict(c, model->get(), request, response);
+  const std::size_t n = static_cast<std::size_t>(request.instances_size());
+  scratch.Resize(n);
+  scratch.instances.clear();
+  for (std::size_t i = 0; i < n; ++i) {
+    const v1::Instance& instance = request.instances(static_cast<int>(i));
+    if (absl::Status s = ToFeatures(instance, {"instances", i, "."}, &scratch.features[i]);
+        !s.ok()) {
+      return s;
+    }
+    scratch.instances.push_back({instance.id(), scratch.features[i]});
+  }
+  PredictBatchResult& result = scratch.predictions;
+  if (absl::Status s = (*model)->Predict(scratch.instances, &result); !s.ok()) return s;
+  response->set_model(request.model());
+  FillPredictions(
+      result, n,
+      [&](std::size_t i) -> const std::string& {
+        return request.instances(static_cast<int>(i)).id();
+      },
+      response);
   return absl::OkStatus();
 }
 
@@ -270,12 +352,13 @@ absl::Status HandleLearn(ServiceContext* c, const v1::LearnRequest& request,
   scratch.examples.clear();
   for (std::size_t i = 0; i < n; ++i) {
     const v1::LabeledInstance& example = request.examples(static_cast<int>(i));
-    const std::string prefix = absl::StrFormat("examples[%d].", i);
     if (!example.has_label() || example.label().class_name().empty()) {
-      return Invalid(prefix + "label.class_name: required (the class name, e.g. \"1\")");
+      return Invalid(absl::StrFormat(
+          "examples[%d].label.class_name: required (the class name, e.g. \"1\")", i));
     }
     ExampleView view;
-    if (absl::Status s = ToFeatures(example.instance(), prefix + "instance.", &scratch.features[i]);
+    if (absl::Status s =
+            ToFeatures(example.instance(), {"examples", i, ".instance."}, &scratch.features[i]);
         !s.ok()) {
       return s;
     }

@@ -15,7 +15,7 @@ absl::Status LabelCacheOptions::Validate() const {
 void LabelCache::Insert(std::string_view id, std::span<const features::NamedFeature> features,
                         std::int64_t now_micros) {
   if (options_.max_entries == 0) return;
-  absl::MutexLock lock(&mu_);
+  WriterLock lock(&mu_);
   auto [it, inserted] = entries_.try_emplace(std::string(id));
   Entry& e = it->second;
   if (!inserted) stats_.bytes -= e.bytes;
@@ -30,7 +30,7 @@ void LabelCache::Insert(std::string_view id, std::span<const features::NamedFeat
 
 std::optional<features::OwnedFeatures> LabelCache::Take(std::string_view id,
                                                         std::int64_t now_micros) {
-  absl::MutexLock lock(&mu_);
+  WriterLock lock(&mu_);
   EvictLocked(now_micros);
   auto it = entries_.find(std::string(id));
   if (it == entries_.end()) {
@@ -46,7 +46,7 @@ std::optional<features::OwnedFeatures> LabelCache::Take(std::string_view id,
 }
 
 void LabelCache::Expire(std::int64_t now_micros) {
-  absl::MutexLock lock(&mu_);
+  WriterLock lock(&mu_);
   EvictLocked(now_micros);
 }
 
@@ -69,7 +69,7 @@ void LabelCache::EvictLocked(std::int64_t now_micros) {
 }
 
 LabelCache::Stats LabelCache::stats() const {
-  absl::MutexLock lock(&mu_);
+  WriterLock lock(&mu_);
   Stats s = stats_;
   s.entries = entries_.size();
   return s;

@@ -12,8 +12,8 @@
 
 #include "absl/base/thread_annotations.h"
 #include "absl/status/status.h"
-#include "absl/synchronization/mutex.h"
 #include "features/event.h"
+#include "service/rw_mutex.h"
 
 namespace riffle::service {
 
@@ -72,7 +72,7 @@ class LabelCache {
   void EvictLocked(std::int64_t now_micros) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   const LabelCacheOptions options_;
-  mutable absl::Mutex mu_;
+  mutable RwMutex mu_;
   std::unordered_map<std::string, Entry> entries_ ABSL_GUARDED_BY(mu_);
   // Insertion order; an item whose sequence no longer matches its entry is stale (the entry
   // was taken or replaced) and is skipped.

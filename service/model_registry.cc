@@ -11,12 +11,12 @@ namespace riffle::service {
 ModelRegistry::ModelRegistry(RegistryOptions options) : options_(std::move(options)) {}
 
 ModelRegistry::~ModelRegistry() {
-  absl::MutexLock lock(&mu_);
+  WriterLock lock(&mu_);
   for (auto& [name, model] : models_) model->StopCheckpointing();
 }
 
 void ModelRegistry::SetListener(RegistryListener* listener) {
-  absl::MutexLock lock(&lifecycle_mu_);
+  WriterLock lock(&lifecycle_mu_);
   listener_ = listener;
 }
 
@@ -31,7 +31,7 @@ ServedModel::Options ModelRegistry::ModelOptions(const std::string& name) const 
 RestoreReport ModelRegistry::RestoreAll() {
   RestoreReport report;
   if (options_.checkpoint_dir.empty()) return report;
-  absl::MutexLock lifecycle(&lifecycle_mu_);
+  WriterLock lifecycle(&lifecycle_mu_);
   absl::StatusOr<std::vector<std::string>> entries = options_.env->ListDir(options_.checkpoint_dir);
   if (!entries.ok()) {
     // A missing root is a first start, not an error.
@@ -85,7 +85,7 @@ RestoreReport ModelRegistry::RestoreAll() {
     }
     report.restored.push_back(std::move(restored));
     {
-      absl::MutexLock lock(&mu_);
+      WriterLock lock(&mu_);
       models_[name] = std::shared_ptr<ServedModel>(*std::move(model));
     }
     if (listener_ != nullptr) listener_->OnModelAdded(name);
@@ -98,9 +98,9 @@ absl::StatusOr<std::shared_ptr<ServedModel>> ModelRegistry::Create(
   if (absl::Status s = ValidateModelName(name); !s.ok()) return s;
   absl::StatusOr<ModelDefinition> definition = DefinitionFromSpec(spec);
   if (!definition.ok()) return definition.status();
-  absl::MutexLock lifecycle(&lifecycle_mu_);
+  WriterLock lifecycle(&lifecycle_mu_);
   {
-    absl::MutexLock lock(&mu_);
+    WriterLock lock(&mu_);
     if (models_.contains(name)) {
       return absl::AlreadyExistsError(absl::StrFormat("model '%s' already exists", name));
     }
@@ -128,7 +128,7 @@ absl::StatusOr<std::shared_ptr<ServedModel>> ModelRegistry::Create(
   if (!model.ok()) return model.status();
   std::shared_ptr<ServedModel> shared(*std::move(model));
   {
-    absl::MutexLock lock(&mu_);
+    WriterLock lock(&mu_);
     models_[name] = shared;
   }
   if (listener_ != nullptr) listener_->OnModelAdded(name);
@@ -136,7 +136,7 @@ absl::StatusOr<std::shared_ptr<ServedModel>> ModelRegistry::Create(
 }
 
 absl::StatusOr<std::shared_ptr<ServedModel>> ModelRegistry::Get(std::string_view name) const {
-  absl::ReaderMutexLock lock(&mu_);
+  ReaderLock lock(&mu_);
   auto it = models_.find(name);
   if (it == models_.end()) {
     return absl::NotFoundError(absl::StrFormat("model '%s' not found", name));
@@ -145,7 +145,7 @@ absl::StatusOr<std::shared_ptr<ServedModel>> ModelRegistry::Get(std::string_view
 }
 
 std::vector<std::shared_ptr<ServedModel>> ModelRegistry::List() const {
-  absl::ReaderMutexLock lock(&mu_);
+  ReaderLock lock(&mu_);
   std::vector<std::shared_ptr<ServedModel>> out;
   out.reserve(models_.size());
   for (const auto& [name, model] : models_) out.push_back(model);
@@ -153,10 +153,10 @@ std::vector<std::shared_ptr<ServedModel>> ModelRegistry::List() const {
 }
 
 absl::Status ModelRegistry::Delete(std::string_view name, bool delete_checkpoints) {
-  absl::MutexLock lifecycle(&lifecycle_mu_);
+  WriterLock lifecycle(&lifecycle_mu_);
   std::shared_ptr<ServedModel> model;
   {
-    absl::MutexLock lock(&mu_);
+    WriterLock lock(&mu_);
     auto it = models_.find(name);
     if (it == models_.end()) {
       return absl::NotFoundError(absl::StrFormat("model '%s' not found", name));

@@ -11,9 +11,9 @@
 #include "absl/base/thread_annotations.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
-#include "absl/synchronization/mutex.h"
 #include "checkpoints/env.h"
 #include "riffle/v1/riffle.pb.h"
+#include "service/rw_mutex.h"
 #include "service/served_model.h"
 
 namespace riffle::service {
@@ -83,11 +83,11 @@ class ModelRegistry {
   ServedModel::Options ModelOptions(const std::string& name) const;
 
   const RegistryOptions options_;
-  mutable absl::Mutex mu_;
+  mutable RwMutex mu_;
   std::map<std::string, std::shared_ptr<ServedModel>, std::less<>> models_ ABSL_GUARDED_BY(mu_);
   // Serializes Create and Delete, which touch the filesystem, without holding mu_ (Get and
   // List never wait for a disk).
-  absl::Mutex lifecycle_mu_;
+  RwMutex lifecycle_mu_;
   RegistryListener* listener_ = nullptr;
 };
 

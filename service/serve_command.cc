@@ -9,6 +9,7 @@
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_format.h"
+#include "absl/synchronization/mutex.h"
 #include "checkpoints/env.h"
 #include "service/model_registry.h"
 #include "service/server.h"
@@ -234,6 +235,10 @@ absl::Status RunServer(const ServeConfig& config, Logger* logger, const std::ato
 }
 
 int RunServeCommand(const ServeFlags& flags, const std::atomic<bool>* stop) {
+  // Debian's Abseil is built without NDEBUG, so every absl::Mutex lock (gRPC's and ours) also
+  // maintains a lock-order graph for deadlock detection: 2-6% of the server's CPU in profiles
+  // (docs/BENCHMARKS.md). The tests keep it on; the serving binary does not pay for it.
+  absl::SetMutexDeadlockDetectionMode(absl::OnDeadlockCycle::kIgnore);
   checkpoints::Env* env = checkpoints::DefaultEnv();
   absl::StatusOr<ServeConfig> config = ResolveServeConfig(flags, env);
   if (!config.ok()) {

@@ -1,5 +1,6 @@
 #include "service/served_model.h"
 
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <utility>
@@ -117,20 +118,15 @@ absl::Status ServedModel::Predict(std::span<const InstanceView> instances,
   const auto start = std::chrono::steady_clock::now();
   thread_local PredictScratch scratch;
   {
-    absl::ReaderMutexLock lock(&mu_);
+    ReaderLock lock(&mu_);
     const features::Pipeline& pipeline = *state_.pipeline;
     for (std::size_t i = 0; i < instances.size(); ++i) {
       if (absl::Status s = pipeline.Validate(instances[i].features); !s.ok()) {
         return Prefixed(absl::StrFormat("instances[%d].", i), s);
       }
     }
-    out->version = state_.version;
-    out->generation = generation_.load(std::memory_order_relaxed);
-    const std::vector<std::string>& names = pipeline.labels().names();
-    out->classes.assign(names.begin(), names.end());
-    const std::size_t k = names.size();
-    out->probabilities.assign(instances.size() * k, 0.0);
-    out->predicted.assign(instances.size(), std::nullopt);
+    BeginResultLocked(instances.size(), out);
+    const std::size_t k = out->classes.size();
     for (std::size_t i = 0; i < instances.size(); ++i) {
       // Validated above; the pipeline's errors are the same checks.
       if (absl::Status s =
@@ -157,6 +153,66 @@ absl::Status ServedModel::Predict(std::span<const InstanceView> instances,
   return absl::OkStatus();
 }
 
+void ServedModel::BeginResultLocked(std::size_t n, PredictBatchResult* out) const {
+  out->version = state_.version;
+  out->generation = generation_.load(std::memory_order_relaxed);
+  const std::vector<std::string>& names = state_.pipeline->labels().names();
+  out->classes.assign(names.begin(), names.end());
+  out->probabilities.assign(n * names.size(), 0.0);
+  out->predicted.assign(n, std::nullopt);
+}
+
+absl::Status ServedModel::PredictDense(const DenseBatchView& batch, PredictBatchResult* out) const {
+  const auto start = std::chrono::steady_clock::now();
+  const std::size_t rows = batch.rows();
+  const std::size_t cols = batch.names.size();
+  thread_local PredictScratch scratch;
+  thread_local features::Pipeline::DensePlan plan;
+  if (batch.ids.empty()) {
+    ReaderLock lock(&mu_);
+    const features::Pipeline& pipeline = *state_.pipeline;
+    if (pipeline.PlanDense(batch.names, &plan)) {
+      BeginResultLocked(rows, out);
+      const std::size_t k = out->classes.size();
+      for (std::size_t r = 0; r < rows; ++r) {
+        pipeline.TransformDenseForPredict(plan, batch.values.subspan(r * cols, cols), &scratch.x,
+                                          &scratch.pipeline);
+        state_.learner->PredictProbaOne(scratch.x, &scratch.proba);
+        const std::size_t known = std::min(k, scratch.proba.size());
+        if (known == 0) continue;
+        std::copy_n(scratch.proba.begin(), known, out->probabilities.begin() + r * k);
+        out->predicted[r] = learners::ArgMax(std::span<const double>(scratch.proba.data(), known));
+      }
+      predictions_.fetch_add(rows, std::memory_order_relaxed);
+      predict_latency_.Record(NanosSince(start));
+      return absl::OkStatus();
+    }
+  }
+  // The general path: named features per row (declared features, or ids to cache).
+  std::vector<std::size_t> order(cols);
+  for (std::size_t c = 0; c < cols; ++c) order[c] = c;
+  std::sort(order.begin(), order.end(),
+            [&batch](std::size_t a, std::size_t b) { return batch.names[a] < batch.names[b]; });
+  std::vector<features::NamedFeature> storage;
+  storage.reserve(rows * cols);
+  std::vector<std::size_t> begin(rows + 1, 0);
+  for (std::size_t r = 0; r < rows; ++r) {
+    begin[r] = storage.size();
+    for (std::size_t c : order) {
+      const double v = batch.values[r * cols + c];
+      if (!std::isnan(v)) storage.push_back({batch.names[c], features::FeatureValue::Number(v)});
+    }
+  }
+  begin[rows] = storage.size();
+  std::vector<InstanceView> instances(rows);
+  for (std::size_t r = 0; r < rows; ++r) {
+    instances[r].id = batch.ids.empty() ? std::string_view() : batch.ids[r];
+    instances[r].features =
+        std::span<const features::NamedFeature>(storage.data() + begin[r], begin[r + 1] - begin[r]);
+  }
+  return Predict(instances, out);
+}
+
 absl::Status ServedModel::Learn(std::span<const ExampleView> examples, bool skip_metrics,
                                 LearnBatchResult* out) {
   const auto start = std::chrono::steady_clock::now();
@@ -176,7 +232,7 @@ absl::Status ServedModel::Learn(std::span<const ExampleView> examples, bool skip
     }
   }
   *out = LearnBatchResult();
-  absl::MutexLock lock(&mu_);
+  WriterLock lock(&mu_);
   features::Pipeline& pipeline = *state_.pipeline;
   // Everything is checked before anything is learned: a rejected batch changes nothing.
   for (std::size_t i = 0; i < examples.size(); ++i) {
@@ -239,7 +295,7 @@ void ServedModel::MaybeCheckpoint(std::int64_t now_micros) {
   NoteWritten(checkpointer_->stats());
   const double every = options_.schedule.every_seconds;
   if (every <= 0) return;
-  absl::MutexLock lock(&mu_);
+  WriterLock lock(&mu_);
   if (dirty_events_ == 0) return;
   if (static_cast<double>(now_micros - last_submit_micros_) < every * 1e6) return;
   SubmitLocked();
@@ -259,7 +315,7 @@ absl::StatusOr<checkpoints::WrittenCheckpoint> ServedModel::CheckpointNow() {
   }
   checkpoints::ModelState snapshot;
   {
-    absl::MutexLock lock(&mu_);
+    WriterLock lock(&mu_);
     if (retired_) {
       return absl::FailedPreconditionError(absl::StrFormat("model '%s' was deleted", name_));
     }
@@ -282,7 +338,7 @@ absl::Status ServedModel::CheckpointIfDirty() {
   if (checkpointer_ == nullptr) return absl::OkStatus();
   checkpointer_->Wait();
   {
-    absl::MutexLock lock(&mu_);
+    WriterLock lock(&mu_);
     if (dirty_events_ == 0) {
       NoteWritten(checkpointer_->stats());
       return absl::OkStatus();
@@ -328,7 +384,7 @@ absl::Status ServedModel::Restore(std::uint64_t generation) {
   absl::StatusOr<ModelDefinition> definition = DefinitionFromJson(state->spec);
   if (!definition.ok()) return Prefixed(absl::StrFormat("%s: ", loaded->path), definition.status());
   state->generation = loaded->generation;
-  absl::MutexLock lock(&mu_);
+  WriterLock lock(&mu_);
   state_ = *std::move(state);
   definition_ = *std::move(definition);
   dirty_events_ = 0;
@@ -338,7 +394,7 @@ absl::Status ServedModel::Restore(std::uint64_t generation) {
 
 void ServedModel::Retire() {
   {
-    absl::MutexLock lock(&mu_);
+    WriterLock lock(&mu_);
     retired_ = true;
   }
   StopCheckpointing();
@@ -351,7 +407,7 @@ void ServedModel::StopCheckpointing() {
 ModelInfo ServedModel::Info() const {
   ModelInfo info;
   info.name = name_;
-  absl::ReaderMutexLock lock(&mu_);
+  ReaderLock lock(&mu_);
   info.definition = definition_;
   info.version = state_.version;
   info.generation = generation_.load(std::memory_order_relaxed);
@@ -370,7 +426,7 @@ ModelInfo ServedModel::Info() const {
 ModelMetricsReport ServedModel::Metrics() const {
   ModelMetricsReport r;
   {
-    absl::ReaderMutexLock lock(&mu_);
+    ReaderLock lock(&mu_);
     const bool binary = state_.pipeline->labels().size() == 2;
     r.cumulative = SnapshotMetrics(state_.metrics.cumulative(), binary);
     r.rolling = SnapshotMetrics(state_.metrics.rolling(), binary);

@@ -13,7 +13,6 @@
 #include "absl/base/thread_annotations.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
-#include "absl/synchronization/mutex.h"
 #include "checkpoints/checkpointer.h"
 #include "checkpoints/env.h"
 #include "checkpoints/model_checkpoint.h"
@@ -24,6 +23,7 @@
 #include "service/metric_values.h"
 #include "service/model_definition.h"
 #include "service/prequential.h"
+#include "service/rw_mutex.h"
 
 namespace riffle::service {
 
@@ -40,6 +40,14 @@ struct ExampleView {
   std::string_view label;
   double weight = 1.0;
   bool by_id = false;
+};
+
+// Numeric instances in columns (gRPC DenseBatch): views into the caller's request.
+struct DenseBatchView {
+  std::span<const std::string_view> names;
+  std::span<const double> values;         // rows * names.size(), row-major; NaN = missing
+  std::span<const std::string_view> ids;  // empty or one per row
+  std::size_t rows() const { return names.empty() ? 0 : values.size() / names.size(); }
 };
 
 struct PredictBatchResult {
@@ -106,7 +114,7 @@ struct CheckpointSchedule {
 // mutex. Predict takes it shared, so predictions run in parallel and never wait on each other;
 // Learn and Restore take it exclusively, so learning is applied one batch at a time in the
 // order the batches acquire the lock, and a prediction sees the model either before or after a
-// batch, never in between. absl::Mutex favours a waiting writer over new readers, so a steady
+// batch, never in between. RwMutex favours a waiting writer over new readers, so a steady
 // stream of predictions cannot starve learning.
 //
 // Checkpoints: a snapshot (ModelState::Clone) is taken under the lock; serialization and I/O
@@ -139,6 +147,12 @@ class ServedModel {
   // "instances[i].features[...]") if any instance is invalid: then nothing is predicted.
   // Instances with an id are cached for a later learn by id.
   absl::Status Predict(std::span<const InstanceView> instances, PredictBatchResult* out) const;
+
+  // The same for a dense batch (names distinct and non-empty, values finite or NaN, sizes
+  // consistent: the caller validates). Predictions are bit-identical to Predict() on the same
+  // instances with their features in name order; without ids and with a pass-through
+  // pipeline, names are resolved once per batch instead of once per value.
+  absl::Status PredictDense(const DenseBatchView& batch, PredictBatchResult* out) const;
 
   // Learns the examples in order, test-then-train unless `skip_metrics`. All-or-nothing on
   // invalid input: InvalidArgument naming "examples[i]...." and nothing learned. Examples by
@@ -174,12 +188,15 @@ class ServedModel {
   ServedModel(std::string name, ModelDefinition definition, checkpoints::ModelState state,
               const Options& options);
   absl::Status OpenStore();
+  // Starts *out for n instances of the model as it is (the reader lock held).
+  void BeginResultLocked(std::size_t n, PredictBatchResult* out) const
+      ABSL_SHARED_LOCKS_REQUIRED(mu_);
   void NoteWritten(const checkpoints::Checkpointer::Stats& stats);
   void SubmitLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   const std::string name_;
   const Options options_;
-  mutable absl::Mutex mu_;
+  mutable RwMutex mu_;
   ModelDefinition definition_ ABSL_GUARDED_BY(mu_);
   checkpoints::ModelState state_ ABSL_GUARDED_BY(mu_);
   PrequentialStep step_ ABSL_GUARDED_BY(mu_);

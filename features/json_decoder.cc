@@ -1,0 +1,939 @@
+#include "features/json_decoder.h"
+
+#include <simdjson.h>
+
+#include <algorithm>
+#include <charconv>
+#include <cmath>
+#include <cstring>
+#include <limits>
+#include <system_error>
+#include <unordered_set>
+#include <utility>
+
+#include "absl/hash/hash.h"
+#include "absl/strings/str_format.h"
+#include "absl/strings/string_view.h"
+
+namespace riffle::features {
+namespace {
+
+namespace od = simdjson::ondemand;
+
+constexpr std::size_t kMaxMessageBytesLimit = std::size_t{256} << 20;
+constexpr std::size_t kMaxDepthLimit = 256;
+constexpr std::size_t kMaxNameBytesLimit = std::size_t{64} << 10;
+// Decoded names and texts may take this many times max_message_bytes (see the header).
+constexpr std::size_t kArenaFactor = 4;
+// How much of an offending token an error message quotes.
+constexpr std::size_t kQuoteBytes = 40;
+
+// The role of a field, from its (dotted) name.
+enum class Role : std::uint8_t { kFeature, kId, kKey, kTime, kLabel };
+
+std::string_view TrimRight(std::string_view s) {
+  while (!s.empty() && (s.back() == ' ' || s.back() == '\t' || s.back() == '\n' ||
+                        s.back() == '\r')) {
+    s.remove_suffix(1);
+  }
+  return s;
+}
+
+// A token for an error message: at most kQuoteBytes, cut at a UTF-8 character boundary so the
+// message itself stays valid UTF-8 (it becomes a Kafka header and a log line).
+std::string_view Quote(std::string_view s) {
+  s = TrimRight(s);
+  if (s.size() <= kQuoteBytes) return s;
+  std::size_t n = kQuoteBytes;
+  while (n > 0 && (static_cast<unsigned char>(s[n]) & 0xC0) == 0x80) --n;
+  return s.substr(0, n);
+}
+
+bool EqualsIgnoreCase(std::string_view a, std::string_view lower) {
+  if (a.size() != lower.size()) return false;
+  for (std::size_t i = 0; i < a.size(); ++i) {
+    char c = a[i];
+    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
+    if (c != lower[i]) return false;
+  }
+  return true;
+}
+
+// NaN, Infinity, -Infinity, inf, ... as some JSON writers (Python's json, JavaScript's
+// String(x)) emit them. None is JSON; they get their own code because the fix differs.
+bool IsNonFiniteLiteral(std::string_view raw) {
+  raw = TrimRight(raw);
+  if (!raw.empty() && (raw.front() == '-' || raw.front() == '+')) raw.remove_prefix(1);
+  return EqualsIgnoreCase(raw, "nan") || EqualsIgnoreCase(raw, "infinity") ||
+         EqualsIgnoreCase(raw, "inf");
+}
+
+// Whether the raw string token holds a \u escape of a surrogate that simdjson refused: a lone
+// high or low surrogate cannot be written as UTF-8.
+bool HasSurrogateEscape(std::string_view raw) {
+  for (std::size_t i = 0; i + 5 < raw.size(); ++i) {
+    if (raw[i] != '\\') continue;
+    if (raw[i + 1] == 'u' && (raw[i + 2] == 'd' || raw[i + 2] == 'D')) {
+      const char c = raw[i + 3];
+      if ((c >= '8' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F')) return true;
+    }
+    ++i;  // skip the escaped character, so "\\ud800" (an escaped backslash) is not a match
+  }
+  return false;
+}
+
+std::string_view RoleName(Role role) {
+  switch (role) {
+    case Role::kFeature:
+      return "features";
+    case Role::kId:
+      return "id";
+    case Role::kKey:
+      return "key";
+    case Role::kTime:
+      return "time";
+    case Role::kLabel:
+      return "label";
+  }
+  return "features";
+}
+
+const char* JsonTypeName(od::json_type type) {
+  switch (type) {
+    case od::json_type::array:
+      return "an array";
+    case od::json_type::object:
+      return "an object";
+    case od::json_type::number:
+      return "a number";
+    case od::json_type::string:
+      return "a string";
+    case od::json_type::boolean:
+      return "a boolean";
+    case od::json_type::null:
+      return "null";
+  }
+  return "a value";
+}
+
+// Days from 1970-01-01 to the civil date y-m-d (proleptic Gregorian), after Howard Hinnant's
+// days_from_civil (http://howardhinnant.github.io/date_algorithms.html).
+std::int64_t DaysFromCivil(std::int64_t y, unsigned m, unsigned d) {
+  y -= m <= 2 ? 1 : 0;
+  const std::int64_t era = (y >= 0 ? y : y - 399) / 400;
+  const auto yoe = static_cast<unsigned>(y - era * 400);
+  const unsigned doy = (153 * (m > 2 ? m - 3 : m + 9) + 2) / 5 + d - 1;
+  const unsigned doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+  return era * 146097 + static_cast<std::int64_t>(doe) - 719468;
+}
+
+unsigned DaysInMonth(int y, int m) {
+  static constexpr unsigned kDays[] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
+  const bool leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
+  return m == 2 && leap ? 29 : kDays[m - 1];
+}
+
+}  // namespace
+
+std::optional<std::int64_t> ParseRfc3339Micros(std::string_view s) {
+  auto digits = [s](std::size_t pos, std::size_t n, int* out) {
+    if (pos + n > s.size()) return false;
+    int v = 0;
+    for (std::size_t i = pos; i < pos + n; ++i) {
+      if (s[i] < '0' || s[i] > '9') return false;
+      v = v * 10 + (s[i] - '0');
+    }
+    *out = v;
+    return true;
+  };
+  int year, month, day, hour, minute, second;
+  if (s.size() < 20 || !digits(0, 4, &year) || s[4] != '-' || !digits(5, 2, &month) ||
+      s[7] != '-' || !digits(8, 2, &day) || (s[10] != 'T' && s[10] != 't' && s[10] != ' ') ||
+      !digits(11, 2, &hour) || s[13] != ':' || !digits(14, 2, &minute) || s[16] != ':' ||
+      !digits(17, 2, &second)) {
+    return std::nullopt;
+  }
+  std::size_t pos = 19;
+  std::int64_t micros = 0;
+  if (s[pos] == '.') {
+    ++pos;
+    const std::size_t first = pos;
+    std::int64_t scale = 100000;
+    while (pos < s.size() && s[pos] >= '0' && s[pos] <= '9') {
+      micros += (s[pos] - '0') * scale;  // digits past the sixth have scale 0: truncated
+      scale /= 10;
+      ++pos;
+    }
+    if (pos == first) return std::nullopt;
+  }
+  if (pos >= s.size()) return std::nullopt;
+  int offset_seconds = 0;
+  if (s[pos] == 'Z' || s[pos] == 'z') {
+    ++pos;
+  } else if (s[pos] == '+' || s[pos] == '-') {
+    int offset_hour, offset_minute;
+    if (!digits(pos + 1, 2, &offset_hour) || pos + 3 >= s.size() || s[pos + 3] != ':' ||
+        !digits(pos + 4, 2, &offset_minute) || offset_hour > 23 || offset_minute > 59) {
+      return std::nullopt;
+    }
+    offset_seconds = (offset_hour * 3600 + offset_minute * 60) * (s[pos] == '-' ? -1 : 1);
+    pos += 6;
+  } else {
+    return std::nullopt;
+  }
+  if (pos != s.size() || month < 1 || month > 12 || day < 1 ||
+      static_cast<unsigned>(day) > DaysInMonth(year, month) || hour > 23 || minute > 59 ||
+      second > 60) {
+    return std::nullopt;
+  }
+  // Second 60 (a leap second) is read as second 0 of the next minute, as POSIX time does.
+  const std::int64_t seconds = DaysFromCivil(year, static_cast<unsigned>(month),
+                                             static_cast<unsigned>(day)) *
+                                   86400 +
+                               hour * 3600 + minute * 60 + second - offset_seconds;
+  return seconds * 1000000 + micros;
+}
+
+std::string_view DecodeErrorName(DecodeError code) {
+  switch (code) {
+    case DecodeError::kOk:
+      return "OK";
+    case DecodeError::kInvalidJson:
+      return "INVALID_JSON";
+    case DecodeError::kInvalidUtf8:
+      return "INVALID_UTF8";
+    case DecodeError::kNotAnObject:
+      return "NOT_AN_OBJECT";
+    case DecodeError::kTooLarge:
+      return "TOO_LARGE";
+    case DecodeError::kTooDeep:
+      return "TOO_DEEP";
+    case DecodeError::kNumberOutOfRange:
+      return "NUMBER_OUT_OF_RANGE";
+    case DecodeError::kNonFiniteNumber:
+      return "NON_FINITE_NUMBER";
+    case DecodeError::kBadLabelType:
+      return "BAD_LABEL_TYPE";
+    case DecodeError::kBadTimestamp:
+      return "BAD_TIMESTAMP";
+    case DecodeError::kDuplicateField:
+      return "DUPLICATE_FIELD";
+    case DecodeError::kEmptyFieldName:
+      return "EMPTY_FIELD_NAME";
+    case DecodeError::kMissingId:
+      return "MISSING_ID";
+    case DecodeError::kBadIdType:
+      return "BAD_ID_TYPE";
+    case DecodeError::kUnsupportedArray:
+      return "UNSUPPORTED_ARRAY";
+    case DecodeError::kNullValue:
+      return "NULL_VALUE";
+  }
+  return "UNKNOWN";
+}
+
+absl::Status DecodeStatus::ToStatus() const {
+  if (ok()) return absl::OkStatus();
+  return absl::InvalidArgumentError(
+      absl::StrFormat("%s: %s", std::string(DecodeErrorName(code_)), message_));
+}
+
+absl::Status JsonDecoderOptions::Validate() const {
+  auto error = [](std::string_view field, std::string_view what) {
+    return absl::InvalidArgumentError(absl::StrFormat("%s: %s", std::string(field), what));
+  };
+  std::unordered_set<std::string_view> names;
+  auto check_name = [&](std::string_view field, const std::string& name) {
+    if (name.empty()) return error(field, "must not be empty");
+    if (!names.insert(name).second) {
+      return error(field, absl::StrFormat("\"%s\" is already the name of another role", name));
+    }
+    return absl::OkStatus();
+  };
+  if (absl::Status s = check_name("id_field", id_field); !s.ok()) return s;
+  if (absl::Status s = check_name("key_field", key_field); !s.ok()) return s;
+  if (absl::Status s = check_name("label_field", label_field); !s.ok()) return s;
+  for (std::size_t i = 0; i < time_fields.size(); ++i) {
+    if (absl::Status s = check_name(absl::StrFormat("time_fields[%d]", i), time_fields[i]);
+        !s.ok()) {
+      return s;
+    }
+  }
+  if (max_message_bytes < 1 || max_message_bytes > kMaxMessageBytesLimit) {
+    return error("max_message_bytes",
+                 absl::StrFormat("%d is outside 1 .. %d", max_message_bytes, kMaxMessageBytesLimit));
+  }
+  if (max_depth < 1 || max_depth > kMaxDepthLimit) {
+    return error("max_depth", absl::StrFormat("%d is outside 1 .. %d", max_depth, kMaxDepthLimit));
+  }
+  if (max_name_bytes < 1 || max_name_bytes > kMaxNameBytesLimit) {
+    return error("max_name_bytes",
+                 absl::StrFormat("%d is outside 1 .. %d", max_name_bytes, kMaxNameBytesLimit));
+  }
+  if (epoch_unit > EpochUnit::kMicros) return error("epoch_unit", "unknown unit");
+  return absl::OkStatus();
+}
+
+void DecodedEvent::Clear() {
+  id_.clear();
+  key_.clear();
+  label_.clear();
+  has_key_ = false;
+  has_label_ = false;
+  event_time_micros_.reset();
+  arena_.clear();
+  entries_.clear();
+  features_.clear();
+}
+
+struct JsonDecoder::Impl {
+  explicit Impl(JsonDecoderOptions o)
+      : options(std::move(o)), parser(options.max_message_bytes) {}
+
+  DecodeStatus Decode(std::string_view message, DecodedEvent* event);
+
+ private:
+  using Entry = DecodedEvent::Entry;
+
+  DecodeStatus DecodeObject(od::object& object, std::size_t depth);
+  DecodeStatus DecodeValue(od::value& value, std::size_t depth);
+  DecodeStatus SkipValue(od::value& value, std::size_t depth);
+  DecodeStatus DecodeId(od::value& value, od::json_type type, Role role);
+  DecodeStatus DecodeLabel(od::value& value, od::json_type type);
+  DecodeStatus DecodeTime(od::value& value, od::json_type type);
+  DecodeStatus ReadNumber(od::value& value, std::string_view role, double* out);
+  // The decimal text of an integer value into buffer; nullopt (with *status OK) if the number
+  // is not an integer that fits 64 bits, or with *status set if it is not a valid number.
+  std::optional<std::string_view> IntegerText(od::value& value, std::string_view role,
+                                              char (&buffer)[24], DecodeStatus* status);
+  DecodeStatus AddEntry(double number, std::string_view text, bool is_text, bool is_object);
+  DecodeStatus Finish();
+  Role RoleOf(std::string_view name) const;
+
+  // An error about the field at path_: `<role>["<path>"]: <what>`.
+  DecodeStatus FieldError(DecodeError code, std::string_view role, std::string_view what) const {
+    return DecodeStatus(code, absl::StrFormat("%s[\"%s\"]: %s", std::string(role),
+                                              std::string(Quote(path_)), what));
+  }
+  // The escaped text of a field's name, between its quotes. Stage 1 has checked that every
+  // string is closed, and the padding after the message is zeroed, so the scan stops in bounds.
+  std::string_view RawKey(od::field& field) const {
+    const char* begin = field.key().raw();
+    const char* end = buffer_.get() + buffer_capacity_;
+    const char* p = begin;
+    while (p < end && *p != '"') p += *p == '\\' ? 2 : 1;
+    return std::string_view(begin, static_cast<std::size_t>(std::min(p, end) - begin));
+  }
+  // simdjson's verdict on the value at path_, as a code.
+  DecodeStatus ValueError(simdjson::error_code e, od::value& value, std::string_view role);
+
+ public:
+  JsonDecoderOptions options;
+  od::parser parser;
+
+ private:
+  // The message, copied with SIMDJSON_PADDING bytes after it.
+  std::unique_ptr<char[]> buffer_;
+  std::size_t buffer_capacity_ = 0;
+  // Dotted name of the field being decoded.
+  std::string path_;
+  // Open-addressing table (entry index + 1, 0 = empty) for the duplicate-name check.
+  std::vector<std::uint32_t> slots_;
+  DecodedEvent* event_ = nullptr;
+  bool seen_id_ = false;
+  bool seen_time_ = false;
+};
+
+Role JsonDecoder::Impl::RoleOf(std::string_view name) const {
+  if (name == options.id_field) return Role::kId;
+  if (name == options.key_field) return Role::kKey;
+  if (name == options.label_field) return Role::kLabel;
+  for (const std::string& t : options.time_fields) {
+    if (name == t) return Role::kTime;
+  }
+  return Role::kFeature;
+}
+
+DecodeStatus JsonDecoder::Impl::ValueError(simdjson::error_code e, od::value& value,
+                                           std::string_view role) {
+  const std::string_view raw = value.raw_json_token();
+  if (IsNonFiniteLiteral(raw)) {
+    return FieldError(DecodeError::kNonFiniteNumber, role,
+                      absl::StrFormat("%s is not a valid JSON number", std::string(Quote(raw))));
+  }
+  if (e == simdjson::STRING_ERROR && HasSurrogateEscape(raw)) {
+    return FieldError(DecodeError::kInvalidUtf8, role,
+                      absl::StrFormat("a \\u escape of a lone surrogate in %s",
+                                      std::string(Quote(raw))));
+  }
+  return FieldError(
+      DecodeError::kInvalidJson, role,
+      absl::StrFormat("invalid JSON at %s: %s", std::string(Quote(raw)), simdjson::error_message(e)));
+}
+
+DecodeStatus JsonDecoder::Impl::Decode(std::string_view message, DecodedEvent* event) {
+  event->Clear();
+  event_ = event;
+  seen_id_ = false;
+  seen_time_ = false;
+  path_.clear();
+  if (message.size() > options.max_message_bytes) {
+    return DecodeStatus(DecodeError::kTooLarge,
+                        absl::StrFormat("message: %d bytes, above the limit of %d", message.size(),
+                                        options.max_message_bytes));
+  }
+  const std::size_t needed = message.size() + simdjson::SIMDJSON_PADDING;
+  if (needed > buffer_capacity_) {
+    buffer_capacity_ = std::max(needed, buffer_capacity_ * 2);
+    buffer_ = std::make_unique<char[]>(buffer_capacity_);
+  }
+  if (!message.empty()) std::memcpy(buffer_.get(), message.data(), message.size());
+  // simdjson only needs the padding to be allocated; zeroing it keeps tools like Valgrind quiet
+  // and costs nothing measurable.
+  std::memset(buffer_.get() + message.size(), 0, simdjson::SIMDJSON_PADDING);
+
+  od::document doc;
+  if (simdjson::error_code e =
+          parser.iterate(buffer_.get(), message.size(), buffer_capacity_).get(doc)) {
+    switch (e) {
+      case simdjson::UTF8_ERROR:
+        return DecodeStatus(DecodeError::kInvalidUtf8, "message: not valid UTF-8");
+      case simdjson::EMPTY:
+        return DecodeStatus(DecodeError::kInvalidJson, "message: empty (no JSON value)");
+      case simdjson::CAPACITY:
+        return DecodeStatus(DecodeError::kTooLarge, "message: above the parser's capacity");
+      default:
+        return DecodeStatus(DecodeError::kInvalidJson,
+                            absl::StrFormat("message: invalid JSON: %s", simdjson::error_message(e)));
+    }
+  }
+  od::json_type type;
+  if (simdjson::error_code e = doc.type().get(type)) {
+    return DecodeStatus(DecodeError::kInvalidJson,
+                        absl::StrFormat("message: invalid JSON: %s", simdjson::error_message(e)));
+  }
+  if (type != od::json_type::object) {
+    return DecodeStatus(DecodeError::kNotAnObject,
+                        absl::StrFormat("message: %s, not an object", JsonTypeName(type)));
+  }
+  od::object object;
+  if (simdjson::error_code e = doc.get_object().get(object)) {
+    return DecodeStatus(DecodeError::kInvalidJson,
+                        absl::StrFormat("message: invalid JSON: %s", simdjson::error_message(e)));
+  }
+  if (DecodeStatus s = DecodeObject(object, 1); !s.ok()) return s;
+  // On-Demand stops at the end of the first value; anything after it but whitespace is an
+  // error, or `{"a":1} {"b":2}` would silently lose its second half.
+  const char* trailing = nullptr;
+  if (!doc.current_location().get(trailing)) {
+    return DecodeStatus(
+        DecodeError::kInvalidJson,
+        absl::StrFormat("message: trailing content at byte %d after the object",
+                        static_cast<std::size_t>(trailing - buffer_.get())));
+  }
+  if (options.require_id && !seen_id_) {
+    return DecodeStatus(DecodeError::kMissingId,
+                        absl::StrFormat("id[\"%s\"]: missing", options.id_field));
+  }
+  return Finish();
+}
+
+DecodeStatus JsonDecoder::Impl::DecodeObject(od::object& object, std::size_t depth) {
+  for (auto field_result : object) {
+    od::field field;
+    if (simdjson::error_code e = std::move(field_result).get(field)) {
+      return DecodeStatus(
+          DecodeError::kInvalidJson,
+          absl::StrFormat("features[\"%s\"]: invalid JSON in the object: %s",
+                          std::string(Quote(path_)), simdjson::error_message(e)));
+    }
+    std::string_view name;
+    if (simdjson::error_code e = field.unescaped_key().get(name)) {
+      return DecodeStatus(
+          e == simdjson::STRING_ERROR && HasSurrogateEscape(RawKey(field)) ? DecodeError::kInvalidUtf8
+                                                                       : DecodeError::kInvalidJson,
+          absl::StrFormat("features[\"%s\"]: a field name that cannot be decoded: %s",
+                          std::string(Quote(path_)), simdjson::error_message(e)));
+    }
+    const std::size_t saved = path_.size();
+    if (saved != 0) path_.push_back('.');
+    path_.append(name);
+    if (name.empty()) {
+      return FieldError(DecodeError::kEmptyFieldName, "features", "empty field name");
+    }
+    if (path_.size() > options.max_name_bytes) {
+      return FieldError(DecodeError::kTooLarge, "features",
+                        absl::StrFormat("name of %d bytes, above the limit of %d", path_.size(),
+                                        options.max_name_bytes));
+    }
+    if (DecodeStatus s = DecodeValue(field.value(), depth); !s.ok()) return s;
+    path_.resize(saved);
+  }
+  return DecodeStatus();
+}
+
+DecodeStatus JsonDecoder::Impl::DecodeValue(od::value& value, std::size_t depth) {
+  const Role role = RoleOf(path_);
+  od::json_type type;
+  if (simdjson::error_code e = value.type().get(type)) {
+    return ValueError(e, value, RoleName(role));
+  }
+  switch (role) {
+    case Role::kFeature:
+      break;
+    case Role::kId:
+    case Role::kKey:
+      return DecodeId(value, type, role);
+    case Role::kLabel:
+      return DecodeLabel(value, type);
+    case Role::kTime:
+      return DecodeTime(value, type);
+  }
+  switch (type) {
+    case od::json_type::object: {
+      if (depth + 1 > options.max_depth) {
+        return FieldError(DecodeError::kTooDeep, "features",
+                          absl::StrFormat("nested deeper than %d levels", options.max_depth));
+      }
+      od::object object;
+      if (simdjson::error_code e = value.get_object().get(object)) {
+        return ValueError(e, value, "features");
+      }
+      if (DecodeStatus s = AddEntry(0.0, {}, /*is_text=*/false, /*is_object=*/true); !s.ok()) {
+        return s;
+      }
+      return DecodeObject(object, depth + 1);
+    }
+    case od::json_type::array:
+      if (!options.skip_arrays) {
+        return FieldError(DecodeError::kUnsupportedArray, "features",
+                          "arrays are not supported (flatten them in the producer, or set "
+                          "skip_arrays)");
+      }
+      return SkipValue(value, depth);
+    case od::json_type::number: {
+      double number;
+      if (DecodeStatus s = ReadNumber(value, "features", &number); !s.ok()) return s;
+      return AddEntry(number, {}, /*is_text=*/false, /*is_object=*/false);
+    }
+    case od::json_type::string: {
+      std::string_view text;
+      if (simdjson::error_code e = value.get_string().get(text)) {
+        return ValueError(e, value, "features");
+      }
+      return AddEntry(0.0, text, /*is_text=*/true, /*is_object=*/false);
+    }
+    case od::json_type::boolean: {
+      bool b;
+      if (simdjson::error_code e = value.get_bool().get(b)) return ValueError(e, value, "features");
+      return AddEntry(b ? 1.0 : 0.0, {}, /*is_text=*/false, /*is_object=*/false);
+    }
+    case od::json_type::null: {
+      bool is_null = false;
+      if (simdjson::error_code e = value.is_null().get(is_null); e || !is_null) {
+        return ValueError(e ? e : simdjson::INCORRECT_TYPE, value, "features");
+      }
+      if (!options.null_is_missing) {
+        return FieldError(DecodeError::kNullValue, "features", "null is not accepted");
+      }
+      return DecodeStatus();
+    }
+  }
+  return FieldError(DecodeError::kInvalidJson, "features", "unknown JSON type");
+}
+
+// Reads and checks a skipped array (or a value in one): the same validation as for a feature,
+// with no output. On-Demand would skip an unread array without validating its contents.
+DecodeStatus JsonDecoder::Impl::SkipValue(od::value& value, std::size_t depth) {
+  od::json_type type;
+  if (simdjson::error_code e = value.type().get(type)) return ValueError(e, value, "features");
+  switch (type) {
+    case od::json_type::array: {
+      if (depth + 1 > options.max_depth) {
+        return FieldError(DecodeError::kTooDeep, "features",
+                          absl::StrFormat("nested deeper than %d levels", options.max_depth));
+      }
+      od::array array;
+      if (simdjson::error_code e = value.get_array().get(array)) {
+        return ValueError(e, value, "features");
+      }
+      for (auto element_result : array) {
+        od::value element;
+        if (simdjson::error_code e = std::move(element_result).get(element)) {
+          return FieldError(DecodeError::kInvalidJson, "features",
+                            absl::StrFormat("invalid JSON in the array: %s",
+                                            simdjson::error_message(e)));
+        }
+        if (DecodeStatus s = SkipValue(element, depth + 1); !s.ok()) return s;
+      }
+      return DecodeStatus();
+    }
+    case od::json_type::object: {
+      if (depth + 1 > options.max_depth) {
+        return FieldError(DecodeError::kTooDeep, "features",
+                          absl::StrFormat("nested deeper than %d levels", options.max_depth));
+      }
+      od::object object;
+      if (simdjson::error_code e = value.get_object().get(object)) {
+        return ValueError(e, value, "features");
+      }
+      for (auto field_result : object) {
+        od::field field;
+        std::string_view name;
+        if (simdjson::error_code e = std::move(field_result).get(field)) {
+          return FieldError(DecodeError::kInvalidJson, "features",
+                            absl::StrFormat("invalid JSON in the array: %s",
+                                            simdjson::error_message(e)));
+        }
+        if (simdjson::error_code e = field.unescaped_key().get(name)) {
+          return FieldError(
+              e == simdjson::STRING_ERROR && HasSurrogateEscape(RawKey(field))
+                  ? DecodeError::kInvalidUtf8
+                  : DecodeError::kInvalidJson,
+              "features",
+              absl::StrFormat("a field name that cannot be decoded: %s", simdjson::error_message(e)));
+        }
+        if (DecodeStatus s = SkipValue(field.value(), depth + 1); !s.ok()) return s;
+      }
+      return DecodeStatus();
+    }
+    case od::json_type::number: {
+      double number;
+      return ReadNumber(value, "features", &number);
+    }
+    case od::json_type::string: {
+      std::string_view text;
+      if (simdjson::error_code e = value.get_string().get(text)) {
+        return ValueError(e, value, "features");
+      }
+      return DecodeStatus();
+    }
+    case od::json_type::boolean: {
+      bool b;
+      if (simdjson::error_code e = value.get_bool().get(b)) return ValueError(e, value, "features");
+      return DecodeStatus();
+    }
+    case od::json_type::null: {
+      bool is_null = false;
+      if (simdjson::error_code e = value.is_null().get(is_null); e || !is_null) {
+        return ValueError(e ? e : simdjson::INCORRECT_TYPE, value, "features");
+      }
+      return DecodeStatus();
+    }
+  }
+  return FieldError(DecodeError::kInvalidJson, "features", "unknown JSON type");
+}
+
+DecodeStatus JsonDecoder::Impl::ReadNumber(od::value& value, std::string_view role,
+                                           double* out) {
+  const simdjson::error_code e = value.get_double().get(*out);
+  if (!e && std::isfinite(*out)) return DecodeStatus();
+  const std::string_view raw = TrimRight(value.raw_json_token());
+  if (!e || e == simdjson::NUMBER_ERROR) {
+    // simdjson says NUMBER_ERROR both for a malformed number ("01", "1.") and for one beyond
+    // double's range; std::from_chars tells them apart (it accepts no leading '+', as JSON).
+    double parsed;
+    const auto [end, ec] = std::from_chars(raw.data(), raw.data() + raw.size(), parsed);
+    if ((!e || ec == std::errc::result_out_of_range) && end == raw.data() + raw.size()) {
+      return FieldError(DecodeError::kNumberOutOfRange, role,
+                        absl::StrFormat("number out of range (%s)", std::string(Quote(raw))));
+    }
+  }
+  return ValueError(e ? e : simdjson::NUMBER_ERROR, value, role);
+}
+
+std::optional<std::string_view> JsonDecoder::Impl::IntegerText(od::value& value,
+                                                                std::string_view role,
+                                                                char (&buffer)[24],
+                                                                DecodeStatus* status) {
+  od::number_type number_type;
+  if (simdjson::error_code e = value.get_number_type().get(number_type)) {
+    *status = ValueError(e, value, role);
+    return std::nullopt;
+  }
+  std::to_chars_result r{};
+  if (number_type == od::number_type::signed_integer) {
+    std::int64_t v;
+    if (simdjson::error_code e = value.get_int64().get(v)) {
+      *status = ValueError(e, value, role);
+      return std::nullopt;
+    }
+    r = std::to_chars(buffer, buffer + sizeof(buffer), v);
+  } else if (number_type == od::number_type::unsigned_integer) {
+    std::uint64_t v;
+    if (simdjson::error_code e = value.get_uint64().get(v)) {
+      *status = ValueError(e, value, role);
+      return std::nullopt;
+    }
+    r = std::to_chars(buffer, buffer + sizeof(buffer), v);
+  } else {
+    // A fraction or an exponent (or an integer beyond 64 bits): still check it is a number, so
+    // that malformed JSON is reported as such.
+    double ignored;
+    *status = ReadNumber(value, role, &ignored);
+    return std::nullopt;
+  }
+  return std::string_view(buffer, static_cast<std::size_t>(r.ptr - buffer));
+}
+
+DecodeStatus JsonDecoder::Impl::DecodeId(od::value& value, od::json_type type, Role role) {
+  const std::string_view role_name = role == Role::kId ? "id" : "key";
+  std::string* out = role == Role::kId ? &event_->id_ : &event_->key_;
+  const bool seen = role == Role::kId ? seen_id_ : event_->has_key_;
+  if (seen) return FieldError(DecodeError::kDuplicateField, role_name, "given twice");
+  char buffer[24];
+  switch (type) {
+    case od::json_type::string: {
+      std::string_view text;
+      if (simdjson::error_code e = value.get_string().get(text)) {
+        return ValueError(e, value, role_name);
+      }
+      if (text.empty()) return FieldError(DecodeError::kBadIdType, role_name, "empty string");
+      out->assign(text);
+      break;
+    }
+    case od::json_type::number: {
+      DecodeStatus status;
+      std::optional<std::string_view> text = IntegerText(value, role_name, buffer, &status);
+      if (!status.ok()) return status;
+      if (!text.has_value()) {
+        return FieldError(DecodeError::kBadIdType, role_name,
+                          absl::StrFormat("%s is not a 64-bit integer; give a string or an integer",
+                                          std::string(Quote(value.raw_json_token()))));
+      }
+      out->assign(*text);
+      break;
+    }
+    case od::json_type::null: {
+      bool is_null = false;
+      if (simdjson::error_code e = value.is_null().get(is_null); e || !is_null) {
+        return ValueError(e ? e : simdjson::INCORRECT_TYPE, value, role_name);
+      }
+      if (!options.null_is_missing) {
+        return FieldError(DecodeError::kNullValue, role_name, "null is not accepted");
+      }
+      return DecodeStatus();  // absent: require_id is checked at the end
+    }
+    default:
+      return FieldError(DecodeError::kBadIdType, role_name,
+                        absl::StrFormat("%s; give a string or an integer", JsonTypeName(type)));
+  }
+  if (role == Role::kId) {
+    seen_id_ = true;
+  } else {
+    event_->has_key_ = true;
+  }
+  return DecodeStatus();
+}
+
+DecodeStatus JsonDecoder::Impl::DecodeLabel(od::value& value, od::json_type type) {
+  constexpr std::string_view kRole = "label";
+  if (event_->has_label_) return FieldError(DecodeError::kDuplicateField, kRole, "given twice");
+  char buffer[24];
+  switch (type) {
+    case od::json_type::string: {
+      std::string_view text;
+      if (simdjson::error_code e = value.get_string().get(text)) {
+        return ValueError(e, value, kRole);
+      }
+      if (text.empty()) return FieldError(DecodeError::kBadLabelType, kRole, "empty string");
+      event_->label_.assign(text);
+      break;
+    }
+    case od::json_type::number: {
+      DecodeStatus status;
+      std::optional<std::string_view> text = IntegerText(value, kRole, buffer, &status);
+      if (!status.ok()) return status;
+      if (!text.has_value()) {
+        return FieldError(
+            DecodeError::kBadLabelType, kRole,
+            absl::StrFormat("%s is not a class: give a string, an integer or a boolean",
+                            std::string(Quote(value.raw_json_token()))));
+      }
+      event_->label_.assign(*text);
+      break;
+    }
+    case od::json_type::boolean: {
+      bool b;
+      if (simdjson::error_code e = value.get_bool().get(b)) return ValueError(e, value, kRole);
+      event_->label_.assign(b ? "1" : "0");
+      break;
+    }
+    case od::json_type::null: {
+      bool is_null = false;
+      if (simdjson::error_code e = value.is_null().get(is_null); e || !is_null) {
+        return ValueError(e ? e : simdjson::INCORRECT_TYPE, value, kRole);
+      }
+      if (!options.null_is_missing) {
+        return FieldError(DecodeError::kNullValue, kRole, "null is not accepted");
+      }
+      return DecodeStatus();  // unlabeled
+    }
+    default:
+      return FieldError(
+          DecodeError::kBadLabelType, kRole,
+          absl::StrFormat("%s is not a class: give a string, an integer or a boolean",
+                          JsonTypeName(type)));
+  }
+  event_->has_label_ = true;
+  return DecodeStatus();
+}
+
+DecodeStatus JsonDecoder::Impl::DecodeTime(od::value& value, od::json_type type) {
+  constexpr std::string_view kRole = "time";
+  if (seen_time_) {
+    return FieldError(DecodeError::kDuplicateField, kRole, "a second event time in one event");
+  }
+  seen_time_ = true;
+  std::int64_t micros = 0;
+  switch (type) {
+    case od::json_type::string: {
+      std::string_view text;
+      if (simdjson::error_code e = value.get_string().get(text)) {
+        return ValueError(e, value, kRole);
+      }
+      std::optional<std::int64_t> parsed = ParseRfc3339Micros(text);
+      if (!parsed.has_value()) {
+        return FieldError(DecodeError::kBadTimestamp, kRole,
+                          absl::StrFormat("\"%s\" is not an RFC 3339 time such as "
+                                          "2024-05-01T12:00:00Z",
+                                          std::string(Quote(text))));
+      }
+      micros = *parsed;
+      break;
+    }
+    case od::json_type::number: {
+      // Integers are converted exactly; other numbers through a double, to the microsecond.
+      // get_number_type only peeks; a getter consumes the value, so exactly one getter runs.
+      od::number_type number_type{};
+      if (simdjson::error_code e = value.get_number_type().get(number_type)) {
+        return ValueError(e, value, kRole);
+      }
+      std::int64_t integer = 0;
+      double number = 0.0;
+      const bool is_integer = number_type == od::number_type::signed_integer;
+      if (is_integer) {
+        if (simdjson::error_code e = value.get_int64().get(integer)) {
+          return ValueError(e, value, kRole);
+        }
+        number = static_cast<double>(integer);
+      } else if (DecodeStatus s = ReadNumber(value, kRole, &number); !s.ok()) {
+        return s;
+      }
+      EpochUnit unit = options.epoch_unit;
+      if (unit == EpochUnit::kAuto) {
+        unit = std::abs(number) < 1e11 ? EpochUnit::kSeconds : EpochUnit::kMillis;
+      }
+      const std::int64_t factor = unit == EpochUnit::kSeconds  ? 1000000
+                                  : unit == EpochUnit::kMillis ? 1000
+                                                               : 1;
+      if (is_integer && !__builtin_mul_overflow(integer, factor, &micros)) break;
+      const double scaled = std::round(number * static_cast<double>(factor));
+      // 2^63 is exactly representable; anything at or beyond it does not fit an int64.
+      if (!(std::abs(scaled) < 9223372036854775808.0)) {
+        return FieldError(DecodeError::kBadTimestamp, kRole,
+                          absl::StrFormat("%s is out of range as an epoch time",
+                                          std::string(Quote(value.raw_json_token()))));
+      }
+      micros = static_cast<std::int64_t>(scaled);
+      break;
+    }
+    case od::json_type::null: {
+      bool is_null = false;
+      if (simdjson::error_code e = value.is_null().get(is_null); e || !is_null) {
+        return ValueError(e ? e : simdjson::INCORRECT_TYPE, value, kRole);
+      }
+      if (!options.null_is_missing) {
+        return FieldError(DecodeError::kNullValue, kRole, "null is not accepted");
+      }
+      return DecodeStatus();
+    }
+    default:
+      return FieldError(DecodeError::kBadTimestamp, kRole,
+                        absl::StrFormat("%s; give an RFC 3339 string or epoch seconds or "
+                                        "milliseconds",
+                                        JsonTypeName(type)));
+  }
+  event_->event_time_micros_ = micros;
+  return DecodeStatus();
+}
+
+DecodeStatus JsonDecoder::Impl::AddEntry(double number, std::string_view text, bool is_text,
+                                         bool is_object) {
+  std::string& arena = event_->arena_;
+  if (arena.size() + path_.size() + text.size() > kArenaFactor * options.max_message_bytes) {
+    return FieldError(DecodeError::kTooLarge, "features",
+                      absl::StrFormat("the decoded event is above %d bytes of names and texts",
+                                      kArenaFactor * options.max_message_bytes));
+  }
+  // Offsets fit 32 bits: the arena is bounded by 4 * 256 MiB.
+  Entry entry;
+  entry.name_begin = static_cast<std::uint32_t>(arena.size());
+  entry.name_size = static_cast<std::uint32_t>(path_.size());
+  arena.append(path_);
+  entry.text_begin = static_cast<std::uint32_t>(arena.size());
+  entry.text_size = static_cast<std::uint32_t>(text.size());
+  arena.append(text);
+  entry.number = number;
+  entry.is_text = is_text;
+  entry.is_object = is_object;
+  event_->entries_.push_back(entry);
+  return DecodeStatus();
+}
+
+DecodeStatus JsonDecoder::Impl::Finish() {
+  const std::string& arena = event_->arena_;
+  const std::vector<Entry>& entries = event_->entries_;
+  auto name_of = [&arena](const Entry& e) {
+    return std::string_view(arena.data() + e.name_begin, e.name_size);
+  };
+  // A name given twice: {"a":1,"a":2}, {"a.b":1,"a":{"b":2}}, {"a":{},"a":{}}. Real parsers keep
+  // the first or the last; either would silently drop a value. absl::Hash is seeded per process,
+  // so crafted collisions cannot make this quadratic.
+  if (entries.size() > 1) {
+    std::size_t capacity = 16;
+    while (capacity < 2 * entries.size()) capacity *= 2;
+    slots_.assign(capacity, 0);
+    const std::size_t mask = capacity - 1;
+    for (std::size_t i = 0; i < entries.size(); ++i) {
+      const std::string_view name = name_of(entries[i]);
+      std::size_t slot = absl::Hash<absl::string_view>{}(absl::string_view(name.data(), name.size())) & mask;
+      while (slots_[slot] != 0) {
+        if (name_of(entries[slots_[slot] - 1]) == name) {
+          return DecodeStatus(DecodeError::kDuplicateField,
+                              absl::StrFormat("features[\"%s\"]: given twice",
+                                              std::string(Quote(name))));
+        }
+        slot = (slot + 1) & mask;
+      }
+      slots_[slot] = static_cast<std::uint32_t>(i + 1);
+    }
+  }
+  std::vector<NamedFeature>& features = event_->features_;
+  for (const Entry& e : entries) {
+    if (e.is_object) continue;
+    features.push_back(
+        {name_of(e), e.is_text ? FeatureValue::Text(std::string_view(arena.data() + e.text_begin,
+                                                                     e.text_size))
+                               : FeatureValue::Number(e.number)});
+  }
+  return DecodeStatus();
+}
+
+absl::StatusOr<JsonDecoder> JsonDecoder::Create(JsonDecoderOptions options) {
+  if (absl::Status s = options.Validate(); !s.ok()) return s;
+  return JsonDecoder(std::make_unique<Impl>(std::move(options)));
+}
+
+JsonDecoder::JsonDecoder(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+JsonDecoder::JsonDecoder(JsonDecoder&&) noexcept = default;
+JsonDecoder& JsonDecoder::operator=(JsonDecoder&&) noexcept = default;
+JsonDecoder::~JsonDecoder() = default;
+
+DecodeStatus JsonDecoder::Decode(std::string_view message, DecodedEvent* event) {
+  return impl_->Decode(message, event);
+}
+
+const JsonDecoderOptions& JsonDecoder::options() const { return impl_->options; }
+
+}  // namespace riffle::features
