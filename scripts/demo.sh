@@ -62,4 +62,4 @@ cat "$work/serve.log"
 echo
 echo "=== 4. the same learner, offline: riffle eval (labels immediately, not 100 events late)"
 "$riffle" eval --data data/weka-credit-g.csv --target class --learner logreg \
-  --set optimizer=adam --set lr=0.05 --no-progress | grep -E "^(rows|accuracy|roc_auc|log_loss)"
+  --set optimizer=adam --set lr=0.05 --no-progress | grep -E "^(rows|metric|  accuracy|  roc_auc|  log_loss) "
