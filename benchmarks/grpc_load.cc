@@ -93,6 +93,7 @@ struct LoadOptions {
   double learn_fraction = 0.2;   // mixed: share of calls that are Learn (1 example each)
   int instances = 1;             // unary and mixed: instances per PredictRequest
   int batch = 1000;              // stream: instances per PredictRequest
+  bool dense = false;            // Predict requests as DenseBatch
   int window = 8;                // stream: requests in flight per stream
   int streams = 2;               // stream: concurrent PredictStream calls
   int deadline_ms = 10'000;      // per unary call
@@ -234,6 +235,16 @@ class DataGenerator {
     return 1.0 / (1.0 + std::exp(-z));
   }
 
+  // Appends one fresh instance as a row of `out` (DenseBatch: names set on the first row).
+  void FillDense(v1::DenseBatch* out, bool with_id) {
+    if (out->feature_names_size() == 0) {
+      for (const std::string& name : names_) out->add_feature_names(name);
+    }
+    std::normal_distribution<double> normal;
+    for (std::size_t j = 0; j < names_.size(); ++j) out->add_values(normal(rng_));
+    if (with_id) out->add_ids(absl::StrCat("i", next_id_++));
+  }
+
   void FillExample(v1::LabeledInstance* out) {
     const double p = Fill(out->mutable_instance(), /*with_id=*/false);
     out->mutable_label()->set_class_name(uniform_(rng_) < p ? "1" : "0");
@@ -276,7 +287,13 @@ RequestPools BuildPools(const LoadOptions& o, DataGenerator* data) {
   for (int i = 0; i < n; ++i) {
     v1::PredictRequest request;
     request.set_model(o.model);
-    for (int j = 0; j < per_request; ++j) data->Fill(request.add_instances(), o.with_ids);
+    for (int j = 0; j < per_request; ++j) {
+      if (o.dense) {
+        data->FillDense(request.mutable_dense(), o.with_ids);
+      } else {
+        data->Fill(request.add_instances(), o.with_ids);
+      }
+    }
     pools.predict.push_back(Serialize(request));
     if (i == 0) pools.serialized_predict_bytes = request.ByteSizeLong();
   }
@@ -892,6 +909,8 @@ int main(int argc, char** argv) {
   app.add_option("--window", o.window, "stream: requests in flight per stream");
   app.add_option("--streams", o.streams, "stream: concurrent streams");
   app.add_option("--deadline-ms", o.deadline_ms, "Deadline of each unary call");
+  app.add_flag("--dense", o.dense,
+               "Send instances as a DenseBatch (columns of numbers) instead of feature maps");
   app.add_flag("--with-ids", o.with_ids, "Give every instance an id (server caches features)");
   app.add_flag("--mutex-deadlock-detection", o.mutex_deadlock_detection,
                "Keep Abseil's mutex deadlock detection (Debian's default) in the client");

@@ -68,6 +68,8 @@ scenarios=(
   "unary-max-x4|unary-max --concurrency 64 --instances 4"
   "stream-b200|stream --batch 200 --window 8 --streams 2"
   "stream-b1000|stream --batch 1000 --window 8 --streams 2"
+  "stream-dense-b1000|stream --dense --batch 1000 --window 8 --streams 2"
+  "unary-max-dense-x4|unary-max --dense --concurrency 64 --instances 4"
   "mixed-max|mixed --concurrency 64 --learn-fraction 0.2"
   "mixed-rate-10k|mixed --rate 10000 --learn-fraction 0.2"
 )
