@@ -9,7 +9,8 @@
 #      label "kafka" and are excluded here). Debian's gRPC and Abseil are not instrumented;
 #      ignore_noninstrumented_modules keeps TSan from reporting their internal memory traffic
 #      (seen only through interceptors, without their synchronization), and our own locks are
-#      pthread-based (service/rw_mutex.h) so TSan sees every ordering in Riffle's code,
+#      pthread-based (service/rw_mutex.h) so TSan sees every ordering in Riffle's code;
+#      tests/tsan.supp explains the one suppression (races inside gRPC's own header code),
 #   5. run the checkpoint-loader fuzzer for a bounded time.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -30,7 +31,7 @@ echo "=== test (python client)"
 bash scripts/test_python_client.sh build/release/service/riffle
 ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
   run_suite asan
-TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1:ignore_noninstrumented_modules=1 \
+TSAN_OPTIONS="halt_on_error=1:second_deadlock_stack=1:ignore_noninstrumented_modules=1:suppressions=$PWD/tests/tsan.supp" \
   run_suite tsan -LE kafka
 echo "=== fuzz (checkpoint loader)"
 bash scripts/fuzz.sh "${RIFFLE_FUZZ_SECONDS:-60}"
