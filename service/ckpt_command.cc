@@ -56,8 +56,14 @@ absl::StatusOr<std::string> InspectCheckpoint(checkpoints::Env* env, const std::
   if (!loaded.ok()) return loaded.status();
   const checkpoints::ModelState& s = loaded->state;
   const learners::MetricAccumulator& m = s.metrics.cumulative();
-  const std::size_t classes = s.schema.has_value() ? s.schema->labels().size() : 0;
-  const std::size_t features = s.schema.has_value() ? s.schema->features().size() : 0;
+  // `riffle eval` models keep their vocabularies in the tabular schema, served models in the
+  // event pipeline.
+  const std::size_t classes = s.schema.has_value()     ? s.schema->labels().size()
+                              : s.pipeline.has_value() ? s.pipeline->labels().size()
+                                                       : 0;
+  const std::size_t features = s.schema.has_value()     ? s.schema->features().size()
+                               : s.pipeline.has_value() ? s.pipeline->features().size()
+                                                        : 0;
   if (json) {
     std::string out = "{";
     out += "\"file\": " + JsonString(path);

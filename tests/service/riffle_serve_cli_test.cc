@@ -149,6 +149,12 @@ models:
     p_before = resp.predictions(0).probabilities(1).probability();
     EXPECT_GT(p_before, 0.5);
     EXPECT_EQ(server.Stop(SIGTERM), 0) << server.Log();
+    // The checkpoint is an ordinary one: `riffle ckpt inspect` reads the served model's
+    // classes and features from its event pipeline.
+    CommandResult inspect =
+        RunRiffle("ckpt inspect " + dir.File("ckpt/fraud/ckpt-00000000000000000002.riffle"));
+    EXPECT_EQ(inspect.exit_code, 0) << inspect.output;
+    EXPECT_THAT(inspect.output, HasSubstr("logreg, 2 classes, 2 features"));
     const std::string log = server.Log();
     // JSON lines, and the final checkpoint of the graceful shutdown.
     EXPECT_THAT(
