@@ -11,6 +11,8 @@ PACKAGES=(
   librdkafka-dev libsimdjson-dev libyaml-cpp-dev libxxhash-dev libcli11-dev
   clang-format clang-tidy clang-14 libclang-rt-14-dev
   python3-venv
+  # The Kafka test broker (scripts/kafka.sh): Java 17+, Maven to fetch its jars, kcat to probe it.
+  openjdk-17-jre-headless maven kcat
 )
 
 missing=()

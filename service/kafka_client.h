@@ -43,8 +43,8 @@ namespace riffle::service {
 class Logger;
 
 // Special offsets for KafkaConsumer::Assign (the values librdkafka uses).
-inline constexpr std::int64_t kKafkaOffsetBeginning = -2;  // earliest record still in the log
-inline constexpr std::int64_t kKafkaOffsetEnd = -1;        // the next record produced
+inline constexpr std::int64_t kKafkaOffsetBeginning = -2;     // earliest record still in the log
+inline constexpr std::int64_t kKafkaOffsetEnd = -1;           // the next record produced
 inline constexpr std::int64_t kKafkaOffsetCommitted = -1000;  // the group's committed offset
 // KafkaProduceRecord::partition: let the partitioner choose (by key, as Java clients do).
 inline constexpr std::int32_t kKafkaPartitionAny = -1;
@@ -164,11 +164,11 @@ struct KafkaHeaderView {
 
 // A record to produce. Views only: Produce copies the bytes before it returns.
 struct KafkaProduceRecord {
-  std::string_view topic;
+  std::string_view topic = {};
   std::int32_t partition = kKafkaPartitionAny;
-  std::optional<std::string_view> key;  // nullopt: no key (round-robin partitioning)
-  std::string_view value;
-  std::span<const KafkaHeaderView> headers;
+  std::optional<std::string_view> key = std::nullopt;  // no key: round-robin partitioning
+  std::string_view value = {};
+  std::span<const KafkaHeaderView> headers = {};
   std::int64_t timestamp_ms = 0;  // 0: the producer's clock
   // The caller's id for this record, returned in its delivery report (e.g. an index into the
   // batch being published).

@@ -1,0 +1,42 @@
+#!/usr/bin/env bash
+# Runs the Kafka integration tests (CTest label "integration") of a build against one real
+# Apache Kafka broker: fetches the broker's jars if needed, starts a broker in a temporary
+# directory, runs `ctest -L integration` with RIFFLE_KAFKA_BOOTSTRAP pointing at it, and stops
+# the broker however the tests end.
+#
+#   scripts/test_kafka_integration.sh BUILD_DIR [extra ctest arguments...]
+#   e.g. scripts/test_kafka_integration.sh build/release
+set -euo pipefail
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+
+if (($# < 1)); then
+  echo "usage: $0 BUILD_DIR [ctest arguments...]" >&2
+  exit 2
+fi
+BUILD_DIR=$1
+shift
+[[ -f $BUILD_DIR/CTestTestfile.cmake ]] || {
+  echo "test_kafka_integration: $BUILD_DIR is not a CMake build directory" >&2
+  exit 2
+}
+
+bash "$ROOT/scripts/kafka.sh" install
+BROKER_DIR=$(mktemp -d "${TMPDIR:-/tmp}/riffle-kafka.XXXXXX")
+cleanup() {
+  bash "$ROOT/scripts/kafka.sh" stop "$BROKER_DIR" || true
+  rm -rf "$BROKER_DIR"
+}
+trap cleanup EXIT INT TERM
+
+started=$SECONDS
+RIFFLE_KAFKA_BOOTSTRAP=$(bash "$ROOT/scripts/kafka.sh" start "$BROKER_DIR")
+export RIFFLE_KAFKA_BOOTSTRAP
+echo "test_kafka_integration: broker at $RIFFLE_KAFKA_BOOTSTRAP (up in $((SECONDS - started))s)"
+
+# -L integration with no such test would pass silently: fail instead.
+if ! ctest --test-dir "$BUILD_DIR" -N -L integration | grep -q 'Total Tests: [1-9]'; then
+  echo "test_kafka_integration: no test with label integration in $BUILD_DIR" \
+    "(build the kafka_test target)" >&2
+  exit 1
+fi
+ctest --test-dir "$BUILD_DIR" -L integration --output-on-failure --timeout 600 "$@"
