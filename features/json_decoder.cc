@@ -32,8 +32,8 @@ constexpr std::size_t kQuoteBytes = 40;
 enum class Role : std::uint8_t { kFeature, kId, kKey, kTime, kLabel };
 
 std::string_view TrimRight(std::string_view s) {
-  while (!s.empty() && (s.back() == ' ' || s.back() == '\t' || s.back() == '\n' ||
-                        s.back() == '\r')) {
+  while (!s.empty() &&
+         (s.back() == ' ' || s.back() == '\t' || s.back() == '\n' || s.back() == '\r')) {
     s.remove_suffix(1);
   }
   return s;
@@ -187,10 +187,9 @@ std::optional<std::int64_t> ParseRfc3339Micros(std::string_view s) {
     return std::nullopt;
   }
   // Second 60 (a leap second) is read as second 0 of the next minute, as POSIX time does.
-  const std::int64_t seconds = DaysFromCivil(year, static_cast<unsigned>(month),
-                                             static_cast<unsigned>(day)) *
-                                   86400 +
-                               hour * 3600 + minute * 60 + second - offset_seconds;
+  const std::int64_t seconds =
+      DaysFromCivil(year, static_cast<unsigned>(month), static_cast<unsigned>(day)) * 86400 +
+      hour * 3600 + minute * 60 + second - offset_seconds;
   return seconds * 1000000 + micros;
 }
 
@@ -260,8 +259,8 @@ absl::Status JsonDecoderOptions::Validate() const {
     }
   }
   if (max_message_bytes < 1 || max_message_bytes > kMaxMessageBytesLimit) {
-    return error("max_message_bytes",
-                 absl::StrFormat("%d is outside 1 .. %d", max_message_bytes, kMaxMessageBytesLimit));
+    return error("max_message_bytes", absl::StrFormat("%d is outside 1 .. %d", max_message_bytes,
+                                                      kMaxMessageBytesLimit));
   }
   if (max_depth < 1 || max_depth > kMaxDepthLimit) {
     return error("max_depth", absl::StrFormat("%d is outside 1 .. %d", max_depth, kMaxDepthLimit));
@@ -287,8 +286,7 @@ void DecodedEvent::Clear() {
 }
 
 struct JsonDecoder::Impl {
-  explicit Impl(JsonDecoderOptions o)
-      : options(std::move(o)), parser(options.max_message_bytes) {}
+  explicit Impl(JsonDecoderOptions o) : options(std::move(o)), parser(options.max_message_bytes) {}
 
   DecodeStatus Decode(std::string_view message, DecodedEvent* event);
 
@@ -315,10 +313,10 @@ struct JsonDecoder::Impl {
     return DecodeStatus(code, absl::StrFormat("%s[\"%s\"]: %s", std::string(role),
                                               std::string(Quote(path_)), what));
   }
-  // The escaped text of a field's name, between its quotes. Stage 1 has checked that every
+  // The escaped text of a field's name, between its quotes, from field.key().raw() taken before
+  // unescaped_key() (which consumes the key). Stage 1 has checked that every
   // string is closed, and the padding after the message is zeroed, so the scan stops in bounds.
-  std::string_view RawKey(od::field& field) const {
-    const char* begin = field.key().raw();
+  std::string_view RawKey(const char* begin) const {
     const char* end = buffer_.get() + buffer_capacity_;
     const char* p = begin;
     while (p < end && *p != '"') p += *p == '\\' ? 2 : 1;
@@ -340,7 +338,11 @@ struct JsonDecoder::Impl {
   // Open-addressing table (entry index + 1, 0 = empty) for the duplicate-name check.
   std::vector<std::uint32_t> slots_;
   DecodedEvent* event_ = nullptr;
+  // Whether each role's field was present in this message, null included.
+  bool has_id_ = false;  // a non-null id was decoded
   bool seen_id_ = false;
+  bool seen_key_ = false;
+  bool seen_label_ = false;
   bool seen_time_ = false;
 };
 
@@ -362,19 +364,22 @@ DecodeStatus JsonDecoder::Impl::ValueError(simdjson::error_code e, od::value& va
                       absl::StrFormat("%s is not a valid JSON number", std::string(Quote(raw))));
   }
   if (e == simdjson::STRING_ERROR && HasSurrogateEscape(raw)) {
-    return FieldError(DecodeError::kInvalidUtf8, role,
-                      absl::StrFormat("a \\u escape of a lone surrogate in %s",
-                                      std::string(Quote(raw))));
+    return FieldError(
+        DecodeError::kInvalidUtf8, role,
+        absl::StrFormat("a \\u escape of a lone surrogate in %s", std::string(Quote(raw))));
   }
-  return FieldError(
-      DecodeError::kInvalidJson, role,
-      absl::StrFormat("invalid JSON at %s: %s", std::string(Quote(raw)), simdjson::error_message(e)));
+  return FieldError(DecodeError::kInvalidJson, role,
+                    absl::StrFormat("invalid JSON at %s: %s", std::string(Quote(raw)),
+                                    simdjson::error_message(e)));
 }
 
 DecodeStatus JsonDecoder::Impl::Decode(std::string_view message, DecodedEvent* event) {
   event->Clear();
   event_ = event;
+  has_id_ = false;
   seen_id_ = false;
+  seen_key_ = false;
+  seen_label_ = false;
   seen_time_ = false;
   path_.clear();
   if (message.size() > options.max_message_bytes) {
@@ -403,8 +408,8 @@ DecodeStatus JsonDecoder::Impl::Decode(std::string_view message, DecodedEvent* e
       case simdjson::CAPACITY:
         return DecodeStatus(DecodeError::kTooLarge, "message: above the parser's capacity");
       default:
-        return DecodeStatus(DecodeError::kInvalidJson,
-                            absl::StrFormat("message: invalid JSON: %s", simdjson::error_message(e)));
+        return DecodeStatus(DecodeError::kInvalidJson, absl::StrFormat("message: invalid JSON: %s",
+                                                                       simdjson::error_message(e)));
     }
   }
   od::json_type type;
@@ -426,12 +431,11 @@ DecodeStatus JsonDecoder::Impl::Decode(std::string_view message, DecodedEvent* e
   // error, or `{"a":1} {"b":2}` would silently lose its second half.
   const char* trailing = nullptr;
   if (!doc.current_location().get(trailing)) {
-    return DecodeStatus(
-        DecodeError::kInvalidJson,
-        absl::StrFormat("message: trailing content at byte %d after the object",
-                        static_cast<std::size_t>(trailing - buffer_.get())));
+    return DecodeStatus(DecodeError::kInvalidJson,
+                        absl::StrFormat("message: trailing content at byte %d after the object",
+                                        static_cast<std::size_t>(trailing - buffer_.get())));
   }
-  if (options.require_id && !seen_id_) {
+  if (options.require_id && !has_id_) {
     return DecodeStatus(DecodeError::kMissingId,
                         absl::StrFormat("id[\"%s\"]: missing", options.id_field));
   }
@@ -442,16 +446,17 @@ DecodeStatus JsonDecoder::Impl::DecodeObject(od::object& object, std::size_t dep
   for (auto field_result : object) {
     od::field field;
     if (simdjson::error_code e = std::move(field_result).get(field)) {
-      return DecodeStatus(
-          DecodeError::kInvalidJson,
-          absl::StrFormat("features[\"%s\"]: invalid JSON in the object: %s",
-                          std::string(Quote(path_)), simdjson::error_message(e)));
+      return DecodeStatus(DecodeError::kInvalidJson,
+                          absl::StrFormat("features[\"%s\"]: invalid JSON in the object: %s",
+                                          std::string(Quote(path_)), simdjson::error_message(e)));
     }
     std::string_view name;
+    const char* raw_key = field.key().raw();
     if (simdjson::error_code e = field.unescaped_key().get(name)) {
       return DecodeStatus(
-          e == simdjson::STRING_ERROR && HasSurrogateEscape(RawKey(field)) ? DecodeError::kInvalidUtf8
-                                                                       : DecodeError::kInvalidJson,
+          e == simdjson::STRING_ERROR && HasSurrogateEscape(RawKey(raw_key))
+              ? DecodeError::kInvalidUtf8
+              : DecodeError::kInvalidJson,
           absl::StrFormat("features[\"%s\"]: a field name that cannot be decoded: %s",
                           std::string(Quote(path_)), simdjson::error_message(e)));
     }
@@ -560,9 +565,9 @@ DecodeStatus JsonDecoder::Impl::SkipValue(od::value& value, std::size_t depth) {
       for (auto element_result : array) {
         od::value element;
         if (simdjson::error_code e = std::move(element_result).get(element)) {
-          return FieldError(DecodeError::kInvalidJson, "features",
-                            absl::StrFormat("invalid JSON in the array: %s",
-                                            simdjson::error_message(e)));
+          return FieldError(
+              DecodeError::kInvalidJson, "features",
+              absl::StrFormat("invalid JSON in the array: %s", simdjson::error_message(e)));
         }
         if (DecodeStatus s = SkipValue(element, depth + 1); !s.ok()) return s;
       }
@@ -581,17 +586,18 @@ DecodeStatus JsonDecoder::Impl::SkipValue(od::value& value, std::size_t depth) {
         od::field field;
         std::string_view name;
         if (simdjson::error_code e = std::move(field_result).get(field)) {
-          return FieldError(DecodeError::kInvalidJson, "features",
-                            absl::StrFormat("invalid JSON in the array: %s",
-                                            simdjson::error_message(e)));
-        }
-        if (simdjson::error_code e = field.unescaped_key().get(name)) {
           return FieldError(
-              e == simdjson::STRING_ERROR && HasSurrogateEscape(RawKey(field))
-                  ? DecodeError::kInvalidUtf8
-                  : DecodeError::kInvalidJson,
-              "features",
-              absl::StrFormat("a field name that cannot be decoded: %s", simdjson::error_message(e)));
+              DecodeError::kInvalidJson, "features",
+              absl::StrFormat("invalid JSON in the array: %s", simdjson::error_message(e)));
+        }
+        const char* raw_key = field.key().raw();
+        if (simdjson::error_code e = field.unescaped_key().get(name)) {
+          return FieldError(e == simdjson::STRING_ERROR && HasSurrogateEscape(RawKey(raw_key))
+                                ? DecodeError::kInvalidUtf8
+                                : DecodeError::kInvalidJson,
+                            "features",
+                            absl::StrFormat("a field name that cannot be decoded: %s",
+                                            simdjson::error_message(e)));
         }
         if (DecodeStatus s = SkipValue(field.value(), depth + 1); !s.ok()) return s;
       }
@@ -624,8 +630,7 @@ DecodeStatus JsonDecoder::Impl::SkipValue(od::value& value, std::size_t depth) {
   return FieldError(DecodeError::kInvalidJson, "features", "unknown JSON type");
 }
 
-DecodeStatus JsonDecoder::Impl::ReadNumber(od::value& value, std::string_view role,
-                                           double* out) {
+DecodeStatus JsonDecoder::Impl::ReadNumber(od::value& value, std::string_view role, double* out) {
   const simdjson::error_code e = value.get_double().get(*out);
   if (!e && std::isfinite(*out)) return DecodeStatus();
   const std::string_view raw = TrimRight(value.raw_json_token());
@@ -643,9 +648,9 @@ DecodeStatus JsonDecoder::Impl::ReadNumber(od::value& value, std::string_view ro
 }
 
 std::optional<std::string_view> JsonDecoder::Impl::IntegerText(od::value& value,
-                                                                std::string_view role,
-                                                                char (&buffer)[24],
-                                                                DecodeStatus* status) {
+                                                               std::string_view role,
+                                                               char (&buffer)[24],
+                                                               DecodeStatus* status) {
   od::number_type number_type;
   if (simdjson::error_code e = value.get_number_type().get(number_type)) {
     *status = ValueError(e, value, role);
@@ -654,15 +659,21 @@ std::optional<std::string_view> JsonDecoder::Impl::IntegerText(od::value& value,
   std::to_chars_result r{};
   if (number_type == od::number_type::signed_integer) {
     std::int64_t v;
-    if (simdjson::error_code e = value.get_int64().get(v)) {
-      *status = ValueError(e, value, role);
+    if (value.get_int64().get(v)) {
+      // Beyond 64 bits (get_number_type only looks at the digit count): not an integer label,
+      // if it is a valid number at all.
+      double ignored;
+      *status = ReadNumber(value, role, &ignored);
       return std::nullopt;
     }
     r = std::to_chars(buffer, buffer + sizeof(buffer), v);
   } else if (number_type == od::number_type::unsigned_integer) {
     std::uint64_t v;
-    if (simdjson::error_code e = value.get_uint64().get(v)) {
-      *status = ValueError(e, value, role);
+    if (value.get_uint64().get(v)) {
+      // Beyond 64 bits (get_number_type only looks at the digit count): not an integer label,
+      // if it is a valid number at all.
+      double ignored;
+      *status = ReadNumber(value, role, &ignored);
       return std::nullopt;
     }
     r = std::to_chars(buffer, buffer + sizeof(buffer), v);
@@ -679,8 +690,9 @@ std::optional<std::string_view> JsonDecoder::Impl::IntegerText(od::value& value,
 DecodeStatus JsonDecoder::Impl::DecodeId(od::value& value, od::json_type type, Role role) {
   const std::string_view role_name = role == Role::kId ? "id" : "key";
   std::string* out = role == Role::kId ? &event_->id_ : &event_->key_;
-  const bool seen = role == Role::kId ? seen_id_ : event_->has_key_;
+  bool& seen = role == Role::kId ? seen_id_ : seen_key_;
   if (seen) return FieldError(DecodeError::kDuplicateField, role_name, "given twice");
+  seen = true;
   char buffer[24];
   switch (type) {
     case od::json_type::string: {
@@ -719,7 +731,7 @@ DecodeStatus JsonDecoder::Impl::DecodeId(od::value& value, od::json_type type, R
                         absl::StrFormat("%s; give a string or an integer", JsonTypeName(type)));
   }
   if (role == Role::kId) {
-    seen_id_ = true;
+    has_id_ = true;
   } else {
     event_->has_key_ = true;
   }
@@ -728,7 +740,8 @@ DecodeStatus JsonDecoder::Impl::DecodeId(od::value& value, od::json_type type, R
 
 DecodeStatus JsonDecoder::Impl::DecodeLabel(od::value& value, od::json_type type) {
   constexpr std::string_view kRole = "label";
-  if (event_->has_label_) return FieldError(DecodeError::kDuplicateField, kRole, "given twice");
+  if (seen_label_) return FieldError(DecodeError::kDuplicateField, kRole, "given twice");
+  seen_label_ = true;
   char buffer[24];
   switch (type) {
     case od::json_type::string: {
@@ -770,10 +783,9 @@ DecodeStatus JsonDecoder::Impl::DecodeLabel(od::value& value, od::json_type type
       return DecodeStatus();  // unlabeled
     }
     default:
-      return FieldError(
-          DecodeError::kBadLabelType, kRole,
-          absl::StrFormat("%s is not a class: give a string, an integer or a boolean",
-                          JsonTypeName(type)));
+      return FieldError(DecodeError::kBadLabelType, kRole,
+                        absl::StrFormat("%s is not a class: give a string, an integer or a boolean",
+                                        JsonTypeName(type)));
   }
   event_->has_label_ = true;
   return DecodeStatus();
@@ -860,7 +872,7 @@ DecodeStatus JsonDecoder::Impl::DecodeTime(od::value& value, od::json_type type)
 
 DecodeStatus JsonDecoder::Impl::AddEntry(double number, std::string_view text, bool is_text,
                                          bool is_object) {
-  std::string& arena = event_->arena_;
+  std::vector<char>& arena = event_->arena_;
   if (arena.size() + path_.size() + text.size() > kArenaFactor * options.max_message_bytes) {
     return FieldError(DecodeError::kTooLarge, "features",
                       absl::StrFormat("the decoded event is above %d bytes of names and texts",
@@ -870,10 +882,10 @@ DecodeStatus JsonDecoder::Impl::AddEntry(double number, std::string_view text, b
   Entry entry;
   entry.name_begin = static_cast<std::uint32_t>(arena.size());
   entry.name_size = static_cast<std::uint32_t>(path_.size());
-  arena.append(path_);
+  arena.insert(arena.end(), path_.begin(), path_.end());
   entry.text_begin = static_cast<std::uint32_t>(arena.size());
   entry.text_size = static_cast<std::uint32_t>(text.size());
-  arena.append(text);
+  arena.insert(arena.end(), text.begin(), text.end());
   entry.number = number;
   entry.is_text = is_text;
   entry.is_object = is_object;
@@ -882,7 +894,7 @@ DecodeStatus JsonDecoder::Impl::AddEntry(double number, std::string_view text, b
 }
 
 DecodeStatus JsonDecoder::Impl::Finish() {
-  const std::string& arena = event_->arena_;
+  const std::vector<char>& arena = event_->arena_;
   const std::vector<Entry>& entries = event_->entries_;
   auto name_of = [&arena](const Entry& e) {
     return std::string_view(arena.data() + e.name_begin, e.name_size);
@@ -897,12 +909,13 @@ DecodeStatus JsonDecoder::Impl::Finish() {
     const std::size_t mask = capacity - 1;
     for (std::size_t i = 0; i < entries.size(); ++i) {
       const std::string_view name = name_of(entries[i]);
-      std::size_t slot = absl::Hash<absl::string_view>{}(absl::string_view(name.data(), name.size())) & mask;
+      std::size_t slot =
+          absl::Hash<absl::string_view>{}(absl::string_view(name.data(), name.size())) & mask;
       while (slots_[slot] != 0) {
         if (name_of(entries[slots_[slot] - 1]) == name) {
-          return DecodeStatus(DecodeError::kDuplicateField,
-                              absl::StrFormat("features[\"%s\"]: given twice",
-                                              std::string(Quote(name))));
+          return DecodeStatus(
+              DecodeError::kDuplicateField,
+              absl::StrFormat("features[\"%s\"]: given twice", std::string(Quote(name))));
         }
         slot = (slot + 1) & mask;
       }
@@ -912,10 +925,9 @@ DecodeStatus JsonDecoder::Impl::Finish() {
   std::vector<NamedFeature>& features = event_->features_;
   for (const Entry& e : entries) {
     if (e.is_object) continue;
-    features.push_back(
-        {name_of(e), e.is_text ? FeatureValue::Text(std::string_view(arena.data() + e.text_begin,
-                                                                     e.text_size))
-                               : FeatureValue::Number(e.number)});
+    features.push_back({name_of(e), e.is_text ? FeatureValue::Text(std::string_view(
+                                                    arena.data() + e.text_begin, e.text_size))
+                                              : FeatureValue::Number(e.number)});
   }
   return DecodeStatus();
 }

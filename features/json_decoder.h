@@ -164,7 +164,9 @@ class DecodedEvent {
   bool has_key_ = false;
   bool has_label_ = false;
   std::optional<std::int64_t> event_time_micros_;
-  std::string arena_;
+  // A vector, not a string: a short string's bytes live inside the object (SSO) and would move
+  // with it, leaving the views dangling; a vector's buffer moves with the vector.
+  std::vector<char> arena_;
   std::vector<Entry> entries_;
   std::vector<NamedFeature> features_;
 };

@@ -93,6 +93,24 @@ absl::StatusOr<Pipeline> Pipeline::Create(PipelineSpec spec) {
   return p;
 }
 
+absl::StatusOr<Pipeline> Pipeline::FromTabular(PipelineSpec spec, const Vocabulary& features,
+                                               const StandardScaler& scaler) {
+  absl::StatusOr<Pipeline> p = Create(std::move(spec));
+  if (!p.ok()) return p.status();
+  p->features_ = features;
+  p->scaler_ = scaler;
+  // Category counts of capped categoricals: the categories already in the vocabulary.
+  for (std::size_t i = 0; i < p->spec_.declared.size(); ++i) {
+    const FeatureDef& d = p->spec_.declared[i];
+    if (d.kind != FeatureDef::Kind::kCategorical) continue;
+    const std::string prefix = d.name + "=";
+    for (const std::string& name : features.names()) {
+      if (name.rfind(prefix, 0) == 0) ++p->declared_state_[i].categories;
+    }
+  }
+  return p;
+}
+
 void Pipeline::RebuildIndex() {
   declared_index_.clear();
   for (std::size_t i = 0; i < spec_.declared.size(); ++i) {

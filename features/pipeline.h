@@ -97,6 +97,12 @@ struct PipelineScratch {
 class Pipeline {
  public:
   static absl::StatusOr<Pipeline> Create(PipelineSpec spec);
+  // A pipeline continuing from the state of `riffle eval`'s tabular preprocessing (a model
+  // trained offline, then served): its feature vocabulary ("col" for numeric columns,
+  // "col=value" one-hot, the names this pipeline uses too) and scaler statistics. `spec` must
+  // fix the classes in the schema's label order and declare its nominal columns categorical.
+  static absl::StatusOr<Pipeline> FromTabular(PipelineSpec spec, const Vocabulary& features,
+                                              const StandardScaler& scaler);
 
   absl::Status Validate(std::span<const NamedFeature> features) const;
 

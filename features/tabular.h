@@ -79,6 +79,7 @@ class TabularSchema {
   const std::vector<std::string>& header() const { return header_; }
   std::size_t target_column() const { return target_column_; }
   ColumnType type(std::size_t column) const { return types_[column]; }
+  bool dropped(std::size_t column) const { return dropped_[column]; }
   const Vocabulary& features() const { return features_; }
   const Vocabulary& labels() const { return labels_; }
   Vocabulary& mutable_labels() { return labels_; }

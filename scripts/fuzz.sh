@@ -1,22 +1,25 @@
 #!/usr/bin/env bash
-# Builds the checkpoint fuzzer (fuzz/checkpoint_file_fuzzer.cc) with clang, libFuzzer,
-# AddressSanitizer and UndefinedBehaviorSanitizer in build/fuzz, and runs it for a bounded time.
+# Builds the fuzz targets of fuzz/ with clang, libFuzzer, AddressSanitizer and
+# UndefinedBehaviorSanitizer in build/fuzz, and runs each for a share of a bounded time:
+#   checkpoint_file_fuzzer (fuzz/checkpoint_file_fuzzer.cc)  the first half of the seconds
+#   json_decoder_fuzzer    (fuzz/json_decoder_fuzzer.cc)     the second half
 #
-#   scripts/fuzz.sh [seconds]        default 60
+#   scripts/fuzz.sh [seconds]        default 60, in total (at least 2)
 #
 # Needs clang-14 and libclang-rt-14-dev (the libFuzzer and sanitizer runtimes). Environment:
 # RIFFLE_JOBS build parallelism (default 2), RIFFLE_FUZZ_CXX the compiler (default clang++-14).
 #
-# Seeds: the committed files of tests/fixtures/checkpoints (read only: libFuzzer only adds to the
-# first corpus directory). The corpus the runs grow is kept in build/fuzz/corpus/checkpoint_file,
-# so each run starts where the previous one stopped. An input that crashes, leaks, times out or
-# allocates more than the limits is saved in build/fuzz/artifacts/ and the script exits non-zero;
-# reproduce it with build/fuzz/checkpoint_file_fuzzer <file>.
+# Seeds (read only: libFuzzer only adds to the first corpus directory): the committed files of
+# tests/fixtures/checkpoints for the checkpoint fuzzer, fuzz/seeds/json_decoder (with the
+# dictionary fuzz/json.dict) for the JSON decoder. The corpora the runs grow are kept in
+# build/fuzz/corpus/<target>, so each run starts where the previous one stopped. An input that
+# crashes, leaks, times out or allocates more than the limits is saved in build/fuzz/artifacts/
+# and the script exits non-zero; reproduce it with build/fuzz/<target> <file>.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 seconds=${1:-60}
-if [[ ! $seconds =~ ^[0-9]+$ ]]; then
+if [[ ! $seconds =~ ^[0-9]+$ ]] || ((seconds < 2)); then
   echo "usage: scripts/fuzz.sh [seconds]" >&2
   exit 2
 fi
@@ -25,7 +28,9 @@ cxx=${RIFFLE_FUZZ_CXX:-clang++-14}
 
 echo "=== build (build/fuzz, $cxx)"
 cmake -S fuzz -B build/fuzz -G Ninja -DCMAKE_CXX_COMPILER="$cxx" >/dev/null
-cmake --build build/fuzz -j "$jobs" --target checkpoint_file_fuzzer
+cmake --build build/fuzz -j "$jobs" --target checkpoint_file_fuzzer json_decoder_fuzzer
+json_seconds=$((seconds / 2))
+checkpoint_seconds=$((seconds - json_seconds))
 
 corpus=build/fuzz/corpus/checkpoint_file
 artifacts=build/fuzz/artifacts
@@ -46,16 +51,33 @@ if [[ -x build/release/service/riffle ]]; then
     --save-checkpoint "$seeds/vote.riffle" >/dev/null
 fi
 
-echo "=== fuzz checkpoint_file_fuzzer for ${seconds}s"
+echo "=== fuzz checkpoint_file_fuzzer for ${checkpoint_seconds}s"
 export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
 # -malloc_limit_mb: one allocation above 256 MB is a finding (inputs are at most a few KB, so a
 #   parser trusting a size field shows up at once); -rss_limit_mb bounds the whole process.
 # -timeout: one input taking over 10 s is a finding (a loop driven by a corrupted count).
 build/fuzz/checkpoint_file_fuzzer \
-  -max_total_time="$seconds" \
+  -max_total_time="$checkpoint_seconds" \
   -rss_limit_mb=512 \
   -malloc_limit_mb=256 \
   -timeout=10 \
   -print_final_stats=1 \
   -artifact_prefix="$artifacts/" \
   "$corpus" tests/fixtures/checkpoints "$seeds"
+
+# The JSON decoder: the first byte of an input picks the decoder options, the rest is the
+# message. Same limits; -max_len covers the small decoder's 512-byte limit with room to spare
+# (the default decoder's 1 MiB limit is tested by the unit tests, not by fuzzing).
+json_corpus=build/fuzz/corpus/json_decoder
+mkdir -p "$json_corpus"
+echo "=== fuzz json_decoder_fuzzer for ${json_seconds}s"
+build/fuzz/json_decoder_fuzzer \
+  -max_total_time="$json_seconds" \
+  -max_len=2048 \
+  -dict=fuzz/json.dict \
+  -rss_limit_mb=512 \
+  -malloc_limit_mb=256 \
+  -timeout=10 \
+  -print_final_stats=1 \
+  -artifact_prefix="$artifacts/" \
+  "$json_corpus" fuzz/seeds/json_decoder

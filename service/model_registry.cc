@@ -135,6 +135,32 @@ absl::StatusOr<std::shared_ptr<ServedModel>> ModelRegistry::Create(
   return shared;
 }
 
+absl::StatusOr<std::shared_ptr<ServedModel>> ModelRegistry::CreateFromState(
+    checkpoints::ModelState state) {
+  const std::string name = state.name;
+  if (absl::Status s = ValidateModelName(name); !s.ok()) return s;
+  WriterLock lifecycle(&lifecycle_mu_);
+  {
+    ReaderLock lock(&mu_);
+    if (models_.contains(name)) {
+      return absl::AlreadyExistsError(absl::StrFormat("model '%s' already exists", name));
+    }
+  }
+  absl::StatusOr<std::unique_ptr<ServedModel>> model =
+      ServedModel::FromState(std::move(state), ModelOptions(name));
+  if (!model.ok()) return model.status();
+  if ((*model)->store() != nullptr) {
+    if (auto written = (*model)->CheckpointNow(); !written.ok()) return written.status();
+  }
+  std::shared_ptr<ServedModel> shared(*std::move(model));
+  {
+    WriterLock lock(&mu_);
+    models_[name] = shared;
+  }
+  if (listener_ != nullptr) listener_->OnModelAdded(name);
+  return shared;
+}
+
 absl::StatusOr<std::shared_ptr<ServedModel>> ModelRegistry::Get(std::string_view name) const {
   ReaderLock lock(&mu_);
   auto it = models_.find(name);

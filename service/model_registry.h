@@ -64,6 +64,9 @@ class ModelRegistry {
   // checkpoints were kept gets the next version.
   absl::StatusOr<std::shared_ptr<ServedModel>> Create(const std::string& name,
                                                       const riffle::v1::ModelSpec& spec);
+  // Serves a model from a state (ServableFromCheckpoint): written as its first generation at
+  // once. AlreadyExists for a name in use.
+  absl::StatusOr<std::shared_ptr<ServedModel>> CreateFromState(checkpoints::ModelState state);
   // NotFound naming the model.
   absl::StatusOr<std::shared_ptr<ServedModel>> Get(std::string_view name) const;
   std::vector<std::shared_ptr<ServedModel>> List() const;

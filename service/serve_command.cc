@@ -11,6 +11,7 @@
 #include "absl/strings/str_format.h"
 #include "absl/synchronization/mutex.h"
 #include "checkpoints/env.h"
+#include "service/model_import.h"
 #include "service/model_registry.h"
 #include "service/server.h"
 
@@ -65,6 +66,9 @@ void AddServeCommand(CLI::App& app, ServeFlags* flags) {
   serve->add_option("--model", flags->models,
                     "name=learner: declare a model with that learner and default options "
                     "(repeatable)");
+  serve->add_option("--model-from-checkpoint", flags->models_from_checkpoint,
+                    "name=FILE: serve a model trained offline (`riffle eval "
+                    "--save-checkpoint FILE`) unless its store already holds it (repeatable)");
 }
 
 absl::StatusOr<ServeConfig> ResolveServeConfig(const ServeFlags& flags, checkpoints::Env* env) {
@@ -136,6 +140,27 @@ absl::StatusOr<ServeConfig> ResolveServeConfig(const ServeFlags& flags, checkpoi
     }
     c.models.push_back(std::move(model));
   }
+  for (const std::string& m : flags.models_from_checkpoint) {
+    const std::size_t eq = m.find('=');
+    if (eq == std::string::npos || eq == 0 || eq + 1 == m.size()) {
+      return absl::InvalidArgumentError(
+          absl::StrFormat("--model-from-checkpoint: expected name=FILE, got \"%s\"", m));
+    }
+    DeclaredModel model;
+    model.name = m.substr(0, eq);
+    model.from_checkpoint = m.substr(eq + 1);
+    if (absl::Status s = ValidateModelName(model.name); !s.ok()) {
+      return absl::InvalidArgumentError(
+          absl::StrFormat("--model-from-checkpoint: %s", s.message()));
+    }
+    for (const DeclaredModel& existing : c.models) {
+      if (existing.name == model.name) {
+        return absl::InvalidArgumentError(
+            absl::StrFormat("--model-from-checkpoint: '%s' is declared twice", model.name));
+      }
+    }
+    c.models.push_back(std::move(model));
+  }
   if (!c.auth_token_file.empty()) {
     absl::StatusOr<std::string> token = env->ReadFile(c.auth_token_file, 64 * 1024);
     if (!token.ok()) {
@@ -175,6 +200,29 @@ absl::Status RunServer(const ServeConfig& config, Logger* logger, const std::ato
   }
   for (const DeclaredModel& declared : config.models) {
     absl::StatusOr<std::shared_ptr<ServedModel>> existing = registry.Get(declared.name);
+    if (existing.ok() && !declared.from_checkpoint.empty()) {
+      logger->Info(absl::StrFormat("model '%s': its store has checkpoints; %s is not loaded again",
+                                   declared.name, declared.from_checkpoint));
+      continue;
+    }
+    if (!declared.from_checkpoint.empty()) {
+      absl::StatusOr<checkpoints::ModelState> state =
+          checkpoints::ReadModelCheckpointFile(env, declared.from_checkpoint);
+      if (state.ok()) state = ServableFromCheckpoint(*std::move(state), declared.name);
+      absl::StatusOr<std::shared_ptr<ServedModel>> created =
+          state.ok() ? registry.CreateFromState(*std::move(state))
+                     : absl::StatusOr<std::shared_ptr<ServedModel>>(state.status());
+      if (!created.ok()) {
+        return absl::Status(created.status().code(),
+                            absl::StrFormat("model '%s' from %s: %s", declared.name,
+                                            declared.from_checkpoint, created.status().message()));
+      }
+      const ModelInfo info = (*created)->Info();
+      logger->Info(absl::StrFormat(
+          "model '%s' started from %s (%s, %d labeled events, classes: %d)", declared.name,
+          declared.from_checkpoint, info.definition.learner, info.labeled, info.classes.size()));
+      continue;
+    }
     if (existing.ok()) {
       if (!google::protobuf::util::MessageDifferencer::Equivalent(
               (*existing)->Info().definition.spec, declared.spec)) {

@@ -39,6 +39,8 @@ struct ServeFlags {
   double shutdown_grace_seconds = 0;
   // name=learner: quick models without a config file (default spec otherwise).
   std::vector<std::string> models;
+  // name=FILE: a model started from a checkpoint file (repeatable).
+  std::vector<std::string> models_from_checkpoint;
 };
 
 void AddServeCommand(CLI::App& app, ServeFlags* flags);

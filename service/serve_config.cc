@@ -109,13 +109,22 @@ void AppendJson(const YAML::Node& node, std::string* out) {
 }
 
 absl::Status ParseModel(const YAML::Node& node, std::string_view path, DeclaredModel* out) {
-  if (absl::Status s = CheckKeys(node, path, {"name", "spec"}); !s.ok()) return s;
+  if (absl::Status s = CheckKeys(node, path, {"name", "spec", "from_checkpoint"}); !s.ok()) {
+    return s;
+  }
   if (absl::Status s = ReadString(node, "name", path, &out->name); !s.ok()) return s;
   if (absl::Status s = ValidateModelName(out->name); !s.ok()) {
     return absl::InvalidArgumentError(absl::StrFormat("%s.%s", path, s.message()));
   }
+  if (absl::Status s = ReadString(node, "from_checkpoint", path, &out->from_checkpoint); !s.ok()) {
+    return s;
+  }
   const YAML::Node spec = node["spec"];
-  if (!spec) return KeyError(Join(path, "spec"), "required");
+  if (!out->from_checkpoint.empty()) {
+    if (spec) return KeyError(path, "give spec or from_checkpoint, not both");
+    return absl::OkStatus();
+  }
+  if (!spec) return KeyError(Join(path, "spec"), "required (or from_checkpoint)");
   std::string json;
   AppendJson(spec, &json);
   google::protobuf::util::JsonParseOptions options;

@@ -18,6 +18,9 @@ namespace riffle::service {
 struct DeclaredModel {
   std::string name;
   riffle::v1::ModelSpec spec;
+  // Instead of a spec: start the model from this checkpoint file (`riffle eval
+  // --save-checkpoint`, or a served model's checkpoint), see ServableFromCheckpoint.
+  std::string from_checkpoint;
 };
 
 // Everything `riffle serve` runs with: the YAML file (docs/SERVING.md documents every key),

@@ -1,0 +1,580 @@
+#include "features/json_decoder.h"
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <limits>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "absl/strings/str_format.h"
+#include "features/pipeline.h"
+
+namespace riffle::features {
+namespace {
+
+using ::testing::HasSubstr;
+
+JsonDecoder MakeDecoder(JsonDecoderOptions options = {}) {
+  absl::StatusOr<JsonDecoder> decoder = JsonDecoder::Create(std::move(options));
+  EXPECT_TRUE(decoder.ok()) << decoder.status();
+  return std::move(*decoder);
+}
+
+// The feature named `name`, or nullptr.
+const NamedFeature* Find(const DecodedEvent& event, std::string_view name) {
+  for (const NamedFeature& f : event.features()) {
+    if (f.name == name) return &f;
+  }
+  return nullptr;
+}
+
+std::vector<std::string> Names(const DecodedEvent& event) {
+  std::vector<std::string> names;
+  for (const NamedFeature& f : event.features()) names.emplace_back(f.name);
+  return names;
+}
+
+// Decodes `json` with `decoder` and returns the error code (kOk on success).
+DecodeError CodeOf(JsonDecoder& decoder, std::string_view json) {
+  DecodedEvent event;
+  return decoder.Decode(json, &event).code();
+}
+
+TEST(JsonDecoderTest, DecodesRolesAndFeatureTypes) {
+  JsonDecoder decoder = MakeDecoder();
+  DecodedEvent event;
+  const DecodeStatus s = decoder.Decode(
+      R"({"id":"tx-1","key":"card-9","time":"2024-05-01T12:00:00Z","label":"fraud",
+          "amount":12.5,"count":3,"country":"FR","online":true,"vip":false,"note":""})",
+      &event);
+  ASSERT_TRUE(s.ok()) << s.message();
+  EXPECT_EQ(event.id(), "tx-1");
+  EXPECT_EQ(event.key(), "card-9");
+  // 2024-05-01 is day 19844 since 1970-01-01; 19844 * 86400 + 12 * 3600 = 1714564800 s.
+  EXPECT_EQ(event.event_time_micros(), 1714564800LL * 1000000);
+  EXPECT_EQ(event.label(), "fraud");
+  EXPECT_EQ(Names(event),
+            (std::vector<std::string>{"amount", "count", "country", "online", "vip", "note"}));
+  EXPECT_EQ(Find(event, "amount")->value.kind, FeatureValue::Kind::kNumber);
+  EXPECT_EQ(Find(event, "amount")->value.number, 12.5);
+  EXPECT_EQ(Find(event, "count")->value.number, 3.0);
+  EXPECT_EQ(Find(event, "country")->value.kind, FeatureValue::Kind::kText);
+  EXPECT_EQ(Find(event, "country")->value.text, "FR");
+  EXPECT_EQ(Find(event, "online")->value.kind, FeatureValue::Kind::kNumber);
+  EXPECT_EQ(Find(event, "online")->value.number, 1.0);
+  EXPECT_EQ(Find(event, "vip")->value.number, 0.0);
+  EXPECT_EQ(Find(event, "note")->value.kind, FeatureValue::Kind::kText);
+  EXPECT_EQ(Find(event, "note")->value.text, "");
+}
+
+TEST(JsonDecoderTest, OptionalRolesAbsent) {
+  JsonDecoder decoder = MakeDecoder();
+  DecodedEvent event;
+  ASSERT_TRUE(decoder.Decode(R"({"id":7,"x":1})", &event).ok());
+  EXPECT_EQ(event.id(), "7");
+  EXPECT_EQ(event.key(), std::nullopt);
+  EXPECT_EQ(event.event_time_micros(), std::nullopt);
+  EXPECT_EQ(event.label(), std::nullopt);
+  EXPECT_EQ(event.features().size(), 1u);
+}
+
+TEST(JsonDecoderTest, CustomFieldNamesIncludingDottedOnes) {
+  JsonDecoderOptions options;
+  options.id_field = "event_id";
+  options.key_field = "card.number";
+  options.time_fields = {"ts"};
+  options.label_field = "is_fraud";
+  JsonDecoder decoder = MakeDecoder(options);
+  DecodedEvent event;
+  const DecodeStatus s = decoder.Decode(
+      R"({"event_id":"e","card":{"number":"4111","brand":"visa"},"ts":1700000000,"is_fraud":true,
+          "id":"not-the-id"})",
+      &event);
+  ASSERT_TRUE(s.ok()) << s.message();
+  EXPECT_EQ(event.id(), "e");
+  EXPECT_EQ(event.key(), "4111");
+  EXPECT_EQ(event.event_time_micros(), 1700000000LL * 1000000);
+  EXPECT_EQ(event.label(), "1");
+  EXPECT_EQ(Names(event), (std::vector<std::string>{"card.brand", "id"}));
+}
+
+TEST(JsonDecoderTest, FlattensNestedObjectsWithDottedNames) {
+  JsonDecoder decoder = MakeDecoder();
+  DecodedEvent event;
+  const DecodeStatus s = decoder.Decode(
+      R"({"id":"1","merchant":{"country":"DE","geo":{"lat":52.5,"lon":13.4},"empty":{}},"z":0})",
+      &event);
+  ASSERT_TRUE(s.ok()) << s.message();
+  EXPECT_EQ(Names(event), (std::vector<std::string>{"merchant.country", "merchant.geo.lat",
+                                                    "merchant.geo.lon", "z"}));
+  EXPECT_EQ(Find(event, "merchant.country")->value.text, "DE");
+  EXPECT_EQ(Find(event, "merchant.geo.lon")->value.number, 13.4);
+}
+
+TEST(JsonDecoderTest, ReusesBuffersAcrossCallsAndEventsOwnTheirStorage) {
+  JsonDecoder decoder = MakeDecoder();
+  DecodedEvent first;
+  DecodedEvent second;
+  ASSERT_TRUE(decoder.Decode(R"({"id":"a","name":"alpha","n":{"v":1}})", &first).ok());
+  // A second decode (into another event, from a message that is then destroyed) leaves the
+  // first event intact: it owns its names and texts.
+  {
+    std::string message = R"({"id":"b","name":"beta","other":2})";
+    ASSERT_TRUE(decoder.Decode(message, &second).ok());
+    message.assign(message.size(), 'x');
+  }
+  EXPECT_EQ(first.id(), "a");
+  EXPECT_EQ(Find(first, "name")->value.text, "alpha");
+  EXPECT_EQ(Find(first, "n.v")->value.number, 1.0);
+  EXPECT_EQ(Find(second, "name")->value.text, "beta");
+  EXPECT_EQ(second.id(), "b");
+
+  // Decoding into the same event replaces its contents; nothing of the previous event remains,
+  // including the optional roles.
+  ASSERT_TRUE(decoder.Decode(R"({"id":"c","key":"k","label":1,"time":5,"big":"x"})", &first).ok());
+  ASSERT_TRUE(decoder.Decode(R"({"id":"d","small":1})", &first).ok());
+  EXPECT_EQ(first.id(), "d");
+  EXPECT_EQ(first.key(), std::nullopt);
+  EXPECT_EQ(first.label(), std::nullopt);
+  EXPECT_EQ(first.event_time_micros(), std::nullopt);
+  EXPECT_EQ(Names(first), std::vector<std::string>{"small"});
+
+  // A failed decode leaves the decoder usable.
+  EXPECT_FALSE(decoder.Decode(R"({"id":"e","x":)", &first).ok());
+  ASSERT_TRUE(decoder.Decode(R"({"id":"f","x":2})", &first).ok());
+  EXPECT_EQ(Find(first, "x")->value.number, 2.0);
+
+  // Moving an event keeps its views valid (the vectors move their buffers).
+  DecodedEvent moved = std::move(second);
+  EXPECT_EQ(Find(moved, "name")->value.text, "beta");
+}
+
+TEST(JsonDecoderTest, InvalidJson) {
+  JsonDecoder decoder = MakeDecoder();
+  for (std::string_view json :
+       {R"({"id":"1","a":1)", R"({"id":"1","a":})", R"({"id":"1","a" 1})", R"({"id":"1","a":1,})",
+        R"({"id":"1","a":01})", R"({"id":"1","a":1.})", R"({"id":"1","a":-})",
+        R"({"id":"1","a":tru})", R"({"id":"1","a":nul})", R"({"id":"1","a":"\x"})",
+        R"({"id":"1","a":"x)", R"({"id":"1",a:1})", R"({"id":"1","a":{"b":1,}})",
+        R"({"id":"1","a":1} {"b":2})", R"({"id":"1","a":1}})", R"({"id":"1","a":1} x)", "", "   ",
+        "{\"id\":\"1\",\"a\":\"tab\there\"}"}) {
+    DecodedEvent event;
+    const DecodeStatus s = decoder.Decode(json, &event);
+    EXPECT_EQ(s.code(), DecodeError::kInvalidJson) << json << " -> " << s.message();
+    EXPECT_FALSE(s.message().empty());
+  }
+}
+
+TEST(JsonDecoderTest, InvalidUtf8) {
+  JsonDecoder decoder = MakeDecoder();
+  // Raw bytes that are not UTF-8: a lone continuation byte, a truncated sequence, an overlong
+  // encoding of '/', and a UTF-16 surrogate encoded in UTF-8.
+  for (std::string_view bad : {"\x80", "\xC3", "\xC0\xAF", "\xED\xA0\x80"}) {
+    EXPECT_EQ(CodeOf(decoder, "{\"id\":\"1\",\"a\":\"x" + std::string(bad) + "\"}"),
+              DecodeError::kInvalidUtf8);
+    EXPECT_EQ(CodeOf(decoder, "{\"id\":\"1\",\"n" + std::string(bad) + "\":1}"),
+              DecodeError::kInvalidUtf8);
+  }
+  // A \u escape of a lone surrogate has no UTF-8 form.
+  DecodedEvent event;
+  DecodeStatus s = decoder.Decode(R"({"id":"1","a":"\ud800"})", &event);
+  EXPECT_EQ(s.code(), DecodeError::kInvalidUtf8) << s.message();
+  EXPECT_THAT(s.message(), HasSubstr("features[\"a\"]"));
+  s = decoder.Decode(R"({"id":"1","\udc00":1})", &event);
+  EXPECT_EQ(s.code(), DecodeError::kInvalidUtf8) << s.message();
+  // An escaped backslash before "ud800" is not an escape of a surrogate.
+  s = decoder.Decode(R"({"id":"1","a":"\\ud800"})", &event);
+  ASSERT_TRUE(s.ok()) << s.message();
+  EXPECT_EQ(Find(event, "a")->value.text, "\\ud800");
+}
+
+TEST(JsonDecoderTest, UnicodeEscapesInNamesAndValues) {
+  JsonDecoder decoder = MakeDecoder();
+  DecodedEvent event;
+  const DecodeStatus s = decoder.Decode(
+      R"({"id":"\u0031","caf\u00e9":"na\u00efve","emoji":"\ud83d\ude00","raw":"日本",)"
+      R"("esc":"a\"b\\c\/d\n","\u0041":1})",
+      &event);
+  ASSERT_TRUE(s.ok()) << s.message();
+  EXPECT_EQ(event.id(), "1");
+  ASSERT_NE(Find(event, "caf\xC3\xA9"), nullptr);
+  EXPECT_EQ(Find(event, "caf\xC3\xA9")->value.text, "na\xC3\xAFve");
+  EXPECT_EQ(Find(event, "emoji")->value.text, "\xF0\x9F\x98\x80");  // U+1F600 in UTF-8
+  EXPECT_EQ(Find(event, "raw")->value.text, "日本");
+  EXPECT_EQ(Find(event, "esc")->value.text, "a\"b\\c/d\n");
+  ASSERT_NE(Find(event, "A"), nullptr);
+}
+
+TEST(JsonDecoderTest, TextForDeclaredNumericFeatureIsRejectedByPipelineValidate) {
+  // The decoder does not know the schema: "amount" as a string is a Text feature, and the
+  // pipeline's Validate (and its transforms) reject it, naming the field.
+  JsonDecoder decoder = MakeDecoder();
+  DecodedEvent event;
+  ASSERT_TRUE(decoder.Decode(R"({"id":"1","amount":"12.5","country":"FR"})", &event).ok());
+  EXPECT_EQ(Find(event, "amount")->value.kind, FeatureValue::Kind::kText);
+
+  PipelineSpec spec;
+  spec.declared.push_back({.name = "amount", .kind = FeatureDef::Kind::kNumeric});
+  absl::StatusOr<Pipeline> pipeline = Pipeline::Create(spec);
+  ASSERT_TRUE(pipeline.ok()) << pipeline.status();
+  const absl::Status status = pipeline->Validate(event.features());
+  EXPECT_EQ(status.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(status.message(), HasSubstr("features[\"amount\"]: expected a number"));
+
+  ASSERT_TRUE(decoder.Decode(R"({"id":"2","amount":12.5,"country":"FR"})", &event).ok());
+  EXPECT_TRUE(pipeline->Validate(event.features()).ok());
+  learners::FeatureVector x;
+  PipelineScratch scratch;
+  EXPECT_TRUE(pipeline->LearnAndTransform(event.features(), &x, &scratch).ok());
+}
+
+TEST(JsonDecoderTest, NanAndInfinityLiteralsAreNonFiniteNumbers) {
+  JsonDecoder decoder = MakeDecoder();
+  for (std::string_view literal :
+       {"NaN", "nan", "Infinity", "-Infinity", "+Infinity", "inf", "-inf"}) {
+    DecodedEvent event;
+    const DecodeStatus s =
+        decoder.Decode("{\"id\":\"1\",\"amount\":" + std::string(literal) + "}", &event);
+    EXPECT_EQ(s.code(), DecodeError::kNonFiniteNumber) << literal << " -> " << s.message();
+    EXPECT_THAT(s.message(), HasSubstr("features[\"amount\"]")) << literal;
+  }
+  // The same in a nested object, a label and an event time.
+  EXPECT_EQ(CodeOf(decoder, R"({"id":"1","m":{"x":NaN}})"), DecodeError::kNonFiniteNumber);
+  EXPECT_EQ(CodeOf(decoder, R"({"id":"1","label":NaN})"), DecodeError::kNonFiniteNumber);
+  EXPECT_EQ(CodeOf(decoder, R"({"id":"1","time":-Infinity})"), DecodeError::kNonFiniteNumber);
+  // As strings they are texts, which the pipeline rejects for a declared numeric feature.
+  DecodedEvent event;
+  ASSERT_TRUE(decoder.Decode(R"({"id":"1","amount":"NaN"})", &event).ok());
+  EXPECT_EQ(Find(event, "amount")->value.kind, FeatureValue::Kind::kText);
+}
+
+TEST(JsonDecoderTest, NumbersOutOfRange) {
+  JsonDecoder decoder = MakeDecoder();
+  DecodedEvent event;
+  DecodeStatus s = decoder.Decode(R"({"id":"1","amount":1e999})", &event);
+  EXPECT_EQ(s.code(), DecodeError::kNumberOutOfRange);
+  EXPECT_EQ(s.message(), "features[\"amount\"]: number out of range (1e999)");
+  EXPECT_EQ(CodeOf(decoder, R"({"id":"1","amount":-1e999})"), DecodeError::kNumberOutOfRange);
+  EXPECT_EQ(CodeOf(decoder, R"({"id":"1","amount":1.8e308})"), DecodeError::kNumberOutOfRange);
+  EXPECT_EQ(CodeOf(decoder, "{\"id\":\"1\",\"amount\":" + std::string(400, '9') + "}"),
+            DecodeError::kNumberOutOfRange);
+  // Within range, even at its edges, numbers are the nearest double.
+  ASSERT_TRUE(decoder
+                  .Decode(R"({"id":"1","max":1.7976931348623157e308,"tiny":5e-324,"zero":1e-400,)"
+                          R"("big":123456789012345678901234567890,"neg":-0})",
+                          &event)
+                  .ok());
+  EXPECT_EQ(Find(event, "max")->value.number, std::numeric_limits<double>::max());
+  EXPECT_EQ(Find(event, "tiny")->value.number, std::numeric_limits<double>::denorm_min());
+  EXPECT_EQ(Find(event, "zero")->value.number, 0.0);  // correctly rounded underflow
+  EXPECT_EQ(Find(event, "big")->value.number, 1.2345678901234568e29);
+  EXPECT_TRUE(std::signbit(Find(event, "neg")->value.number));
+}
+
+TEST(JsonDecoderTest, NestingTooDeep) {
+  JsonDecoderOptions options;
+  options.max_depth = 4;
+  JsonDecoder decoder = MakeDecoder(options);
+  // The message's object is level 1: a.b.c is at level 4.
+  DecodedEvent event;
+  ASSERT_TRUE(decoder.Decode(R"({"id":"1","a":{"b":{"c":{"d":1}}}})", &event).ok());
+  EXPECT_EQ(Names(event), std::vector<std::string>{"a.b.c.d"});
+  const DecodeStatus s = decoder.Decode(R"({"id":"1","a":{"b":{"c":{"d":{"e":1}}}}})", &event);
+  EXPECT_EQ(s.code(), DecodeError::kTooDeep);
+  EXPECT_EQ(s.message(), "features[\"a.b.c.d\"]: nested deeper than 4 levels");
+
+  // Default depth 16, and a pathological 100000 levels: no stack overflow, a clean error.
+  JsonDecoder defaults = MakeDecoder();
+  std::string deep = "{\"id\":\"1\",";
+  for (int i = 0; i < 100000; ++i) deep += "\"a\":{";
+  deep += "\"x\":1";
+  for (int i = 0; i < 100000; ++i) deep += "}";
+  deep += "}";
+  EXPECT_EQ(CodeOf(defaults, deep), DecodeError::kTooDeep);
+  // Arrays count as levels when they are skipped.
+  options.skip_arrays = true;
+  JsonDecoder arrays = MakeDecoder(options);
+  EXPECT_EQ(CodeOf(arrays, R"({"id":"1","a":[[[1]]]})"), DecodeError::kOk);
+  EXPECT_EQ(CodeOf(arrays, R"({"id":"1","a":[[[[1]]]]})"), DecodeError::kTooDeep);
+}
+
+TEST(JsonDecoderTest, MessageOverTheSizeLimit) {
+  JsonDecoderOptions options;
+  options.max_message_bytes = 64;
+  JsonDecoder decoder = MakeDecoder(options);
+  const std::string at_limit = R"({"id":"1","text":")" + std::string(64 - 20, 'x') + "\"}";
+  ASSERT_EQ(at_limit.size(), 64u);
+  EXPECT_EQ(CodeOf(decoder, at_limit), DecodeError::kOk);
+  DecodedEvent event;
+  const DecodeStatus s = decoder.Decode(at_limit + " ", &event);
+  EXPECT_EQ(s.code(), DecodeError::kTooLarge);
+  EXPECT_EQ(s.message(), "message: 65 bytes, above the limit of 64");
+}
+
+TEST(JsonDecoderTest, FlattenedNamesAndDecodedSizeAreBounded) {
+  JsonDecoderOptions options;
+  options.max_name_bytes = 8;
+  JsonDecoder decoder = MakeDecoder(options);
+  EXPECT_EQ(CodeOf(decoder, R"({"id":"1","abc":{"defg":1}})"), DecodeError::kOk);  // "abc.defg"
+  EXPECT_EQ(CodeOf(decoder, R"({"id":"1","abc":{"defgh":1}})"), DecodeError::kTooLarge);
+
+  // A long object name repeated in many flattened names: a small message, a large event.
+  JsonDecoderOptions small;
+  small.max_message_bytes = 4096;
+  JsonDecoder bounded = MakeDecoder(small);
+  std::string json = "{\"id\":\"1\",\"" + std::string(900, 'k') + "\":{";
+  for (int i = 0; i < 300; ++i) json += absl::StrFormat("%s\"%d\":1", i ? "," : "", i);
+  json += "}}";
+  ASSERT_LE(json.size(), 4096u);
+  DecodedEvent event;
+  const DecodeStatus s = bounded.Decode(json, &event);
+  EXPECT_EQ(s.code(), DecodeError::kTooLarge) << s.message();
+}
+
+TEST(JsonDecoderTest, LabelTypes) {
+  JsonDecoder decoder = MakeDecoder();
+  auto label_of = [&decoder](std::string_view value) -> std::optional<std::string> {
+    DecodedEvent event;
+    const DecodeStatus s =
+        decoder.Decode("{\"id\":\"1\",\"x\":1,\"label\":" + std::string(value) + "}", &event);
+    EXPECT_TRUE(s.ok()) << value << " -> " << s.message();
+    if (!event.label().has_value()) return std::nullopt;
+    return std::string(*event.label());
+  };
+  EXPECT_EQ(label_of(R"("fraud")"), "fraud");
+  EXPECT_EQ(label_of(R"("1.5")"), "1.5");  // a string is taken as is
+  EXPECT_EQ(label_of("1"), "1");
+  EXPECT_EQ(label_of("-3"), "-3");
+  EXPECT_EQ(label_of("-0"), "0");
+  EXPECT_EQ(label_of("18446744073709551615"), "18446744073709551615");
+  EXPECT_EQ(label_of("true"), "1");
+  EXPECT_EQ(label_of("false"), "0");
+  EXPECT_EQ(label_of("null"), std::nullopt);
+
+  for (std::string_view bad :
+       {"1.5", "1.0", "1e2", "18446744073709551616", "{}", R"({"a":1})", "[1]", R"("")"}) {
+    DecodedEvent event;
+    const DecodeStatus s =
+        decoder.Decode("{\"id\":\"1\",\"label\":" + std::string(bad) + "}", &event);
+    EXPECT_EQ(s.code(), DecodeError::kBadLabelType) << bad << " -> " << s.message();
+    EXPECT_THAT(s.message(), HasSubstr("label[\"label\"]")) << bad;
+  }
+  EXPECT_EQ(CodeOf(decoder, R"({"id":"1","label":01})"), DecodeError::kInvalidJson);
+}
+
+TEST(JsonDecoderTest, NullsAreMissingByDefault) {
+  JsonDecoder decoder = MakeDecoder();
+  DecodedEvent event;
+  ASSERT_TRUE(decoder
+                  .Decode(R"({"id":"1","key":null,"time":null,"label":null,"a":null,)"
+                          R"("m":{"b":null},"c":2})",
+                          &event)
+                  .ok());
+  EXPECT_EQ(event.key(), std::nullopt);
+  EXPECT_EQ(event.event_time_micros(), std::nullopt);
+  EXPECT_EQ(event.label(), std::nullopt);
+  EXPECT_EQ(Names(event), std::vector<std::string>{"c"});
+  EXPECT_EQ(CodeOf(decoder, R"({"id":null,"a":1})"), DecodeError::kMissingId);
+
+  JsonDecoderOptions options;
+  options.null_is_missing = false;
+  JsonDecoder strict = MakeDecoder(options);
+  DecodeStatus s = strict.Decode(R"({"id":"1","m":{"b":null}})", &event);
+  EXPECT_EQ(s.code(), DecodeError::kNullValue);
+  EXPECT_EQ(s.message(), "features[\"m.b\"]: null is not accepted");
+  EXPECT_EQ(CodeOf(strict, R"({"id":"1","label":null})"), DecodeError::kNullValue);
+  EXPECT_EQ(CodeOf(strict, R"({"id":"1","time":null})"), DecodeError::kNullValue);
+}
+
+TEST(JsonDecoderTest, DuplicateKeys) {
+  JsonDecoder decoder = MakeDecoder();
+  DecodedEvent event;
+  DecodeStatus s = decoder.Decode(R"({"id":"1","a":1,"b":2,"a":3})", &event);
+  EXPECT_EQ(s.code(), DecodeError::kDuplicateField);
+  EXPECT_EQ(s.message(), "features[\"a\"]: given twice");
+  // After flattening: a dotted name and a nested field, and an object given twice.
+  EXPECT_EQ(CodeOf(decoder, R"({"id":"1","a.b":1,"a":{"b":2}})"), DecodeError::kDuplicateField);
+  EXPECT_EQ(CodeOf(decoder, R"({"id":"1","a":{"x":1},"a":{"y":2}})"), DecodeError::kDuplicateField);
+  EXPECT_EQ(CodeOf(decoder, R"({"id":"1","a":1,"a":{"y":2}})"), DecodeError::kDuplicateField);
+  // Roles.
+  EXPECT_EQ(CodeOf(decoder, R"({"id":"1","id":"2"})"), DecodeError::kDuplicateField);
+  EXPECT_EQ(CodeOf(decoder, R"({"id":"1","label":1,"label":1})"), DecodeError::kDuplicateField);
+  EXPECT_EQ(CodeOf(decoder, R"({"id":"1","key":"a","key":"b"})"), DecodeError::kDuplicateField);
+  EXPECT_EQ(CodeOf(decoder, R"({"id":"1","key":null,"key":"b"})"), DecodeError::kDuplicateField);
+  EXPECT_EQ(CodeOf(decoder, R"({"id":null,"id":"1"})"), DecodeError::kDuplicateField);
+  EXPECT_EQ(CodeOf(decoder, R"({"id":"1","label":null,"label":1})"), DecodeError::kDuplicateField);
+  EXPECT_EQ(CodeOf(decoder, R"({"id":"1","time":1,"event_time":2})"), DecodeError::kDuplicateField);
+  // Many fields (the hash table grows), one duplicate at the end.
+  std::string many = "{\"id\":\"1\"";
+  for (int i = 0; i < 1000; ++i) many += absl::StrFormat(",\"f%d\":%d", i, i);
+  EXPECT_EQ(CodeOf(decoder, many + "}"), DecodeError::kOk);
+  EXPECT_EQ(CodeOf(decoder, many + ",\"f500\":1}"), DecodeError::kDuplicateField);
+  // Equal texts under different names are fine.
+  EXPECT_EQ(CodeOf(decoder, R"({"id":"1","a":"x","b":"x","c":{"a":"x"}})"), DecodeError::kOk);
+}
+
+TEST(JsonDecoderTest, EmptyFieldNames) {
+  JsonDecoder decoder = MakeDecoder();
+  DecodedEvent event;
+  DecodeStatus s = decoder.Decode(R"({"id":"1","":1})", &event);
+  EXPECT_EQ(s.code(), DecodeError::kEmptyFieldName);
+  EXPECT_EQ(s.message(), "features[\"\"]: empty field name");
+  s = decoder.Decode(R"({"id":"1","m":{"":"x"}})", &event);
+  EXPECT_EQ(s.code(), DecodeError::kEmptyFieldName);
+  EXPECT_EQ(s.message(), "features[\"m.\"]: empty field name");
+}
+
+TEST(JsonDecoderTest, ArraysAreRejectedOrSkipped) {
+  JsonDecoder decoder = MakeDecoder();
+  DecodedEvent event;
+  const DecodeStatus s = decoder.Decode(R"({"id":"1","tags":["a","b"]})", &event);
+  EXPECT_EQ(s.code(), DecodeError::kUnsupportedArray);
+  EXPECT_THAT(s.message(), HasSubstr("features[\"tags\"]"));
+
+  JsonDecoderOptions options;
+  options.skip_arrays = true;
+  JsonDecoder skipping = MakeDecoder(options);
+  ASSERT_TRUE(
+      skipping.Decode(R"({"id":"1","tags":["a",{"b":[1,null,true]},[]],"x":1})", &event).ok());
+  EXPECT_EQ(Names(event), std::vector<std::string>{"x"});
+  // Skipped arrays are still checked.
+  EXPECT_EQ(CodeOf(skipping, R"({"id":"1","tags":[1,NaN]})"), DecodeError::kNonFiniteNumber);
+  EXPECT_EQ(CodeOf(skipping, R"({"id":"1","tags":[1e999]})"), DecodeError::kNumberOutOfRange);
+  EXPECT_EQ(CodeOf(skipping, R"({"id":"1","tags":[tru]})"), DecodeError::kInvalidJson);
+  EXPECT_EQ(CodeOf(skipping, R"({"id":"1","tags":[1,]})"), DecodeError::kInvalidJson);
+  EXPECT_EQ(CodeOf(skipping, R"({"id":"1","tags":["\ud800"]})"), DecodeError::kInvalidUtf8);
+  // A label or an id is never an array.
+  EXPECT_EQ(CodeOf(skipping, R"({"id":"1","label":[1]})"), DecodeError::kBadLabelType);
+  EXPECT_EQ(CodeOf(skipping, R"({"id":["1"]})"), DecodeError::kBadIdType);
+}
+
+TEST(JsonDecoderTest, NotAnObject) {
+  JsonDecoder decoder = MakeDecoder();
+  for (std::string_view json : {"[1,2]", "5", "\"text\"", "true", "null", " [] "}) {
+    DecodedEvent event;
+    const DecodeStatus s = decoder.Decode(json, &event);
+    EXPECT_EQ(s.code(), DecodeError::kNotAnObject) << json << " -> " << s.message();
+  }
+}
+
+TEST(JsonDecoderTest, IdsAndKeys) {
+  JsonDecoder decoder = MakeDecoder();
+  DecodedEvent event;
+  DecodeStatus s = decoder.Decode(R"({"x":1})", &event);
+  EXPECT_EQ(s.code(), DecodeError::kMissingId);
+  EXPECT_EQ(s.message(), "id[\"id\"]: missing");
+  ASSERT_TRUE(decoder.Decode(R"({"id":-42,"key":18446744073709551615})", &event).ok());
+  EXPECT_EQ(event.id(), "-42");
+  EXPECT_EQ(event.key(), "18446744073709551615");
+  for (std::string_view bad : {R"("")", "1.5", "true", "{}", R"({"a":1})"}) {
+    EXPECT_EQ(CodeOf(decoder, "{\"id\":" + std::string(bad) + "}"), DecodeError::kBadIdType) << bad;
+    EXPECT_EQ(CodeOf(decoder, "{\"id\":\"1\",\"key\":" + std::string(bad) + "}"),
+              DecodeError::kBadIdType)
+        << bad;
+  }
+  JsonDecoderOptions options;
+  options.require_id = false;
+  JsonDecoder optional_id = MakeDecoder(options);
+  ASSERT_TRUE(optional_id.Decode(R"({"x":1})", &event).ok());
+  EXPECT_EQ(event.id(), "");
+}
+
+TEST(JsonDecoderTest, EventTimes) {
+  JsonDecoder decoder = MakeDecoder();
+  auto time_of = [&decoder](std::string_view value) -> std::optional<std::int64_t> {
+    DecodedEvent event;
+    const DecodeStatus s =
+        decoder.Decode("{\"id\":\"1\",\"event_time\":" + std::string(value) + "}", &event);
+    EXPECT_TRUE(s.ok()) << value << " -> " << s.message();
+    return event.event_time_micros();
+  };
+  constexpr std::int64_t kNoon = 1714564800LL * 1000000;  // 2024-05-01T12:00:00Z
+  EXPECT_EQ(time_of(R"("2024-05-01T12:00:00Z")"), kNoon);
+  EXPECT_EQ(time_of(R"("2024-05-01t12:00:00z")"), kNoon);
+  EXPECT_EQ(time_of(R"("2024-05-01 12:00:00Z")"), kNoon);
+  EXPECT_EQ(time_of(R"("2024-05-01T14:00:00+02:00")"), kNoon);
+  EXPECT_EQ(time_of(R"("2024-05-01T07:30:00-04:30")"), kNoon);
+  EXPECT_EQ(time_of(R"("2024-05-01T12:00:00.25Z")"), kNoon + 250000);
+  EXPECT_EQ(time_of(R"("2024-05-01T12:00:00.123456789Z")"), kNoon + 123456);  // truncated
+  EXPECT_EQ(time_of(R"("2024-05-01T11:59:60Z")"), kNoon);  // leap second: the next second
+  EXPECT_EQ(time_of(R"("1970-01-01T00:00:00Z")"), 0);
+  EXPECT_EQ(time_of(R"("1969-12-31T23:59:59Z")"), -1000000);
+  EXPECT_EQ(time_of(R"("2000-02-29T00:00:00Z")"), 951782400LL * 1000000);
+  // Numbers: seconds below 1e11, milliseconds at or above.
+  EXPECT_EQ(time_of("1714564800"), kNoon);
+  EXPECT_EQ(time_of("1714564800.5"), kNoon + 500000);
+  EXPECT_EQ(time_of("1714564800000"), kNoon);
+  EXPECT_EQ(time_of("1714564800000.5"), kNoon + 500);
+  EXPECT_EQ(time_of("0"), 0);
+  EXPECT_EQ(time_of("-86400"), -86400LL * 1000000);
+
+  JsonDecoderOptions options;
+  options.epoch_unit = EpochUnit::kMicros;
+  JsonDecoder micros = MakeDecoder(options);
+  DecodedEvent event;
+  ASSERT_TRUE(micros.Decode(R"({"id":"1","time":1714564800000000})", &event).ok());
+  EXPECT_EQ(event.event_time_micros(), kNoon);
+
+  for (std::string_view bad :
+       {R"("2024-05-01")", R"("2024-05-01T12:00:00")", R"("2024-13-01T12:00:00Z")",
+        R"("2023-02-29T12:00:00Z")", R"("2024-05-01T24:00:00Z")", R"("2024-05-01T12:00:00.Z")",
+        R"("2024-05-01T12:00:00+2:00")", R"("2024-05-01T12:00:00Z ")", R"("yesterday")",
+        R"("1714564800")", "true", "{}", "[1]", "1e300", "9223372036854775807"}) {
+    DecodedEvent e;
+    const DecodeStatus s = decoder.Decode("{\"id\":\"1\",\"time\":" + std::string(bad) + "}", &e);
+    EXPECT_EQ(s.code(), DecodeError::kBadTimestamp) << bad << " -> " << s.message();
+    EXPECT_THAT(s.message(), HasSubstr("time[\"time\"]")) << bad;
+  }
+}
+
+TEST(JsonDecoderTest, ErrorCodesAndNamesAreStable) {
+  // These travel in dead-letter headers: never renumber.
+  EXPECT_EQ(static_cast<int>(DecodeError::kInvalidJson), 1);
+  EXPECT_EQ(static_cast<int>(DecodeError::kNullValue), 15);
+  EXPECT_EQ(DecodeErrorName(DecodeError::kOk), "OK");
+  EXPECT_EQ(DecodeErrorName(DecodeError::kInvalidJson), "INVALID_JSON");
+  EXPECT_EQ(DecodeErrorName(DecodeError::kNumberOutOfRange), "NUMBER_OUT_OF_RANGE");
+  EXPECT_EQ(DecodeErrorName(DecodeError::kNullValue), "NULL_VALUE");
+  const DecodeStatus s(DecodeError::kTooDeep, "features[\"a\"]: nested deeper than 16 levels");
+  EXPECT_EQ(s.ToStatus(),
+            absl::InvalidArgumentError("TOO_DEEP: features[\"a\"]: nested deeper than 16 levels"));
+  EXPECT_TRUE(DecodeStatus().ToStatus().ok());
+}
+
+TEST(JsonDecoderTest, OptionsValidate) {
+  EXPECT_TRUE(JsonDecoderOptions{}.Validate().ok());
+  auto invalid = [](auto mutate) {
+    JsonDecoderOptions o;
+    mutate(o);
+    return o.Validate();
+  };
+  EXPECT_THAT(invalid([](auto& o) { o.id_field = ""; }).message(), HasSubstr("id_field"));
+  EXPECT_THAT(invalid([](auto& o) { o.label_field = "id"; }).message(), HasSubstr("label_field"));
+  EXPECT_THAT(invalid([](auto& o) {
+                o.time_fields = {"t", "t"};
+              }).message(),
+              HasSubstr("time_fields[1]"));
+  EXPECT_THAT(invalid([](auto& o) { o.max_depth = 0; }).message(), HasSubstr("max_depth"));
+  EXPECT_THAT(invalid([](auto& o) { o.max_depth = 1000; }).message(), HasSubstr("max_depth"));
+  EXPECT_THAT(invalid([](auto& o) { o.max_message_bytes = 0; }).message(),
+              HasSubstr("max_message_bytes"));
+  EXPECT_THAT(invalid([](auto& o) { o.max_name_bytes = 0; }).message(),
+              HasSubstr("max_name_bytes"));
+  JsonDecoderOptions bad;
+  bad.max_depth = 0;
+  EXPECT_EQ(JsonDecoder::Create(bad).status().code(), absl::StatusCode::kInvalidArgument);
+}
+
+TEST(JsonDecoderTest, ParseRfc3339) {
+  EXPECT_EQ(ParseRfc3339Micros("0000-01-01T00:00:00Z"), -62167219200LL * 1000000);
+  EXPECT_EQ(ParseRfc3339Micros("9999-12-31T23:59:59.999999Z"), 253402300799999999LL);
+  EXPECT_EQ(ParseRfc3339Micros("2024-02-30T00:00:00Z"), std::nullopt);
+  EXPECT_EQ(ParseRfc3339Micros("2024-05-01T12:00:00+24:00"), std::nullopt);
+  EXPECT_EQ(ParseRfc3339Micros(""), std::nullopt);
+}
+
+}  // namespace
+}  // namespace riffle::features
