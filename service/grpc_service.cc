@@ -529,13 +529,38 @@ grpc::ServerUnaryReactor* InferenceServiceImpl::Learn(grpc::CallbackServerContex
 
 namespace {
 
+// A streaming reactor that holds an in-flight slot while open and gives it back when it
+// finishes (before gRPC destroys it), so a closed stream never counts against the limit.
+template <typename Reactor>
+class SlottedReactor : public Reactor {
+ protected:
+  explicit SlottedReactor(ServiceContext* c) : slot_(c) {}
+  void OnDone() override { delete this; }
+  void End(const grpc::Status& status) {
+    slot_.Release();
+    this->Finish(status);
+  }
+  InflightSlot slot_;
+};
+
+// Runs one request of a stream: `handle` under the usual guards, its error (only) prefixed
+// with the request's index in the stream.
+template <typename Fn>
+grpc::Status StreamStep(ServiceContext* c, grpc::CallbackServerContext* ctx, std::uint64_t index,
+                        Fn&& handle) {
+  return Guarded(c, ctx, false, [&]() {
+    absl::Status s = handle();
+    return s.ok() ? s : Prefixed(absl::StrFormat("requests[%d].", index), s);
+  });
+}
+
 // One response per request, in order: read, predict, write, read again. A failed request ends
 // the stream with its status, the message naming the request ("requests[7].instances[3]...").
 class PredictStreamReactor
-    : public grpc::ServerBidiReactor<v1::PredictRequest, v1::PredictResponse> {
+    : public SlottedReactor<grpc::ServerBidiReactor<v1::PredictRequest, v1::PredictResponse>> {
  public:
   PredictStreamReactor(ServiceContext* c, grpc::CallbackServerContext* ctx)
-      : c_(c), ctx_(ctx), slot_(c) {
+      : SlottedReactor(c), c_(c), ctx_(ctx) {
     if (!slot_.ok()) {
       End(slot_.Overloaded());
       return;
@@ -553,10 +578,8 @@ class PredictStreamReactor
       return;
     }
     response_.Clear();
-    grpc::Status status = Guarded(c_, ctx_, false, [&]() {
-      return Prefixed(absl::StrFormat("requests[%d].", index_),
-                      HandlePredict(c_, request_, &response_));
-    });
+    grpc::Status status =
+        StreamStep(c_, ctx_, index_, [&]() { return HandlePredict(c_, request_, &response_); });
     if (!status.ok()) {
       End(status);
       return;
@@ -573,17 +596,9 @@ class PredictStreamReactor
     StartRead(&request_);
   }
 
-  void OnDone() override { delete this; }
-
-  void End(const grpc::Status& status) {
-    slot_.Release();
-    Finish(status);
-  }
-
  private:
   ServiceContext* c_;
   grpc::CallbackServerContext* ctx_;
-  InflightSlot slot_;
   v1::PredictRequest request_;
   v1::PredictResponse response_;
   std::uint64_t index_ = 0;
@@ -591,11 +606,11 @@ class PredictStreamReactor
 
 // Learns each request as it arrives, in order; one summary at the end. A failed request ends
 // the stream with its status (earlier requests stay learned; the message names the request).
-class LearnStreamReactor : public grpc::ServerReadReactor<v1::LearnRequest> {
+class LearnStreamReactor : public SlottedReactor<grpc::ServerReadReactor<v1::LearnRequest>> {
  public:
   LearnStreamReactor(ServiceContext* c, grpc::CallbackServerContext* ctx,
                      v1::LearnResponse* summary)
-      : c_(c), ctx_(ctx), summary_(summary), slot_(c) {
+      : SlottedReactor(c), c_(c), ctx_(ctx), summary_(summary) {
     if (!slot_.ok()) {
       End(slot_.Overloaded());
       return;
@@ -617,9 +632,8 @@ class LearnStreamReactor : public grpc::ServerReadReactor<v1::LearnRequest> {
       return;
     }
     v1::LearnResponse one;
-    grpc::Status status = Guarded(c_, ctx_, false, [&]() {
-      return Prefixed(absl::StrFormat("requests[%d].", index_), HandleLearn(c_, request_, &one));
-    });
+    grpc::Status status =
+        StreamStep(c_, ctx_, index_, [&]() { return HandleLearn(c_, request_, &one); });
     if (!status.ok()) {
       End(status);
       return;
@@ -633,18 +647,10 @@ class LearnStreamReactor : public grpc::ServerReadReactor<v1::LearnRequest> {
     StartRead(&request_);
   }
 
-  void OnDone() override { delete this; }
-
-  void End(const grpc::Status& status) {
-    slot_.Release();
-    Finish(status);
-  }
-
  private:
   ServiceContext* c_;
   grpc::CallbackServerContext* ctx_;
   v1::LearnResponse* summary_;
-  InflightSlot slot_;
   v1::LearnRequest request_;
   std::uint64_t index_ = 0;
 };

@@ -1,9 +1,7 @@
 #include "service/model_import.h"
 
-#include <google/protobuf/struct.pb.h>
-#include <google/protobuf/util/json_util.h>
-
 #include "absl/strings/str_format.h"
+#include "features/json_decoder.h"
 #include "service/model_definition.h"
 
 namespace riffle::service {
@@ -23,20 +21,29 @@ absl::StatusOr<checkpoints::ModelState> ServableFromCheckpoint(checkpoints::Mode
 
   riffle::v1::ModelSpec spec;
   spec.set_learner(std::string(state.learner->Kind()));
-  // The eval's spec JSON: {"learner", "options": {...}, "target", "nominal", "drop", "window"}.
-  google::protobuf::Struct eval_spec;
-  if (auto s = google::protobuf::util::JsonStringToMessage(state.spec, &eval_spec); !s.ok()) {
+  // The eval's spec JSON: {"learner", "options": {...}, "target", "nominal": [...],
+  // "drop": [...], "window"}, read with the event decoder: "options.<name>" are the options
+  // (column lists are in the schema itself, so the arrays are skipped).
+  features::JsonDecoderOptions json_options;
+  json_options.require_id = false;
+  json_options.skip_arrays = true;
+  // (The spec has none of the role fields: id, key, label, time.)
+  absl::StatusOr<features::JsonDecoder> decoder = features::JsonDecoder::Create(json_options);
+  if (!decoder.ok()) return decoder.status();
+  features::DecodedEvent eval_spec;
+  if (features::DecodeStatus s = decoder->Decode(state.spec, &eval_spec); !s.ok()) {
     return absl::DataLossError(
-        absl::StrFormat("the checkpoint's eval spec is not valid JSON: %s", s.ToString()));
+        absl::StrFormat("the checkpoint's eval spec is not valid: %s", s.message()));
   }
-  const auto& fields = eval_spec.fields();
-  if (auto it = fields.find("options"); it != fields.end() && it->second.has_struct_value()) {
-    for (const auto& [key, value] : it->second.struct_value().fields()) {
-      (*spec.mutable_learner_options())[key] = value.string_value();
+  constexpr std::string_view kOptions = "options.";
+  for (const features::NamedFeature& f : eval_spec.features()) {
+    if (f.name.substr(0, kOptions.size()) == kOptions &&
+        f.value.kind == features::FeatureValue::Kind::kText) {
+      (*spec.mutable_learner_options())[std::string(f.name.substr(kOptions.size()))] =
+          std::string(f.value.text);
+    } else if (f.name == "window" && f.value.kind == features::FeatureValue::Kind::kNumber) {
+      spec.set_metrics_window(static_cast<std::uint32_t>(f.value.number));
     }
-  }
-  if (auto it = fields.find("window"); it != fields.end() && it->second.has_number_value()) {
-    spec.set_metrics_window(static_cast<std::uint32_t>(it->second.number_value()));
   }
   for (const std::string& c : schema.labels().names()) spec.add_classes(c);
   for (std::size_t c = 0; c < schema.header().size(); ++c) {

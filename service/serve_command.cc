@@ -21,6 +21,31 @@ namespace {
 constexpr int kExitFailure = 1;
 constexpr int kExitUsage = 2;
 
+// "name=value" of a model flag: the name (validated, not declared yet) and the value, returned
+// in from_checkpoint for the caller to place.
+absl::StatusOr<DeclaredModel> ParseModelFlag(std::string_view flag, std::string_view value_name,
+                                             const std::string& text,
+                                             const std::vector<DeclaredModel>& declared) {
+  const std::size_t eq = text.find('=');
+  if (eq == std::string::npos || eq == 0 || eq + 1 == text.size()) {
+    return absl::InvalidArgumentError(
+        absl::StrFormat("%s: expected name=%s, got \"%s\"", flag, value_name, text));
+  }
+  DeclaredModel model;
+  model.name = text.substr(0, eq);
+  model.from_checkpoint = text.substr(eq + 1);
+  if (absl::Status s = ValidateModelName(model.name); !s.ok()) {
+    return absl::InvalidArgumentError(absl::StrFormat("%s: %s", flag, s.message()));
+  }
+  for (const DeclaredModel& existing : declared) {
+    if (existing.name == model.name) {
+      return absl::InvalidArgumentError(
+          absl::StrFormat("%s: '%s' is declared twice", flag, model.name));
+    }
+  }
+  return model;
+}
+
 bool Given(const ServeFlags& flags, const char* name) {
   return flags.command != nullptr && flags.command->count(name) > 0;
 }
@@ -118,48 +143,20 @@ absl::StatusOr<ServeConfig> ResolveServeConfig(const ServeFlags& flags, checkpoi
     c.shutdown_grace_seconds = flags.shutdown_grace_seconds;
   }
   for (const std::string& m : flags.models) {
-    const std::size_t eq = m.find('=');
-    if (eq == std::string::npos || eq == 0 || eq + 1 == m.size()) {
-      return absl::InvalidArgumentError(
-          absl::StrFormat("--model: expected name=learner, got \"%s\"", m));
-    }
-    DeclaredModel model;
-    model.name = m.substr(0, eq);
-    model.spec.set_learner(m.substr(eq + 1));
-    if (absl::Status s = ValidateModelName(model.name); !s.ok()) {
-      return absl::InvalidArgumentError(absl::StrFormat("--model: %s", s.message()));
-    }
-    if (absl::StatusOr<ModelDefinition> d = DefinitionFromSpec(model.spec); !d.ok()) {
+    absl::StatusOr<DeclaredModel> model = ParseModelFlag("--model", "learner", m, c.models);
+    if (!model.ok()) return model.status();
+    model->spec.set_learner(model->from_checkpoint);
+    model->from_checkpoint.clear();
+    if (absl::StatusOr<ModelDefinition> d = DefinitionFromSpec(model->spec); !d.ok()) {
       return absl::InvalidArgumentError(absl::StrFormat("--model %s: %s", m, d.status().message()));
     }
-    for (const DeclaredModel& existing : c.models) {
-      if (existing.name == model.name) {
-        return absl::InvalidArgumentError(
-            absl::StrFormat("--model: '%s' is declared twice", model.name));
-      }
-    }
-    c.models.push_back(std::move(model));
+    c.models.push_back(*std::move(model));
   }
   for (const std::string& m : flags.models_from_checkpoint) {
-    const std::size_t eq = m.find('=');
-    if (eq == std::string::npos || eq == 0 || eq + 1 == m.size()) {
-      return absl::InvalidArgumentError(
-          absl::StrFormat("--model-from-checkpoint: expected name=FILE, got \"%s\"", m));
-    }
-    DeclaredModel model;
-    model.name = m.substr(0, eq);
-    model.from_checkpoint = m.substr(eq + 1);
-    if (absl::Status s = ValidateModelName(model.name); !s.ok()) {
-      return absl::InvalidArgumentError(
-          absl::StrFormat("--model-from-checkpoint: %s", s.message()));
-    }
-    for (const DeclaredModel& existing : c.models) {
-      if (existing.name == model.name) {
-        return absl::InvalidArgumentError(
-            absl::StrFormat("--model-from-checkpoint: '%s' is declared twice", model.name));
-      }
-    }
-    c.models.push_back(std::move(model));
+    absl::StatusOr<DeclaredModel> model =
+        ParseModelFlag("--model-from-checkpoint", "FILE", m, c.models);
+    if (!model.ok()) return model.status();
+    c.models.push_back(*std::move(model));
   }
   if (!c.auth_token_file.empty()) {
     absl::StatusOr<std::string> token = env->ReadFile(c.auth_token_file, 64 * 1024);
@@ -168,11 +165,11 @@ absl::StatusOr<ServeConfig> ResolveServeConfig(const ServeFlags& flags, checkpoi
                           absl::StrFormat("auth token file: %s", token.status().message()));
     }
     c.server.auth_token = std::string(absl::StripAsciiWhitespace(*token));
-    c.auth_token_file.clear();  // resolved: the token is in server.auth_token now
     if (c.server.auth_token.empty()) {
       return absl::InvalidArgumentError(
           absl::StrFormat("auth token file %s is empty", c.auth_token_file));
     }
+    c.auth_token_file.clear();  // resolved: the token is in server.auth_token now
   }
   if (absl::Status s = c.Validate(); !s.ok()) return s;
   return c;
