@@ -63,6 +63,17 @@ models:
   EXPECT_EQ(spec.features().declared(1).hash_buckets(), 4096u);
 }
 
+TEST(ServeConfigTest, AModelCanStartFromACheckpointFile) {
+  absl::StatusOr<ServeConfig> c =
+      ParseServeConfig("models: [{name: credit, from_checkpoint: /models/credit.riffle}]", "x");
+  ASSERT_TRUE(c.ok()) << c.status();
+  ASSERT_EQ(c->models.size(), 1u);
+  EXPECT_EQ(c->models[0].from_checkpoint, "/models/credit.riffle");
+  EXPECT_THAT(Error("models: [{name: a, from_checkpoint: f, spec: {learner: logreg}}]"),
+              HasSubstr("models[0]: give spec or from_checkpoint, not both"));
+  EXPECT_THAT(Error("models: [{name: a}]"), HasSubstr("models[0].spec: required"));
+}
+
 TEST(ServeConfigTest, EmptyFileMeansDefaults) {
   absl::StatusOr<ServeConfig> c = ParseServeConfig("", "x");
   ASSERT_TRUE(c.ok());
