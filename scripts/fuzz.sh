@@ -53,12 +53,15 @@ fi
 
 echo "=== fuzz checkpoint_file_fuzzer for ${checkpoint_seconds}s"
 export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
-# -malloc_limit_mb: one allocation above 256 MB is a finding (inputs are at most a few KB, so a
-#   parser trusting a size field shows up at once); -rss_limit_mb bounds the whole process.
+# -malloc_limit_mb: one allocation above 256 MB is a finding (a parser trusting a corrupted
+#   size field shows up at once); -rss_limit_mb bounds the whole process. The seeds are whole
+#   checkpoint files of about 1 MB (the metrics' AUC trees), and libFuzzer keeps every new
+#   corpus entry in memory: several hundred entries in 30 s under ASan exceeded 512 MB in a CI
+#   run (libFuzzer's own corpus, not the parser), hence 4 GB on this 24 GB machine.
 # -timeout: one input taking over 10 s is a finding (a loop driven by a corrupted count).
 build/fuzz/checkpoint_file_fuzzer \
   -max_total_time="$checkpoint_seconds" \
-  -rss_limit_mb=512 \
+  -rss_limit_mb=4096 \
   -malloc_limit_mb=256 \
   -timeout=10 \
   -print_final_stats=1 \

@@ -339,7 +339,8 @@ absl::Status HandlePredict(ServiceContext* c, const v1::PredictRequest& request,
 }
 
 absl::Status HandleLearn(ServiceContext* c, const v1::LearnRequest& request,
-                         v1::LearnResponse* response) {
+                         v1::LearnResponse* response,
+                         std::chrono::system_clock::time_point deadline) {
   if (absl::Status s = RequireModel(request.model()); !s.ok()) return s;
   if (absl::Status s = CheckBatch("examples", request.examples_size(), c->limits.max_batch);
       !s.ok()) {
@@ -369,7 +370,7 @@ absl::Status HandleLearn(ServiceContext* c, const v1::LearnRequest& request,
     scratch.examples.push_back(view);
   }
   LearnBatchResult result;
-  if (absl::Status s = (*model)->Learn(scratch.examples, request.skip_metrics(), &result);
+  if (absl::Status s = (*model)->Learn(scratch.examples, request.skip_metrics(), &result, deadline);
       !s.ok()) {
     return s;
   }
@@ -524,7 +525,8 @@ grpc::ServerUnaryReactor* InferenceServiceImpl::Predict(grpc::CallbackServerCont
 grpc::ServerUnaryReactor* InferenceServiceImpl::Learn(grpc::CallbackServerContext* ctx,
                                                       const v1::LearnRequest* request,
                                                       v1::LearnResponse* response) {
-  return Unary(context_, ctx, true, [&]() { return HandleLearn(context_, *request, response); });
+  return Unary(context_, ctx, true,
+               [&]() { return HandleLearn(context_, *request, response, ctx->deadline()); });
 }
 
 namespace {
@@ -632,8 +634,8 @@ class LearnStreamReactor : public SlottedReactor<grpc::ServerReadReactor<v1::Lea
       return;
     }
     v1::LearnResponse one;
-    grpc::Status status =
-        StreamStep(c_, ctx_, index_, [&]() { return HandleLearn(c_, request_, &one); });
+    grpc::Status status = StreamStep(
+        c_, ctx_, index_, [&]() { return HandleLearn(c_, request_, &one, ctx_->deadline()); });
     if (!status.ok()) {
       End(status);
       return;

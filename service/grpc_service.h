@@ -4,6 +4,7 @@
 #include <grpcpp/grpcpp.h>
 
 #include <atomic>
+#include <chrono>
 #include <cstddef>
 #include <string>
 
@@ -106,8 +107,10 @@ class InferenceServiceImpl final : public riffle::v1::InferenceService::Callback
 // The request-level logic, proto in, proto out, shared by the unary and streaming handlers.
 absl::Status HandlePredict(ServiceContext* context, const riffle::v1::PredictRequest& request,
                            riffle::v1::PredictResponse* response);
+// `deadline`: the call's; a batch still waiting for the model when it passes is not learned.
 absl::Status HandleLearn(ServiceContext* context, const riffle::v1::LearnRequest& request,
-                         riffle::v1::LearnResponse* response);
+                         riffle::v1::LearnResponse* response,
+                         std::chrono::system_clock::time_point deadline);
 
 }  // namespace riffle::service
 

@@ -26,6 +26,20 @@ void LabelCache::Insert(std::string_view id, std::span<const features::NamedFeat
   stats_.bytes += e.bytes;
   order_.push_back({it->first, e.sequence, now_micros});
   EvictLocked(now_micros);
+  // Items of replaced or taken entries stay in order_ until they reach the front; behind one
+  // long-lived entry they could pile up without bound (the same id predicted in a loop).
+  // Compacting when they outnumber the live entries keeps order_ within 2x + 1024 of them,
+  // in amortized O(1) per insert.
+  if (order_.size() > 2 * entries_.size() + 1024) {
+    std::deque<Queued> live;
+    for (Queued& q : order_) {
+      auto found = entries_.find(q.id);
+      if (found != entries_.end() && found->second.sequence == q.sequence) {
+        live.push_back(std::move(q));
+      }
+    }
+    order_.swap(live);
+  }
 }
 
 std::optional<features::OwnedFeatures> LabelCache::Take(std::string_view id,
@@ -69,7 +83,7 @@ void LabelCache::EvictLocked(std::int64_t now_micros) {
 }
 
 LabelCache::Stats LabelCache::stats() const {
-  WriterLock lock(&mu_);
+  ReaderLock lock(&mu_);
   Stats s = stats_;
   s.entries = entries_.size();
   return s;

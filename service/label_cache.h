@@ -53,6 +53,11 @@ class LabelCache {
   std::optional<features::OwnedFeatures> Take(std::string_view id, std::int64_t now_micros);
   // Drops expired entries (also done by Insert and Take).
   void Expire(std::int64_t now_micros);
+  // Items in the insertion-order queue (live or stale); for tests of its bound.
+  std::size_t QueuedForTesting() const {
+    ReaderLock lock(&mu_);
+    return order_.size();
+  }
   Stats stats() const;
   const LabelCacheOptions& options() const { return options_; }
 

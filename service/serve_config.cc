@@ -253,6 +253,11 @@ absl::Status ServeConfig::Validate() const {
     return absl::InvalidArgumentError("security: give auth_token or auth_token_file, not both");
   }
   if (checkpoint.keep < 1) return absl::InvalidArgumentError("checkpoint.keep: must be >= 1");
+  if (!std::isfinite(shutdown_grace_seconds) || shutdown_grace_seconds < 0 ||
+      shutdown_grace_seconds > 3600) {
+    return absl::InvalidArgumentError(absl::StrFormat(
+        "shutdown_grace_seconds: must be in [0, 3600], got %g", shutdown_grace_seconds));
+  }
   if (!std::isfinite(checkpoint.every_seconds) || checkpoint.every_seconds < 0) {
     return absl::InvalidArgumentError("checkpoint.every_seconds: must be >= 0");
   }

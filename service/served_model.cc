@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cmath>
+#include <unordered_set>
 #include <utility>
 
 #include "absl/strings/str_format.h"
@@ -50,6 +51,7 @@ ServedModel::ServedModel(std::string name, ModelDefinition definition,
       generation_(state_.generation),
       created_micros_(options.env->NowMicros()) {
   last_submit_micros_ = created_micros_;
+  labeled_at_submit_ = state_.counters.labeled;
 }
 
 ServedModel::~ServedModel() { StopCheckpointing(); }
@@ -214,7 +216,8 @@ absl::Status ServedModel::PredictDense(const DenseBatchView& batch, PredictBatch
 }
 
 absl::Status ServedModel::Learn(std::span<const ExampleView> examples, bool skip_metrics,
-                                LearnBatchResult* out) {
+                                LearnBatchResult* out,
+                                std::chrono::system_clock::time_point deadline) {
   const auto start = std::chrono::steady_clock::now();
   for (std::size_t i = 0; i < examples.size(); ++i) {
     const ExampleView& e = examples[i];
@@ -234,6 +237,7 @@ absl::Status ServedModel::Learn(std::span<const ExampleView> examples, bool skip
   *out = LearnBatchResult();
   WriterLock lock(&mu_);
   features::Pipeline& pipeline = *state_.pipeline;
+  std::unordered_set<std::string_view> new_labels;
   // Everything is checked before anything is learned: a rejected batch changes nothing.
   for (std::size_t i = 0; i < examples.size(); ++i) {
     const ExampleView& e = examples[i];
@@ -242,9 +246,22 @@ absl::Status ServedModel::Learn(std::span<const ExampleView> examples, bool skip
         return Prefixed(absl::StrFormat("examples[%d].instance.", i), s);
       }
     }
-    if (!pipeline.spec().classes.empty() && !pipeline.FindLabel(e.label).has_value()) {
-      return Prefixed(absl::StrFormat("examples[%d].", i), pipeline.EncodeLabel(e.label).status());
+    if (!pipeline.FindLabel(e.label).has_value()) {
+      if (!pipeline.spec().classes.empty()) {
+        return Prefixed(absl::StrFormat("examples[%d].", i),
+                        pipeline.EncodeLabel(e.label).status());
+      }
+      new_labels.insert(e.label);
+      if (pipeline.labels().size() + new_labels.size() > kMaxClasses) {
+        return absl::InvalidArgumentError(absl::StrFormat(
+            "examples[%d].label.class_name: \"%s\" would be class %d; a model has at most %d", i,
+            e.label.substr(0, 64), pipeline.labels().size() + new_labels.size(), kMaxClasses));
+      }
     }
+  }
+  if (std::chrono::system_clock::now() > deadline) {
+    return absl::DeadlineExceededError(
+        "the deadline passed while the batch waited for the model: nothing was learned");
   }
   const std::int64_t now = options_.env->NowMicros();
   features::OwnedFeatures cached;
@@ -274,20 +291,33 @@ absl::Status ServedModel::Learn(std::span<const ExampleView> examples, bool skip
   }
   out->version = state_.version;
   out->generation = generation_.load(std::memory_order_relaxed);
-  dirty_events_ += out->learned;
   const std::uint64_t every = options_.schedule.every_events;
-  if (checkpointer_ != nullptr && every > 0 && dirty_events_ >= every) SubmitLocked();
+  // (After a failed write, labeled_at_submit_ is kNeverSubmitted: the time trigger retries, not
+  // every batch.)
+  if (checkpointer_ != nullptr && every > 0 && labeled_at_submit_ != kNeverSubmitted &&
+      state_.counters.labeled - labeled_at_submit_ >= every) {
+    SubmitLocked();
+  }
   learn_latency_.Record(NanosSince(start));
   return absl::OkStatus();
 }
 
-void ServedModel::SubmitLocked() {
-  if (retired_) return;
-  // A busy checkpointer refuses; the next trigger tries again with a newer snapshot.
-  if (checkpointer_->TrySubmit(state_.Clone())) {
-    dirty_events_ = 0;
-    last_submit_micros_ = options_.env->NowMicros();
+bool ServedModel::SubmitLocked() {
+  if (retired_) return false;
+  if (!checkpointer_->TrySubmit(state_.Clone())) return false;
+  labeled_at_submit_ = state_.counters.labeled;
+  last_submit_micros_ = options_.env->NowMicros();
+  return true;
+}
+
+bool ServedModel::DirtyLocked() {
+  const std::uint64_t failed = checkpointer_->stats().failed;
+  if (failed != failed_seen_) {
+    // A write failed: what it held is not durable, whatever was handed over since.
+    failed_seen_ = failed;
+    labeled_at_submit_ = kNeverSubmitted;
   }
+  return state_.counters.labeled != labeled_at_submit_;
 }
 
 void ServedModel::MaybeCheckpoint(std::int64_t now_micros) {
@@ -295,15 +325,27 @@ void ServedModel::MaybeCheckpoint(std::int64_t now_micros) {
   NoteWritten(checkpointer_->stats());
   const double every = options_.schedule.every_seconds;
   if (every <= 0) return;
+  {
+    // A cheap look under the shared lock first: an idle model never blocks predictions.
+    ReaderLock lock(&mu_);
+    const bool maybe_dirty = state_.counters.labeled != labeled_at_submit_ ||
+                             checkpointer_->stats().failed != failed_seen_;
+    if (!maybe_dirty || static_cast<double>(now_micros - last_submit_micros_) < every * 1e6) {
+      return;
+    }
+  }
   WriterLock lock(&mu_);
-  if (dirty_events_ == 0) return;
-  if (static_cast<double>(now_micros - last_submit_micros_) < every * 1e6) return;
-  SubmitLocked();
+  if (DirtyLocked()) SubmitLocked();
 }
 
 void ServedModel::NoteWritten(const checkpoints::Checkpointer::Stats& stats) {
-  if (stats.last_generation > generation_.load(std::memory_order_relaxed)) {
-    generation_.store(stats.last_generation, std::memory_order_relaxed);
+  // A monotonic maximum: the timer and a Checkpoint call may note concurrently.
+  std::uint64_t seen = generation_.load(std::memory_order_relaxed);
+  while (
+      stats.last_generation > seen &&
+      !generation_.compare_exchange_weak(seen, stats.last_generation, std::memory_order_relaxed)) {
+  }
+  if (stats.last_generation > seen) {
     last_checkpoint_micros_.store(options_.env->NowMicros(), std::memory_order_relaxed);
   }
 }
@@ -313,36 +355,44 @@ absl::StatusOr<checkpoints::WrittenCheckpoint> ServedModel::CheckpointNow() {
     return absl::FailedPreconditionError(absl::StrFormat(
         "model '%s' has no checkpoint directory (serve with --checkpoint-dir)", name_));
   }
-  checkpoints::ModelState snapshot;
-  {
+  std::lock_guard<std::mutex> checkpoint(checkpoint_mu_);
+  return CheckpointNowLocked();
+}
+
+absl::StatusOr<checkpoints::WrittenCheckpoint> ServedModel::CheckpointNowLocked() {
+  // The snapshot is taken and handed over in one critical section, never waiting for the disk
+  // with the model locked: a snapshot a Learn hands over later is of a newer state and is
+  // written after this one, so the newest file is always the newest state.
+  std::uint64_t failed_before = 0;
+  for (;;) {
+    checkpointer_->Wait();
     WriterLock lock(&mu_);
-    if (retired_) {
-      return absl::FailedPreconditionError(absl::StrFormat("model '%s' was deleted", name_));
-    }
-    snapshot = state_.Clone();
-    dirty_events_ = 0;
-    last_submit_micros_ = options_.env->NowMicros();
+    if (retired_) return absl::NotFoundError(absl::StrFormat("model '%s' was deleted", name_));
+    failed_before = checkpointer_->stats().failed;
+    if (SubmitLocked()) break;
   }
-  absl::StatusOr<std::uint64_t> generation = checkpointer_->WriteNow(std::move(snapshot));
-  if (!generation.ok()) return generation.status();
+  checkpointer_->Wait();
   const checkpoints::Checkpointer::Stats stats = checkpointer_->stats();
+  if (stats.failed != failed_before) return stats.last_error;
   NoteWritten(stats);
   checkpoints::WrittenCheckpoint written;
-  written.generation = *generation;
-  written.path = store_->PathFor(*generation);
-  written.size_bytes = stats.last_generation == *generation ? stats.last_bytes : 0;
+  written.generation = stats.last_generation;
+  written.path = store_->PathFor(stats.last_generation);
+  written.size_bytes = stats.last_bytes;
   return written;
 }
 
 absl::Status ServedModel::CheckpointIfDirty() {
   if (checkpointer_ == nullptr) return absl::OkStatus();
   checkpointer_->Wait();
+  bool dirty = false;
   {
     WriterLock lock(&mu_);
-    if (dirty_events_ == 0) {
-      NoteWritten(checkpointer_->stats());
-      return absl::OkStatus();
-    }
+    dirty = !retired_ && DirtyLocked();
+  }
+  if (!dirty) {
+    NoteWritten(checkpointer_->stats());
+    return absl::OkStatus();
   }
   return CheckpointNow().status();
 }
@@ -360,7 +410,7 @@ absl::Status ServedModel::Restore(std::uint64_t generation) {
     return absl::FailedPreconditionError(
         absl::StrFormat("model '%s' has no checkpoint directory", name_));
   }
-  checkpointer_->Wait();
+  std::lock_guard<std::mutex> checkpoint(checkpoint_mu_);
   absl::StatusOr<checkpoints::ModelState> state = absl::NotFoundError("no checkpoint");
   absl::StatusOr<checkpoints::LoadedCheckpoint> loaded =
       generation == 0 ? store_->LoadNewestValid([&state](std::string_view payload) {
@@ -384,11 +434,22 @@ absl::Status ServedModel::Restore(std::uint64_t generation) {
   absl::StatusOr<ModelDefinition> definition = DefinitionFromJson(state->spec);
   if (!definition.ok()) return Prefixed(absl::StrFormat("%s: ", loaded->path), definition.status());
   state->generation = loaded->generation;
-  WriterLock lock(&mu_);
-  state_ = *std::move(state);
-  definition_ = *std::move(definition);
-  dirty_events_ = 0;
-  generation_.store(loaded->generation, std::memory_order_relaxed);
+  {
+    WriterLock lock(&mu_);
+    if (retired_) return absl::NotFoundError(absl::StrFormat("model '%s' was deleted", name_));
+    state_ = *std::move(state);
+    definition_ = *std::move(definition);
+    labeled_at_submit_ = kNeverSubmitted;
+  }
+  // Durable at once, as the newest generation: otherwise a restart would load the newer state
+  // this restore replaced. (A snapshot handed over before the swap is written first.)
+  absl::StatusOr<checkpoints::WrittenCheckpoint> written = CheckpointNowLocked();
+  if (!written.ok()) {
+    return absl::Status(written.status().code(),
+                        absl::StrFormat("restored generation %d, but writing it as the newest "
+                                        "generation failed (retried at the next trigger): %s",
+                                        loaded->generation, written.status().message()));
+  }
   return absl::OkStatus();
 }
 
@@ -397,6 +458,8 @@ void ServedModel::Retire() {
     WriterLock lock(&mu_);
     retired_ = true;
   }
+  // A manual checkpoint or restore in progress finishes first; none starts after.
+  std::lock_guard<std::mutex> checkpoint(checkpoint_mu_);
   StopCheckpointing();
 }
 

@@ -2,8 +2,10 @@
 #define RIFFLE_SERVICE_SERVED_MODEL_H_
 
 #include <atomic>
+#include <chrono>
 #include <cstdint>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <span>
 #include <string>
@@ -157,14 +159,23 @@ class ServedModel {
   // Learns the examples in order, test-then-train unless `skip_metrics`. All-or-nothing on
   // invalid input: InvalidArgument naming "examples[i]...." and nothing learned. Examples by
   // id whose id is not cached are counted as misses, not errors.
+  // `deadline`: checked once the writer lock is held; a batch whose caller gave up while
+  // it waited is not learned (DeadlineExceeded), so the caller's retry does not learn it twice.
   absl::Status Learn(std::span<const ExampleView> examples, bool skip_metrics,
-                     LearnBatchResult* out);
+                     LearnBatchResult* out,
+                     std::chrono::system_clock::time_point deadline =
+                         std::chrono::system_clock::time_point::max());
 
   ModelInfo Info() const;
   ModelMetricsReport Metrics() const;
   const std::string& name() const { return name_; }
 
-  // Writes a checkpoint now (after the one in flight). Returns its generation.
+  // Most classes a model may have (a label beyond is INVALID_ARGUMENT): every class costs a
+  // weight column and grows the metrics' confusion matrices quadratically.
+  static constexpr std::size_t kMaxClasses = 1000;
+
+  // Writes a checkpoint of the current state now, as the newest generation (after the one in
+  // flight). NotFound for a deleted model.
   absl::StatusOr<checkpoints::WrittenCheckpoint> CheckpointNow();
   // Submits a checkpoint if the time trigger is due and something was learned since the last
   // one; called by the registry's timer.
@@ -173,8 +184,9 @@ class ServedModel {
   absl::Status CheckpointIfDirty();
   absl::StatusOr<std::vector<checkpoints::CheckpointInfo>> ListCheckpoints() const;
   // Replaces the state with generation `generation` of the model's own store (0: the newest
-  // valid one). NotFound for an unknown generation, DataLoss for a damaged one (the model is
-  // then unchanged), FailedPrecondition without a store.
+  // valid one) and writes it at once as the newest generation, so a restart serves the
+  // restored state. NotFound for an unknown generation, DataLoss for a damaged one (the model
+  // is then unchanged), FailedPrecondition without a store.
   absl::Status Restore(std::uint64_t generation);
   // Waits for the checkpoint in flight; afterwards no background write touches the store.
   void StopCheckpointing();
@@ -192,7 +204,12 @@ class ServedModel {
   void BeginResultLocked(std::size_t n, PredictBatchResult* out) const
       ABSL_SHARED_LOCKS_REQUIRED(mu_);
   void NoteWritten(const checkpoints::Checkpointer::Stats& stats);
-  void SubmitLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Hands a snapshot of the state to the checkpointer; false if it is busy (or retired).
+  bool SubmitLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Whether the state differs from the last snapshot handed over, or a write failed since.
+  bool DirtyLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // CheckpointNow with checkpoint_mu_ held.
+  absl::StatusOr<checkpoints::WrittenCheckpoint> CheckpointNowLocked();
 
   const std::string name_;
   const Options options_;
@@ -200,10 +217,19 @@ class ServedModel {
   ModelDefinition definition_ ABSL_GUARDED_BY(mu_);
   checkpoints::ModelState state_ ABSL_GUARDED_BY(mu_);
   PrequentialStep step_ ABSL_GUARDED_BY(mu_);
-  // Learned events not yet in a submitted checkpoint.
-  std::uint64_t dirty_events_ ABSL_GUARDED_BY(mu_) = 0;
+  // Snapshots are handed to the checkpointer only with mu_ held exclusively, so they are
+  // written in the order of the states they copy: the newest file is always the newest state.
+  // labeled_at_submit_: state_.counters.labeled of the last snapshot handed over (kNeverSubmitted
+  // after a restore or a failed write, which makes the model dirty); failed_seen_: the
+  // checkpointer's failure count already taken into account.
+  static constexpr std::uint64_t kNeverSubmitted = ~std::uint64_t{0};
+  std::uint64_t labeled_at_submit_ ABSL_GUARDED_BY(mu_) = 0;
+  std::uint64_t failed_seen_ ABSL_GUARDED_BY(mu_) = 0;
   std::int64_t last_submit_micros_ ABSL_GUARDED_BY(mu_) = 0;
   bool retired_ ABSL_GUARDED_BY(mu_) = false;
+  // Held for a whole manual checkpoint or restore (taken before mu_, never after), so Retire()
+  // can wait for one in progress: a deleted model writes nothing after Delete returns.
+  std::mutex checkpoint_mu_;
 
   mutable LabelCache label_cache_;
   mutable LatencyHistogram predict_latency_;

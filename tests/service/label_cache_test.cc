@@ -64,6 +64,14 @@ TEST(LabelCacheTest, ExpiresEntriesOlderThanTheTtl) {
   EXPECT_EQ(cache.stats().evictions, 1u);
 }
 
+TEST(LabelCacheTest, TheQueueStaysBoundedWhenOneIdIsCachedOverAndOver) {
+  LabelCache cache({.max_entries = 100, .ttl_seconds = 3600});
+  for (int i = 0; i < 100000; ++i) cache.Insert("session-1", Event(i), i);
+  EXPECT_EQ(cache.stats().entries, 1u);
+  EXPECT_LE(cache.QueuedForTesting(), 2u + 1024u);
+  EXPECT_EQ(ValueOf(*cache.Take("session-1", 100000)), 99999);
+}
+
 TEST(LabelCacheTest, ZeroEntriesDisablesTheCache) {
   LabelCache cache({.max_entries = 0, .ttl_seconds = 5});
   cache.Insert("a", Event(1), 0);

@@ -200,7 +200,12 @@ TEST(ServedModelTest, CheckpointAndRestoreGiveBitIdenticalPredictions) {
   ASSERT_TRUE(model->Restore(2).ok());
   EXPECT_EQ(Probabilities(*model, 7, 50), at_checkpoint);
   EXPECT_EQ(model->Info().labeled, 500u);
-  EXPECT_EQ(model->Info().generation, 2u);
+  // The restored state is written at once as the newest generation, so a restart serves it.
+  EXPECT_EQ(model->Info().generation, 3u);
+  absl::StatusOr<checkpoints::LoadedCheckpoint> newest = model->store()->LoadNewestValid();
+  ASSERT_TRUE(newest.ok());
+  EXPECT_EQ(newest->generation, 3u);
+  EXPECT_EQ(checkpoints::ParseModelState(newest->payload)->counters.labeled, 500u);
   EXPECT_EQ(model->Restore(9).code(), absl::StatusCode::kNotFound);
 
   // A restored model keeps learning exactly like one that never stopped.
@@ -258,6 +263,80 @@ TEST(ServedModelTest, WritesCheckpointsEveryTSecondsWhenSomethingWasLearned) {
   EXPECT_EQ(generations(), 3u);
   EXPECT_TRUE(model->CheckpointIfDirty().ok());
   EXPECT_EQ(generations(), 3u);  // nothing new since
+}
+
+// A write that fails (full disk) leaves the model dirty: the next trigger and the shutdown
+// checkpoint write it again, so nothing learned is lost.
+TEST(ServedModelTest, AFailedWriteIsRetriedAndNotForgotten) {
+  ScopedTempDir dir;
+  checkpoints::testing::FaultInjectionEnv env;
+  CheckpointSchedule schedule;
+  schedule.every_events = 10;
+  schedule.every_seconds = 0;
+  auto model = MakeModel(&env, dir.File("m"), LogregSpec(), schedule);
+  env.fail_rename = true;
+  SeparableStream stream(3);
+  LearnStream(model.get(), &stream, 20);
+  model->StopCheckpointing();
+  EXPECT_EQ(model->ListCheckpoints()->size(), 1u);  // only the first, at creation
+  EXPECT_FALSE(model->CheckpointNow().ok());
+  env.fail_rename = false;
+  ASSERT_TRUE(model->CheckpointIfDirty().ok());
+  absl::StatusOr<checkpoints::LoadedCheckpoint> newest = model->store()->LoadNewestValid();
+  ASSERT_TRUE(newest.ok());
+  EXPECT_EQ(checkpoints::ParseModelState(newest->payload)->counters.labeled, 20u);
+}
+
+// A manual checkpoint racing with learning that triggers background checkpoints: the newest
+// file is always the newest state handed over (never an older snapshot written last).
+TEST(ServedModelTest, TheNewestCheckpointIsTheNewestState) {
+  ScopedTempDir dir;
+  FakeClockEnv env;
+  CheckpointSchedule schedule;
+  schedule.every_events = 20;
+  schedule.every_seconds = 0;
+  auto model = MakeModel(&env, dir.File("m"), LogregSpec(), schedule);
+  std::atomic<bool> done{false};
+  std::thread learner([&] {
+    SeparableStream stream(9);
+    LearnStream(model.get(), &stream, 2000);
+    done = true;
+  });
+  while (!done.load()) ASSERT_TRUE(model->CheckpointNow().ok());
+  learner.join();
+  ASSERT_TRUE(model->CheckpointIfDirty().ok());
+  absl::StatusOr<checkpoints::LoadedCheckpoint> newest = model->store()->LoadNewestValid();
+  ASSERT_TRUE(newest.ok());
+  EXPECT_EQ(checkpoints::ParseModelState(newest->payload)->counters.labeled, 2000u);
+}
+
+TEST(ServedModelTest, ClassesAreBounded) {
+  FakeClockEnv env;
+  riffle::v1::ModelSpec open = LogregSpec();
+  open.clear_classes();
+  auto model = MakeModel(&env, "", open);
+  std::vector<features::NamedFeature> f = {{"x0", features::FeatureValue::Number(1)}};
+  std::vector<std::string> labels;
+  for (std::size_t k = 0; k <= ServedModel::kMaxClasses; ++k) labels.push_back(std::to_string(k));
+  std::vector<ExampleView> examples;
+  for (const std::string& label : labels) examples.push_back({{"", f}, label, 1.0, false});
+  LearnBatchResult r;
+  absl::Status s = model->Learn(examples, false, &r);
+  EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(s.message(), HasSubstr("a model has at most 1000"));
+  EXPECT_EQ(model->Info().labeled, 0u);
+}
+
+TEST(ServedModelTest, ABatchWhoseDeadlinePassedIsNotLearned) {
+  FakeClockEnv env;
+  auto model = MakeModel(&env);
+  std::vector<features::NamedFeature> f = {{"x0", features::FeatureValue::Number(1)}};
+  ExampleView e{{"", f}, "1", 1.0, false};
+  LearnBatchResult r;
+  absl::Status s =
+      model->Learn({&e, 1}, false, &r, std::chrono::system_clock::now() - std::chrono::seconds(1));
+  EXPECT_EQ(s.code(), absl::StatusCode::kDeadlineExceeded);
+  EXPECT_EQ(model->Info().labeled, 0u);
 }
 
 // Concurrent predictions and learning (DESIGN.md: one writer per model, consistent reads).

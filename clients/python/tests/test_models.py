@@ -86,14 +86,17 @@ def test_checkpoint_list_and_restore(client: Client, model_name: str) -> None:
     assert newer.generation == generations[0] and written.generation in generations
     assert all(c.size_bytes > 0 for c in listed)
 
+    # A restore is made durable at once: the restored state is written as the newest
+    # generation, so a restart serves it (not the newer state it replaced).
     restored = client.restore(model_name, written.generation)
-    assert restored.generation == written.generation
+    assert restored.generation == newer.generation + 1
     assert restored.labeled == 300
     assert_same_probabilities(probabilities(client, model_name), saved)
 
-    # generation 0: the newest valid one.
-    assert client.restore(model_name).generation == newer.generation
-    assert probabilities(client, model_name) != saved
+    # generation 0: the newest valid one, which is now the restored copy.
+    again = client.restore(model_name)
+    assert again.labeled == 300 and again.generation == restored.generation + 1
+    assert_same_probabilities(probabilities(client, model_name), saved)
 
     with pytest.raises(RiffleError) as e:
         client.restore(model_name, 999)
