@@ -124,6 +124,7 @@ absl::Status Pipeline::Validate(std::span<const NamedFeature> features) const {
       if (absl::Status s = CheckNumber(f.name, f.value.number); !s.ok()) return s;
       continue;
     }
+    if (declared_index_.empty()) continue;  // schemaless: no lookup (and no string) per text
     auto it = declared_index_.find(std::string(f.name));
     if (it != declared_index_.end() &&
         spec_.declared[it->second].kind == FeatureDef::Kind::kNumeric) {

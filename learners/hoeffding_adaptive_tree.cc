@@ -269,20 +269,7 @@ std::size_t HoeffdingAdaptiveTreeClassifier::MemoryBytes() const {
 }
 
 TreeStats HoeffdingAdaptiveTreeClassifier::Stats() const {
-  TreeStats stats;
-  if (root_ != nullptr) {
-    tree_internal::TreeShape shape;
-    tree_internal::MeasureTree(*root_, &shape);
-    stats.nodes = shape.nodes;
-    stats.branches = shape.branches;
-    stats.leaves = shape.leaves;
-    stats.active_leaves = shape.active_leaves;
-    stats.inactive_leaves = shape.leaves - shape.active_leaves;
-    stats.depth = shape.depth;
-    stats.alternate_trees = shape.alternate_trees;
-  }
-  stats.memory_bytes = MemoryBytes();
-  return stats;
+  return tree_internal::StatsOf(root_.get(), MemoryBytes());
 }
 
 std::string HoeffdingAdaptiveTreeClassifier::ToJson(

@@ -119,19 +119,7 @@ std::size_t HoeffdingTreeClassifier::MemoryBytes() const {
 }
 
 TreeStats HoeffdingTreeClassifier::Stats() const {
-  TreeStats stats;
-  if (root_ != nullptr) {
-    tree_internal::TreeShape shape;
-    tree_internal::MeasureTree(*root_, &shape);
-    stats.nodes = shape.nodes;
-    stats.branches = shape.branches;
-    stats.leaves = shape.leaves;
-    stats.active_leaves = shape.active_leaves;
-    stats.inactive_leaves = shape.leaves - shape.active_leaves;
-    stats.depth = shape.depth;
-  }
-  stats.memory_bytes = MemoryBytes();
-  return stats;
+  return tree_internal::StatsOf(root_.get(), MemoryBytes());
 }
 
 std::string HoeffdingTreeClassifier::ToJson(std::span<const std::string> feature_names) const {

@@ -730,6 +730,23 @@ void CollectLeaves(Node* node, bool alternates, std::vector<Node*>* out) {
   }
 }
 
+TreeStats StatsOf(const Node* root, std::size_t memory_bytes) {
+  TreeStats stats;
+  if (root != nullptr) {
+    TreeShape shape;
+    MeasureTree(*root, &shape);
+    stats.nodes = shape.nodes;
+    stats.branches = shape.branches;
+    stats.leaves = shape.leaves;
+    stats.active_leaves = shape.active_leaves;
+    stats.inactive_leaves = shape.leaves - shape.active_leaves;
+    stats.depth = shape.depth;
+    stats.alternate_trees = shape.alternate_trees;
+  }
+  stats.memory_bytes = memory_bytes;
+  return stats;
+}
+
 void MeasureTree(const Node& node, TreeShape* shape) {
   ++shape->nodes;
   if (node.adaptive != nullptr && node.adaptive->alternate != nullptr) ++shape->alternate_trees;

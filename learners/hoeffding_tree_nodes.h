@@ -190,6 +190,8 @@ struct TreeShape {
 };
 // Counts the main tree; alternate subtrees only count in alternate_trees.
 void MeasureTree(const Node& node, TreeShape* shape);
+// TreeModel::Stats() of a tree with this root (null: empty) and memory estimate.
+TreeStats StatsOf(const Node* root, std::size_t memory_bytes);
 std::size_t NodeMemoryBytes(const Node& node);  // the subtree, alternates included
 std::size_t LeafMemoryBytes(const Node& leaf);
 

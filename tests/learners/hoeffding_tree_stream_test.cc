@@ -22,7 +22,7 @@ struct Accuracy {
 // Prequential accuracy of `model` on `rows` rows of generator `name` whose concept switches
 // abruptly from `before` to `after` options at the middle row.
 Accuracy RunStream(Classifier* model, const std::string& name, const OptionList& before,
-             const OptionList& after, int rows) {
+                   const OptionList& after, int rows) {
   auto first = features::CreateGenerator(name, before, 1);
   auto second = features::CreateGenerator(name, after, 2);
   EXPECT_TRUE(first.ok() && second.ok());
