@@ -16,14 +16,33 @@
 #include "service/cli_options.h"
 #include "service/eval.h"
 #include "service/gen_command.h"
+#include "service/kafka_factory.h"
 #include "service/progress.h"
 #include "service/serve_command.h"
+
+#ifdef RIFFLE_HAVE_KAFKA
+#include "service/kafka_client.h"
+#endif
 
 namespace riffle::service {
 namespace {
 
 constexpr int kExitFailure = 1;
 constexpr int kExitUsage = 2;
+
+// The real Kafka clients, or none in a build without them (see kafka_factory.h).
+KafkaClientFactory RealKafkaFactory() {
+  KafkaClientFactory factory;
+#ifdef RIFFLE_HAVE_KAFKA
+  factory.new_consumer = [](const KafkaConsumerOptions& options) {
+    return NewKafkaConsumer(options);
+  };
+  factory.new_producer = [](const KafkaProducerOptions& options) {
+    return NewKafkaProducer(options);
+  };
+#endif
+  return factory;
+}
 
 struct EvalFlags {
   EvalOptions options;
