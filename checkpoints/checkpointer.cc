@@ -41,6 +41,12 @@ void Checkpointer::Wait() {
   cv_.wait(lock, [this] { return !busy_; });
 }
 
+void Checkpointer::SetHooks(Hooks hooks) {
+  Wait();
+  std::lock_guard<std::mutex> write_lock(write_mu_);
+  hooks_ = std::move(hooks);
+}
+
 Checkpointer::Stats Checkpointer::stats() const {
   std::lock_guard<std::mutex> lock(mu_);
   return stats_;
@@ -49,6 +55,14 @@ Checkpointer::Stats Checkpointer::stats() const {
 absl::StatusOr<std::uint64_t> Checkpointer::Write(ModelState& snapshot) {
   std::lock_guard<std::mutex> write_lock(write_mu_);
   const auto start = std::chrono::steady_clock::now();
+  if (hooks_.before_write) {
+    if (absl::Status s = hooks_.before_write(snapshot); !s.ok()) {
+      std::lock_guard<std::mutex> lock(mu_);
+      ++stats_.failed;
+      stats_.last_error = s;
+      return s;
+    }
+  }
   // The generation the store will give this write (it numbers newest + 1; this is the only
   // writer). Loading from a store takes the generation from the file name, so the copy in the
   // payload matters only for standalone copies of the file.
@@ -58,17 +72,20 @@ absl::StatusOr<std::uint64_t> Checkpointer::Write(ModelState& snapshot) {
   absl::StatusOr<WrittenCheckpoint> written = store_->Write(payload);
   const double seconds =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-  std::lock_guard<std::mutex> lock(mu_);
-  if (!written.ok()) {
-    ++stats_.failed;
-    stats_.last_error = written.status();
-    return written.status();
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (!written.ok()) {
+      ++stats_.failed;
+      stats_.last_error = written.status();
+      return written.status();
+    }
+    ++stats_.written;
+    stats_.last_generation = written->generation;
+    stats_.last_bytes = written->size_bytes;
+    stats_.last_seconds = seconds;
+    if (!written->prune_status.ok()) stats_.last_error = written->prune_status;
   }
-  ++stats_.written;
-  stats_.last_generation = written->generation;
-  stats_.last_bytes = written->size_bytes;
-  stats_.last_seconds = seconds;
-  if (!written->prune_status.ok()) stats_.last_error = written->prune_status;
+  if (hooks_.after_write) hooks_.after_write(snapshot, written->generation);
   return written->generation;
 }
 

@@ -3,6 +3,7 @@
 
 #include <condition_variable>
 #include <cstdint>
+#include <functional>
 #include <mutex>
 #include <optional>
 #include <thread>
@@ -38,6 +39,15 @@ class Checkpointer {
     absl::Status last_error;  // of the last failed one
   };
 
+  // Called on the writing thread around each write, e.g. by a Kafka pipeline: before_write
+  // waits until every output of the records a snapshot covers is delivered (an error fails
+  // the write, counted in stats().failed, so the model stays dirty and is written again at the
+  // next trigger); after_write commits the snapshot's offsets once it is durable.
+  struct Hooks {
+    std::function<absl::Status(const ModelState& snapshot)> before_write;
+    std::function<void(const ModelState& snapshot, std::uint64_t generation)> after_write;
+  };
+
   Checkpointer(CheckpointStore* store, Env* env);
   ~Checkpointer();
   Checkpointer(const Checkpointer&) = delete;
@@ -50,6 +60,9 @@ class Checkpointer {
   absl::StatusOr<std::uint64_t> WriteNow(ModelState snapshot);
   // Blocks until no write is in flight.
   void Wait();
+  // Replaces the hooks (empty: none). Waits for the write in flight first, so after it returns
+  // no old hook runs any more.
+  void SetHooks(Hooks hooks);
   Stats stats() const;
 
  private:
@@ -64,6 +77,7 @@ class Checkpointer {
   bool busy_ = false;                  // guarded by mu_: a snapshot is pending or being written
   bool shutting_down_ = false;         // guarded by mu_
   Stats stats_;                        // guarded by mu_
+  Hooks hooks_;                        // guarded by write_mu_
   // Serializes store writes between the thread and WriteNow().
   std::mutex write_mu_;
   std::thread thread_;

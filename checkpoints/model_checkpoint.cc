@@ -24,6 +24,44 @@ class MemoryBuffer : public std::streambuf {
   }
 };
 
+// The pending labels of a V3 payload. Counts are not trusted for allocation: each entry
+// consumes bytes, so a corrupted count fails at the end of the data.
+void LoadPendingLabels(cereal::PortableBinaryInputArchive& archive, ModelState* state) {
+  std::uint64_t count = 0;
+  archive(count);
+  std::vector<std::string> names;
+  std::vector<std::string> texts;
+  std::vector<features::NamedFeature> views;
+  for (std::uint64_t i = 0; i < count; ++i) {
+    PendingLabel& pending = state->pending_labels.emplace_back();
+    learners::LoadString(archive, &pending.id);
+    archive(pending.inserted_micros);
+    std::uint64_t n = 0;
+    archive(n);
+    names.clear();
+    texts.clear();
+    std::vector<double> numbers;
+    std::vector<bool> is_text;
+    for (std::uint64_t j = 0; j < n; ++j) {
+      learners::LoadString(archive, &names.emplace_back());
+      const bool text = learners::LoadBool(archive);
+      is_text.push_back(text);
+      if (text) {
+        learners::LoadString(archive, &texts.emplace_back());
+        numbers.push_back(0);
+      } else {
+        archive(numbers.emplace_back());
+      }
+    }
+    views.clear();
+    for (std::size_t j = 0, t = 0; j < names.size(); ++j) {
+      views.push_back({names[j], is_text[j] ? features::FeatureValue::Text(texts[t++])
+                                            : features::FeatureValue::Number(numbers[j])});
+    }
+    pending.features.Assign(views);
+  }
+}
+
 }  // namespace
 
 ModelState ModelState::Clone() const {
@@ -39,6 +77,7 @@ ModelState ModelState::Clone() const {
   copy.metrics = metrics;
   copy.counters = counters;
   copy.next_offsets = next_offsets;
+  copy.pending_labels = pending_labels;
   return copy;
 }
 
@@ -65,6 +104,24 @@ std::string SerializeModelState(const ModelState& state, std::int64_t created_un
     for (const auto& [input, offset] : state.next_offsets) {
       learners::SaveString(archive, input);
       archive(offset);
+    }
+    archive(static_cast<std::uint64_t>(state.pending_labels.size()));
+    std::vector<features::NamedFeature> views;
+    for (const PendingLabel& pending : state.pending_labels) {
+      learners::SaveString(archive, pending.id);
+      archive(pending.inserted_micros);
+      pending.features.Views(&views);
+      archive(static_cast<std::uint64_t>(views.size()));
+      for (const features::NamedFeature& f : views) {
+        learners::SaveString(archive, std::string(f.name));
+        const bool text = f.value.kind == features::FeatureValue::Kind::kText;
+        learners::SaveBool(archive, text);
+        if (text) {
+          learners::SaveString(archive, std::string(f.value.text));
+        } else {
+          archive(f.value.number);
+        }
+      }
     }
   }
   return std::move(out).str();
@@ -120,6 +177,7 @@ absl::StatusOr<ModelState> ParseModelState(std::string_view payload, CheckpointM
       archive(offset);
       state.next_offsets[input] = offset;
     }
+    if (meta.payload_version >= kModelPayloadV3) LoadPendingLabels(archive, &state);
   } catch (const std::exception& e) {
     return absl::DataLossError(absl::StrFormat("malformed model payload: %s", e.what()));
   }

@@ -7,6 +7,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "absl/status/statusor.h"
 #include "features/pipeline.h"
@@ -23,6 +24,14 @@ struct ModelCounters {
   std::uint64_t unlabeled = 0;  // events only predicted
 
   friend bool operator==(const ModelCounters&, const ModelCounters&) = default;
+};
+
+// A prediction waiting for its label (the label join of DESIGN.md): the event id, the features
+// it was predicted on, and when it was cached (microseconds since the epoch).
+struct PendingLabel {
+  std::string id;
+  features::OwnedFeatures features;
+  std::int64_t inserted_micros = 0;
 };
 
 // Everything that shapes the future behaviour of one model: a model restored from it predicts
@@ -51,6 +60,10 @@ struct ModelState {
   ModelCounters counters;
   // Next position to read per input: "topic/partition" for Kafka, "csv:rows" for a file.
   std::map<std::string, std::int64_t> next_offsets;
+  // Predictions waiting for a label, oldest first. A served model keeps them in its label cache
+  // and puts them here only in the snapshots it checkpoints, so a delayed label that arrives
+  // after a restart still finds the features its event was predicted on.
+  std::vector<PendingLabel> pending_labels;
 
   ModelState Clone() const;
 };
@@ -66,9 +79,11 @@ struct CheckpointMetadata {
 // Version of the payload layout below the file header. Bump it, and keep the reader for the
 // previous one, whenever SerializeModelState changes.
 // V1: `riffle eval` models only. V2 adds the optional event pipeline after the tabular state.
+// V3 adds the pending labels after the offsets.
 inline constexpr std::uint32_t kModelPayloadV1 = 1;
 inline constexpr std::uint32_t kModelPayloadV2 = 2;
-inline constexpr std::uint32_t kCurrentModelPayload = kModelPayloadV2;
+inline constexpr std::uint32_t kModelPayloadV3 = 3;
+inline constexpr std::uint32_t kCurrentModelPayload = kModelPayloadV3;
 
 // The payload: cereal portable binary with a version per serialized type. Requires a learner.
 std::string SerializeModelState(const ModelState& state, std::int64_t created_unix_micros);

@@ -418,6 +418,16 @@ DecodeStatus JsonDecoder::Impl::Decode(std::string_view message, DecodedEvent* e
                         absl::StrFormat("message: invalid JSON: %s", simdjson::error_message(e)));
   }
   if (type != od::json_type::object) {
+    // On-Demand guesses a scalar's type from its first byte ("not json" looks like null):
+    // validate the whole message (DOM, fully validating; a rare path) before saying it is JSON.
+    simdjson::dom::parser validator;
+    if (simdjson::error_code e = validator.parse(message.data(), message.size()).error()) {
+      if (e == simdjson::UTF8_ERROR) {
+        return DecodeStatus(DecodeError::kInvalidUtf8, "message: not valid UTF-8");
+      }
+      return DecodeStatus(DecodeError::kInvalidJson, absl::StrFormat("message: invalid JSON: %s",
+                                                                     simdjson::error_message(e)));
+    }
     return DecodeStatus(DecodeError::kNotAnObject,
                         absl::StrFormat("message: %s, not an object", JsonTypeName(type)));
   }

@@ -9,10 +9,13 @@ PACKAGES=(
   libgtest-dev libgmock-dev libbenchmark-dev
   libgrpc++-dev libprotobuf-dev protobuf-compiler protobuf-compiler-grpc
   librdkafka-dev libsimdjson-dev libyaml-cpp-dev libxxhash-dev libcli11-dev
+  libcpp-httplib-dev
   clang-format clang-tidy clang-14 libclang-rt-14-dev
   python3-venv
   # The Kafka test broker (scripts/kafka.sh): Java 17+, Maven to fetch its jars, kcat to probe it.
   openjdk-17-jre-headless maven kcat
+  # The demo reads the HTTP metrics endpoint.
+  curl
 )
 
 missing=()

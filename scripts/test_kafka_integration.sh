@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Runs the Kafka integration tests (CTest label "integration") of a build against one real
 # Apache Kafka broker: fetches the broker's jars if needed, starts a broker in a temporary
-# directory, runs `ctest -L integration` with RIFFLE_KAFKA_BOOTSTRAP pointing at it, and stops
-# the broker however the tests end.
+# directory, runs `ctest -L integration` with RIFFLE_KAFKA_BOOTSTRAP pointing at it, then the
+# end-to-end pytest suite tests/integration (riffle serve and replay from BUILD_DIR, or
+# $RIFFLE_BIN), and stops the broker however the tests end.
 #
 #   scripts/test_kafka_integration.sh BUILD_DIR [extra ctest arguments...]
 #   e.g. scripts/test_kafka_integration.sh build/release
@@ -39,4 +40,24 @@ if ! ctest --test-dir "$BUILD_DIR" -N -L integration | grep -q 'Total Tests: [1-
     "(build the kafka_test target)" >&2
   exit 1
 fi
-ctest --test-dir "$BUILD_DIR" -L integration --output-on-failure --timeout 600 "$@"
+status=0
+ctest --test-dir "$BUILD_DIR" -L integration --output-on-failure --timeout 600 "$@" || status=$?
+
+# Then the end-to-end tests of `riffle serve` (tests/integration, pytest) against the same
+# broker, with this build's binary, in the Python client's venv (made by
+# scripts/test_python_client.sh) plus tests/integration/requirements.txt.
+RIFFLE_BIN=${RIFFLE_BIN:-$(cd "$BUILD_DIR" && pwd)/service/riffle}
+export RIFFLE_BIN
+RIFFLE_CLIENT_INSTALL_ONLY=1 bash "$ROOT/scripts/test_python_client.sh" "$RIFFLE_BIN"
+venv=$ROOT/.venv-client
+requirements=$ROOT/tests/integration/requirements.txt
+stamp=$venv/.riffle-integration.sha256
+want=$(sha256sum "$requirements" | cut -d' ' -f1)
+if [[ ! -f $stamp || $(cat "$stamp") != "$want" ]]; then
+  echo "test_kafka_integration: installing $requirements into $venv" >&2
+  "$venv/bin/python" -m pip --disable-pip-version-check --quiet install --only-binary=:all: \
+    -r "$requirements"
+  echo "$want" >"$stamp"
+fi
+"$venv/bin/pytest" -p no:cacheprovider -rxXs --durations=0 "$ROOT/tests/integration" || status=$?
+exit "$status"

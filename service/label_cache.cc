@@ -82,6 +82,38 @@ void LabelCache::EvictLocked(std::int64_t now_micros) {
   }
 }
 
+std::vector<checkpoints::PendingLabel> LabelCache::Export() const {
+  ReaderLock lock(&mu_);
+  std::vector<checkpoints::PendingLabel> out;
+  out.reserve(entries_.size());
+  for (const Queued& q : order_) {
+    auto it = entries_.find(q.id);
+    if (it == entries_.end() || it->second.sequence != q.sequence) continue;  // stale
+    out.push_back({q.id, it->second.features, it->second.inserted_micros});
+  }
+  return out;
+}
+
+void LabelCache::Import(std::vector<checkpoints::PendingLabel> pending, std::int64_t now_micros) {
+  WriterLock lock(&mu_);
+  entries_.clear();
+  order_.clear();
+  stats_.bytes = 0;
+  if (options_.max_entries == 0) return;
+  for (checkpoints::PendingLabel& p : pending) {
+    auto [it, inserted] = entries_.try_emplace(std::move(p.id));
+    Entry& e = it->second;
+    if (!inserted) stats_.bytes -= e.bytes;
+    e.features = std::move(p.features);
+    e.inserted_micros = p.inserted_micros;
+    e.sequence = next_sequence_++;
+    e.bytes = e.features.MemoryBytes() + 2 * it->first.size() + 64;
+    stats_.bytes += e.bytes;
+    order_.push_back({it->first, e.sequence, p.inserted_micros});
+  }
+  EvictLocked(now_micros);
+}
+
 LabelCache::Stats LabelCache::stats() const {
   ReaderLock lock(&mu_);
   Stats s = stats_;

@@ -9,9 +9,11 @@
 #include <string>
 #include <string_view>
 #include <unordered_map>
+#include <vector>
 
 #include "absl/base/thread_annotations.h"
 #include "absl/status/status.h"
+#include "checkpoints/model_checkpoint.h"
 #include "features/event.h"
 #include "service/rw_mutex.h"
 
@@ -53,6 +55,12 @@ class LabelCache {
   std::optional<features::OwnedFeatures> Take(std::string_view id, std::int64_t now_micros);
   // Drops expired entries (also done by Insert and Take).
   void Expire(std::int64_t now_micros);
+  // The live entries, oldest first: what a checkpoint keeps.
+  std::vector<checkpoints::PendingLabel> Export() const;
+  // Replaces the entries with `pending` (oldest first, as Export gave them: a restored
+  // checkpoint), keeping their insertion times; the counters continue. Entries beyond the
+  // capacity or the TTL at `now_micros` are evicted as usual.
+  void Import(std::vector<checkpoints::PendingLabel> pending, std::int64_t now_micros);
   // Items in the insertion-order queue (live or stale); for tests of its bound.
   std::size_t QueuedForTesting() const {
     ReaderLock lock(&mu_);

@@ -22,6 +22,7 @@ class LatencyHistogram {
   void Record(std::uint64_t nanos) {
     buckets_[BucketOf(nanos)].fetch_add(1, std::memory_order_relaxed);
     count_.fetch_add(1, std::memory_order_relaxed);
+    sum_nanos_.fetch_add(nanos, std::memory_order_relaxed);
     std::uint64_t max = max_nanos_.load(std::memory_order_relaxed);
     while (nanos > max &&
            !max_nanos_.compare_exchange_weak(max, nanos, std::memory_order_relaxed)) {
@@ -30,6 +31,8 @@ class LatencyHistogram {
 
   std::uint64_t count() const { return count_.load(std::memory_order_relaxed); }
   std::uint64_t max_nanos() const { return max_nanos_.load(std::memory_order_relaxed); }
+  // Sum of every recorded value (a Prometheus histogram's _sum); wraps after ~584 years.
+  std::uint64_t sum_nanos() const { return sum_nanos_.load(std::memory_order_relaxed); }
 
   // The upper bound of the bucket holding the q-quantile (0 < q <= 1); 0 when empty.
   std::uint64_t QuantileNanos(double q) const {
@@ -74,6 +77,7 @@ class LatencyHistogram {
   std::array<std::atomic<std::uint64_t>, kBuckets> buckets_{};
   std::atomic<std::uint64_t> count_{0};
   std::atomic<std::uint64_t> max_nanos_{0};
+  std::atomic<std::uint64_t> sum_nanos_{0};
 };
 
 }  // namespace riffle::service

@@ -23,12 +23,13 @@ std::span<const double> PrequentialStep::Apply(checkpoints::ModelState* state,
   return proba_;
 }
 
-void PrequentialStep::ApplyLabeledEvent(checkpoints::ModelState* state,
-                                        std::span<const features::NamedFeature> features,
-                                        learners::ClassIndex y, double weight, bool score) {
+std::span<const double> PrequentialStep::ApplyLabeledEvent(
+    checkpoints::ModelState* state, std::span<const features::NamedFeature> features,
+    learners::ClassIndex y, double weight, bool score) {
   assert(state->pipeline.has_value() && state->learner != nullptr);
   features::Pipeline& pipeline = *state->pipeline;
   // Errors were ruled out by Pipeline::Validate; a failure here is a bug, not bad input.
+  proba_.clear();
   if (score) {
     [[maybe_unused]] absl::Status s =
         pipeline.TransformForPredict(features, &x_, &pipeline_scratch_);
@@ -41,6 +42,19 @@ void PrequentialStep::ApplyLabeledEvent(checkpoints::ModelState* state,
   [[maybe_unused]] absl::Status s = pipeline.LearnAndTransform(features, &x_, &pipeline_scratch_);
   assert(s.ok());
   state->learner->LearnOne(x_, y, weight);
+  return proba_;
+}
+
+std::span<const double> PrequentialStep::ApplyUnlabeledEvent(
+    checkpoints::ModelState* state, std::span<const features::NamedFeature> features) {
+  assert(state->pipeline.has_value() && state->learner != nullptr);
+  [[maybe_unused]] absl::Status s =
+      state->pipeline->TransformForPredict(features, &x_, &pipeline_scratch_);
+  assert(s.ok());
+  state->learner->PredictProbaOne(x_, &proba_);
+  ++state->counters.events;
+  ++state->counters.unlabeled;
+  return proba_;
 }
 
 }  // namespace riffle::service

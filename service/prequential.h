@@ -30,10 +30,16 @@ class PrequentialStep {
   // One event of a served model: requires state->pipeline and state->learner, features that
   // passed Pipeline::Validate and y = state->pipeline->EncodeLabel(label). With `score`,
   // predicts first and updates the metrics (test-then-train); without, only learns. Counts the
-  // event as labeled either way.
-  void ApplyLabeledEvent(checkpoints::ModelState* state,
-                         std::span<const features::NamedFeature> features, learners::ClassIndex y,
-                         double weight, bool score);
+  // event as labeled either way. Returns the probabilities predicted before learning (empty
+  // without `score`; valid until the next call).
+  std::span<const double> ApplyLabeledEvent(checkpoints::ModelState* state,
+                                            std::span<const features::NamedFeature> features,
+                                            learners::ClassIndex y, double weight, bool score);
+
+  // An unlabeled event of a served model (features that passed Pipeline::Validate): predicts
+  // and counts it. Returns the probabilities (valid until the next call).
+  std::span<const double> ApplyUnlabeledEvent(checkpoints::ModelState* state,
+                                              std::span<const features::NamedFeature> features);
 
  private:
   features::TabularExample example_;

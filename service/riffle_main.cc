@@ -18,6 +18,7 @@
 #include "service/gen_command.h"
 #include "service/kafka_factory.h"
 #include "service/progress.h"
+#include "service/replay_command.h"
 #include "service/serve_command.h"
 
 #ifdef RIFFLE_HAVE_KAFKA
@@ -39,6 +40,26 @@ KafkaClientFactory RealKafkaFactory() {
   };
   factory.new_producer = [](const KafkaProducerOptions& options) {
     return NewKafkaProducer(options);
+  };
+  factory.new_embedded = []() -> absl::StatusOr<std::unique_ptr<EmbeddedKafka>> {
+    class Embedded final : public EmbeddedKafka {
+     public:
+      explicit Embedded(std::unique_ptr<KafkaMockCluster> cluster)
+          : cluster_(std::move(cluster)) {}
+      const std::string& bootstrap_servers() const override {
+        return cluster_->bootstrap_servers();
+      }
+      absl::Status CreateTopic(std::string_view topic, int partitions) override {
+        absl::Status s = cluster_->CreateTopic(topic, partitions, 1);
+        return s.code() == absl::StatusCode::kAlreadyExists ? absl::OkStatus() : s;
+      }
+
+     private:
+      std::unique_ptr<KafkaMockCluster> cluster_;
+    };
+    absl::StatusOr<std::unique_ptr<KafkaMockCluster>> cluster = KafkaMockCluster::Create(1);
+    if (!cluster.ok()) return cluster.status();
+    return std::make_unique<Embedded>(*std::move(cluster));
   };
 #endif
   return factory;
@@ -202,6 +223,8 @@ int Main(int argc, char** argv) {
   AddGenCommand(app, &gen_flags);
   ServeFlags serve_flags;
   AddServeCommand(app, &serve_flags);
+  ReplayFlags replay_flags;
+  AddReplayCommand(app, &replay_flags);
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {
@@ -218,9 +241,13 @@ int Main(int argc, char** argv) {
   if (app.got_subcommand("gen")) return RunGenCommand(gen_flags);
   if (app.got_subcommand("serve")) {
     InstallStopHandlers();
-    return RunServeCommand(serve_flags, &g_stop_requested);
+    return RunServeCommand(serve_flags, &g_stop_requested, RealKafkaFactory());
   }
   if (app.got_subcommand("ckpt")) return RunCkptCommand(*app.get_subcommand("ckpt"), ckpt_flags);
+  if (app.got_subcommand("replay")) {
+    InstallStopHandlers();
+    return RunReplayCommand(replay_flags, RealKafkaFactory(), &g_stop_requested);
+  }
   return kExitUsage;
 }
 

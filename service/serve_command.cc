@@ -11,6 +11,9 @@
 #include "absl/strings/str_format.h"
 #include "absl/synchronization/mutex.h"
 #include "checkpoints/env.h"
+#include "service/http_endpoint.h"
+#include "service/kafka_metrics.h"
+#include "service/metrics_sources.h"
 #include "service/model_import.h"
 #include "service/model_registry.h"
 #include "service/server.h"
@@ -86,11 +89,20 @@ void AddServeCommand(CLI::App& app, ServeFlags* flags) {
                     "CA (PEM) that client certificates must be signed by (mutual TLS)");
   serve->add_option("--ready-file", flags->ready_file,
                     "Write the bound host:port here once serving (useful with port 0)");
+  serve->add_option("--http-listen", flags->http_listen,
+                    "host:port of the HTTP endpoint (/metrics for Prometheus, /healthz, "
+                    "/readyz); off unless given, e.g. 127.0.0.1:9464");
+  serve->add_option("--http-ready-file", flags->http_ready_file,
+                    "Write the HTTP endpoint's bound host:port here once it serves");
   serve->add_option("--shutdown-grace-seconds", flags->shutdown_grace_seconds,
                     "How long shutdown waits for calls in flight (default 10)");
   serve->add_option("--model", flags->models,
                     "name=learner: declare a model with that learner and default options "
                     "(repeatable)");
+  serve->add_option("--kafka", flags->kafka,
+                    "Kafka for the models with a kafka: key: the brokers' bootstrap servers "
+                    "(host:port,...), or 'embedded' for librdkafka's in-process mock cluster "
+                    "(nothing to install; data in memory only; see docs/KAFKA.md)");
   serve->add_option("--model-from-checkpoint", flags->models_from_checkpoint,
                     "name=FILE: serve a model trained offline (`riffle eval "
                     "--save-checkpoint FILE`) unless its store already holds it (repeatable)");
@@ -139,6 +151,13 @@ absl::StatusOr<ServeConfig> ResolveServeConfig(const ServeFlags& flags, checkpoi
   if (Given(flags, "--tls-key")) c.server.tls.key_file = flags.tls_key;
   if (Given(flags, "--tls-client-ca")) c.server.tls.client_ca_file = flags.tls_client_ca;
   if (Given(flags, "--ready-file")) c.ready_file = flags.ready_file;
+  if (Given(flags, "--http-listen")) c.http.listen = flags.http_listen;
+  if (Given(flags, "--http-ready-file")) c.http_ready_file = flags.http_ready_file;
+  if (Given(flags, "--kafka")) {
+    if (flags.kafka.empty()) return absl::InvalidArgumentError("--kafka: empty");
+    c.kafka_embedded = flags.kafka == "embedded";
+    if (!c.kafka_embedded) c.kafka.properties["bootstrap.servers"] = flags.kafka;
+  }
   if (Given(flags, "--shutdown-grace-seconds")) {
     c.shutdown_grace_seconds = flags.shutdown_grace_seconds;
   }
@@ -176,7 +195,55 @@ absl::StatusOr<ServeConfig> ResolveServeConfig(const ServeFlags& flags, checkpoi
 }
 
 absl::Status RunServer(const ServeConfig& config, Logger* logger, const std::atomic<bool>* stop,
-                       checkpoints::Env* env) {
+                       checkpoints::Env* env, const KafkaClientFactory& kafka) {
+  // Kafka settings are checked before anything starts; the brokers are contacted only later.
+  bool any_kafka = false;
+  for (const DeclaredModel& declared : config.models) {
+    if (!declared.kafka.has_value()) continue;
+    any_kafka = true;
+    if (!config.kafka_embedded && !config.kafka.properties.contains("bootstrap.servers")) {
+      return absl::InvalidArgumentError(absl::StrFormat(
+          "model '%s' has a kafka: key but no brokers are configured (kafka.bootstrap_servers, "
+          "kafka.embedded: true, or --kafka)",
+          declared.name));
+    }
+  }
+  if (any_kafka && !kafka.available()) {
+    return absl::FailedPreconditionError(
+        "models have a kafka: key, but this riffle build has no Kafka client (a "
+        "ThreadSanitizer build)");
+  }
+  KafkaOptions kafka_options = config.kafka;
+  std::unique_ptr<EmbeddedKafka> embedded;
+  if (any_kafka && config.kafka_embedded) {
+    if (!kafka.new_embedded) {
+      return absl::FailedPreconditionError("this riffle build has no embedded Kafka");
+    }
+    absl::StatusOr<std::unique_ptr<EmbeddedKafka>> cluster = kafka.new_embedded();
+    if (!cluster.ok()) return cluster.status();
+    embedded = *std::move(cluster);
+    kafka_options.properties["bootstrap.servers"] = embedded->bootstrap_servers();
+    for (const DeclaredModel& declared : config.models) {
+      if (!declared.kafka.has_value()) continue;
+      std::vector<std::string> topics = declared.kafka->events_topics;
+      for (const std::string& t : {declared.kafka->labels_topic, declared.kafka->predictions_topic,
+                                   declared.kafka->dead_letter_topic}) {
+        if (!t.empty()) topics.push_back(t);
+      }
+      if (declared.kafka->dead_letter_topic.empty()) {
+        topics.push_back(declared.kafka->events_topics.front() + ".dlq");
+      }
+      for (const KafkaRoute& route : declared.kafka->routes) topics.push_back(route.topic);
+      for (const std::string& t : topics) {
+        if (absl::Status s = embedded->CreateTopic(t, 1); !s.ok()) return s;
+      }
+    }
+    logger->Info(absl::StrFormat(
+        "embedded Kafka (librdkafka's mock cluster, in memory) at %s: point producers and "
+        "consumers there, e.g. riffle replay --bootstrap %s",
+        embedded->bootstrap_servers(), embedded->bootstrap_servers()));
+  }
+
   RegistryOptions registry_options;
   registry_options.env = env;
   registry_options.checkpoint_dir = config.checkpoint_dir;
@@ -249,6 +316,39 @@ absl::Status RunServer(const ServeConfig& config, Logger* logger, const std::ato
       absl::StrFormat("serving riffle.v1 on %s (%s, %s)", address,
                       config.server.tls.enabled() ? "TLS" : "plaintext",
                       config.server.auth_token.empty() ? "no token" : "token for mutating calls"));
+  // The HTTP endpoint, when asked for: up before the ready file is written, so a script that
+  // waits for that file finds it serving too. Its sources outlive it (declared first).
+  ModelMetricsSource model_metrics(&registry, env);
+  ProcessMetricsSource process_metrics;
+  std::unique_ptr<HttpEndpoint> http;
+  if (!config.http.listen.empty()) {
+    const RiffleServer* grpc_server = server->get();
+    absl::StatusOr<std::unique_ptr<HttpEndpoint>> started = HttpEndpoint::Start(
+        config.http,
+        [grpc_server] {
+          return grpc_server->serving()
+                     ? absl::OkStatus()
+                     : absl::UnavailableError("the gRPC server is not serving (shutting down)");
+        },
+        logger);
+    if (!started.ok()) {
+      (*server)->Shutdown(std::chrono::milliseconds(0));
+      return started.status();
+    }
+    http = *std::move(started);
+    http->AddSource(&model_metrics);
+    http->AddSource(&process_metrics);
+    logger->Info(
+        absl::StrFormat("serving /metrics, /healthz and /readyz on http://%s", http->address()));
+    if (!config.http_ready_file.empty()) {
+      if (absl::Status s =
+              checkpoints::WriteFileAtomically(env, config.http_ready_file, http->address() + "\n");
+          !s.ok()) {
+        (*server)->Shutdown(std::chrono::milliseconds(0));
+        return s;
+      }
+    }
+  }
   if (!config.ready_file.empty()) {
     const std::string line = address + "\n";
     if (absl::Status s = checkpoints::WriteFileAtomically(env, config.ready_file, line); !s.ok()) {
@@ -257,13 +357,47 @@ absl::Status RunServer(const ServeConfig& config, Logger* logger, const std::ato
     }
   }
 
+  // The Kafka path starts after gRPC serves: a broker that is down delays only this path.
+  std::vector<std::unique_ptr<KafkaPipeline>> pipelines;
+  for (const DeclaredModel& declared : config.models) {
+    if (!declared.kafka.has_value()) continue;
+    absl::StatusOr<std::shared_ptr<ServedModel>> model = registry.Get(declared.name);
+    if (!model.ok()) return model.status();
+    KafkaModelOptions model_options = *declared.kafka;
+    model_options.model = declared.name;
+    pipelines.push_back(std::make_unique<KafkaPipeline>(kafka_options, std::move(model_options),
+                                                        *std::move(model), kafka, logger, env));
+    // NOT_SERVING (not unknown) from the start; the timer below follows the path's state.
+    (*server)->SetHealth(KafkaHealthName(declared.name), false);
+    pipelines.back()->Start();
+  }
+
+  std::vector<const KafkaPipeline*> pipeline_views;
+  for (const std::unique_ptr<KafkaPipeline>& p : pipelines) pipeline_views.push_back(p.get());
+  KafkaMetricsSource kafka_metrics(std::move(pipeline_views));
+  if (http != nullptr && !pipelines.empty()) http->AddSource(&kafka_metrics);
+
   auto last_tick = std::chrono::steady_clock::now();
   while (!stop->load()) {
     std::this_thread::sleep_for(std::chrono::milliseconds(50));
     if (std::chrono::steady_clock::now() - last_tick >= std::chrono::seconds(1)) {
       registry.Tick();
+      for (const std::unique_ptr<KafkaPipeline>& p : pipelines) {
+        (*server)->SetHealth(KafkaHealthName(p->model_name()), p->connected());
+      }
       last_tick = std::chrono::steady_clock::now();
     }
+  }
+  if (!pipelines.empty()) logger->Info("stopping: the Kafka path finishes its batches");
+  for (const std::unique_ptr<KafkaPipeline>& p : pipelines) {
+    p->Stop();
+    (*server)->SetHealth(KafkaHealthName(p->model_name()), false);
+    const KafkaPipelineStats st = p->stats();
+    logger->Info(absl::StrFormat(
+        "kafka model '%s': %d records, %d predictions, %d labels joined, %d missed, %d dead "
+        "letters",
+        p->model_name(), st.records, st.predictions, st.labels_joined, st.labels_missed,
+        st.dead_letters));
   }
   logger->Info("stopping: finishing calls in flight");
   (*server)->Shutdown(
@@ -274,12 +408,15 @@ absl::Status RunServer(const ServeConfig& config, Logger* logger, const std::ato
     logger->Info(absl::StrFormat("model '%s': %d labeled events, checkpoint generation %d",
                                  info.name, info.labeled, info.generation));
   }
+  // Last: /healthz answers during the final checkpoints (/readyz has said 503 since Shutdown).
+  if (http != nullptr) http->Stop();
   if (!final_checkpoints.ok()) return final_checkpoints;
   logger->Info("stopped");
   return absl::OkStatus();
 }
 
-int RunServeCommand(const ServeFlags& flags, const std::atomic<bool>* stop) {
+int RunServeCommand(const ServeFlags& flags, const std::atomic<bool>* stop,
+                    const KafkaClientFactory& kafka) {
   // Debian's Abseil is built without NDEBUG, so every absl::Mutex lock (gRPC's and ours) also
   // maintains a lock-order graph for deadlock detection: 2-6% of the server's CPU in profiles
   // (docs/BENCHMARKS.md). The tests keep it on; the serving binary does not pay for it.
@@ -292,7 +429,7 @@ int RunServeCommand(const ServeFlags& flags, const std::atomic<bool>* stop) {
     return absl::IsInvalidArgument(config.status()) ? kExitUsage : kExitFailure;
   }
   std::unique_ptr<Logger> logger = MakeStderrLogger(config->log);
-  absl::Status s = RunServer(*config, logger.get(), stop, env);
+  absl::Status s = RunServer(*config, logger.get(), stop, env, kafka);
   if (!s.ok()) {
     logger->Error(absl::StrFormat("riffle serve: %s", s.message()));
     return kExitFailure;

@@ -8,6 +8,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "checkpoints/env.h"
+#include "service/kafka_factory.h"
 #include "service/logger.h"
 #include "service/serve_config.h"
 
@@ -36,11 +37,15 @@ struct ServeFlags {
   std::string tls_key;
   std::string tls_client_ca;
   std::string ready_file;
+  std::string http_listen;
+  std::string http_ready_file;
   double shutdown_grace_seconds = 0;
   // name=learner: quick models without a config file (default spec otherwise).
   std::vector<std::string> models;
   // name=FILE: a model started from a checkpoint file (repeatable).
   std::vector<std::string> models_from_checkpoint;
+  // "embedded" (librdkafka's mock cluster in-process) or the brokers' bootstrap servers.
+  std::string kafka;
 };
 
 void AddServeCommand(CLI::App& app, ServeFlags* flags);
@@ -51,10 +56,13 @@ absl::StatusOr<ServeConfig> ResolveServeConfig(const ServeFlags& flags, checkpoi
 // Runs the service until *stop becomes true: restores the models from their checkpoints,
 // creates the declared ones that are new, serves gRPC, checkpoints on schedule; then stops
 // gracefully (refuse new calls, finish those in flight, final checkpoint of every model).
+// Models with a `kafka:` key get a KafkaPipeline over `kafka`'s clients, started once gRPC
+// serves and stopped (outputs flushed) before the final checkpoints.
 absl::Status RunServer(const ServeConfig& config, Logger* logger, const std::atomic<bool>* stop,
-                       checkpoints::Env* env);
+                       checkpoints::Env* env, const KafkaClientFactory& kafka = {});
 
-int RunServeCommand(const ServeFlags& flags, const std::atomic<bool>* stop);
+int RunServeCommand(const ServeFlags& flags, const std::atomic<bool>* stop,
+                    const KafkaClientFactory& kafka = {});
 
 }  // namespace riffle::service
 

@@ -108,9 +108,172 @@ void AppendJson(const YAML::Node& node, std::string* out) {
   }
 }
 
-absl::Status ParseModel(const YAML::Node& node, std::string_view path, DeclaredModel* out) {
-  if (absl::Status s = CheckKeys(node, path, {"name", "spec", "from_checkpoint"}); !s.ok()) {
+// A map of librdkafka properties: every value a scalar, passed through as text.
+absl::Status ReadProperties(const YAML::Node& parent, std::string_view key, std::string_view path,
+                            KafkaProperties* out) {
+  const YAML::Node node = parent[std::string(key)];
+  if (!node) return absl::OkStatus();
+  if (!node.IsMap()) return KeyError(Join(path, key), "expected a mapping of property: value");
+  for (const auto& entry : node) {
+    const std::string name = entry.first.as<std::string>();
+    if (!entry.second.IsScalar()) {
+      return KeyError(Join(Join(path, key), name), "expected a scalar value");
+    }
+    (*out)[name] = entry.second.as<std::string>();
+  }
+  return absl::OkStatus();
+}
+
+absl::Status ReadStringList(const YAML::Node& parent, std::string_view key, std::string_view path,
+                            std::vector<std::string>* out) {
+  const YAML::Node node = parent[std::string(key)];
+  if (!node) return absl::OkStatus();
+  out->clear();
+  if (node.IsScalar()) {
+    out->push_back(node.as<std::string>());
+    return absl::OkStatus();
+  }
+  if (!node.IsSequence()) return KeyError(Join(path, key), "expected a string or a list");
+  for (std::size_t i = 0; i < node.size(); ++i) {
+    if (!node[i].IsScalar()) {
+      return KeyError(absl::StrFormat("%s[%d]", Join(path, key), i), "expected a string");
+    }
+    out->push_back(node[i].as<std::string>());
+  }
+  return absl::OkStatus();
+}
+
+absl::Status ParseKafka(const YAML::Node& node, ServeConfig* c) {
+  const std::string_view path = "kafka";
+  if (absl::Status s =
+          CheckKeys(node, path,
+                    {"bootstrap_servers", "embedded", "properties", "consumer_properties",
+                     "producer_properties", "batch_size", "backoff_min_seconds",
+                     "backoff_max_seconds", "max_delivery_attempts", "delivery_wait_seconds"});
+      !s.ok()) {
     return s;
+  }
+  KafkaOptions& k = c->kafka;
+  std::string bootstrap;
+  std::vector<std::function<absl::Status()>> steps = {
+      [&] { return ReadString(node, "bootstrap_servers", path, &bootstrap); },
+      [&] { return ReadProperties(node, "properties", path, &k.properties); },
+      [&] { return ReadProperties(node, "consumer_properties", path, &k.consumer_properties); },
+      [&] { return ReadProperties(node, "producer_properties", path, &k.producer_properties); },
+      [&] { return ReadNumber(node, "batch_size", path, &k.batch_size, 1, 100'000); },
+      [&] {
+        return ReadNumber(node, "backoff_min_seconds", path, &k.backoff_min_seconds, 0.001, 3600);
+      },
+      [&] {
+        return ReadNumber(node, "backoff_max_seconds", path, &k.backoff_max_seconds, 0.001, 3600);
+      },
+      [&] {
+        return ReadNumber(node, "max_delivery_attempts", path, &k.max_delivery_attempts, 1, 1000);
+      },
+      [&] {
+        return ReadNumber(node, "delivery_wait_seconds", path, &k.delivery_wait_seconds, 0.1, 3600);
+      },
+  };
+  for (auto& step : steps) {
+    if (absl::Status s = step(); !s.ok()) return s;
+  }
+  if (const YAML::Node e = node["embedded"]) {
+    if (!e.IsScalar() || !YAML::convert<bool>::decode(e, c->kafka_embedded)) {
+      return KeyError("kafka.embedded", "expected true or false");
+    }
+  }
+  if (!bootstrap.empty()) k.properties["bootstrap.servers"] = bootstrap;
+  return absl::OkStatus();
+}
+
+absl::Status ParseModelKafka(const YAML::Node& node, std::string_view path, KafkaModelOptions* k) {
+  if (absl::Status s = CheckKeys(
+          node, path,
+          {"events_topics", "events_topic", "labels_topic", "predictions_topic",
+           "dead_letter_topic", "routes", "start", "group_id", "fields", "max_message_bytes"});
+      !s.ok()) {
+    return s;
+  }
+  std::vector<std::function<absl::Status()>> steps = {
+      [&] { return ReadStringList(node, "events_topics", path, &k->events_topics); },
+      [&] { return ReadStringList(node, "events_topic", path, &k->events_topics); },
+      [&] { return ReadString(node, "labels_topic", path, &k->labels_topic); },
+      [&] { return ReadString(node, "predictions_topic", path, &k->predictions_topic); },
+      [&] { return ReadString(node, "dead_letter_topic", path, &k->dead_letter_topic); },
+      [&] { return ReadString(node, "start", path, &k->start); },
+      [&] { return ReadString(node, "group_id", path, &k->group_id); },
+      [&] {
+        return ReadNumber(node, "max_message_bytes", path, &k->decoder.max_message_bytes, 1,
+                          256.0 * 1024 * 1024);
+      },
+  };
+  for (auto& step : steps) {
+    if (absl::Status s = step(); !s.ok()) return s;
+  }
+  if (node["events_topics"] && node["events_topic"]) {
+    return KeyError(path, "give events_topic or events_topics, not both");
+  }
+  if (const YAML::Node f = node["fields"]) {
+    const std::string fpath = Join(path, "fields");
+    if (absl::Status s = CheckKeys(f, fpath, {"id", "key", "time", "label"}); !s.ok()) return s;
+    features::JsonDecoderOptions& d = k->decoder;
+    for (auto [key, out] : {std::pair{"id", &d.id_field}, std::pair{"key", &d.key_field},
+                            std::pair{"label", &d.label_field}}) {
+      if (absl::Status s = ReadString(f, key, fpath, out); !s.ok()) return s;
+    }
+    if (absl::Status s = ReadStringList(f, "time", fpath, &d.time_fields); !s.ok()) return s;
+  }
+  if (const YAML::Node routes = node["routes"]) {
+    if (!routes.IsSequence()) return KeyError(Join(path, "routes"), "expected a list");
+    for (std::size_t i = 0; i < routes.size(); ++i) {
+      const std::string rpath = absl::StrFormat("%s[%d]", Join(path, "routes"), i);
+      const YAML::Node r = routes[i];
+      if (absl::Status s =
+              CheckKeys(r, rpath, {"topic", "class", "min_probability", "field", "op", "value"});
+          !s.ok()) {
+        return s;
+      }
+      KafkaRoute route;
+      std::vector<std::function<absl::Status()>> rsteps = {
+          [&] { return ReadString(r, "topic", rpath, &route.topic); },
+          [&] { return ReadString(r, "class", rpath, &route.class_name); },
+          [&] { return ReadNumber(r, "min_probability", rpath, &route.min_probability, 0, 1); },
+          [&] { return ReadString(r, "field", rpath, &route.field); },
+          [&] { return ReadString(r, "op", rpath, &route.op); },
+      };
+      for (auto& step : rsteps) {
+        if (absl::Status s = step(); !s.ok()) return s;
+      }
+      if (const YAML::Node v = r["value"]) {
+        if (!v.IsScalar()) return KeyError(rpath + ".value", "expected a number or a text");
+        double number = 0;
+        if (YAML::convert<double>::decode(v, number) && std::isfinite(number) && v.Tag() != "!") {
+          route.number = number;
+        } else {
+          route.compare_text = true;
+          route.text = v.as<std::string>();
+        }
+      }
+      k->routes.push_back(std::move(route));
+    }
+  }
+  if (absl::Status s = k->Validate(); !s.ok()) {
+    return absl::InvalidArgumentError(absl::StrFormat("%s.%s", path, s.message()));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status ParseModel(const YAML::Node& node, std::string_view path, DeclaredModel* out) {
+  if (absl::Status s = CheckKeys(node, path, {"name", "spec", "from_checkpoint", "kafka"});
+      !s.ok()) {
+    return s;
+  }
+  if (const YAML::Node k = node["kafka"]) {
+    KafkaModelOptions kafka;
+    // The model's name is needed for the defaults (group id); read it first.
+    if (absl::Status s = ReadString(node, "name", path, &kafka.model); !s.ok()) return s;
+    if (absl::Status s = ParseModelKafka(k, Join(path, "kafka"), &kafka); !s.ok()) return s;
+    out->kafka = std::move(kafka);
   }
   if (absl::Status s = ReadString(node, "name", path, &out->name); !s.ok()) return s;
   if (absl::Status s = ValidateModelName(out->name); !s.ok()) {
@@ -142,7 +305,7 @@ absl::Status Parse(const YAML::Node& root, ServeConfig* c) {
   if (root.IsNull()) return absl::OkStatus();  // an empty file: all defaults
   if (absl::Status s = CheckKeys(root, "",
                                  {"listen", "checkpoint", "limits", "log", "security", "models",
-                                  "shutdown_grace_seconds", "ready_file"});
+                                  "shutdown_grace_seconds", "ready_file", "http", "kafka"});
       !s.ok()) {
     return s;
   }
@@ -229,6 +392,14 @@ absl::Status Parse(const YAML::Node& root, ServeConfig* c) {
       }
     }
   }
+  if (const YAML::Node n = root["http"]) {
+    if (auto s = CheckKeys(n, "http", {"listen", "ready_file"}); !s.ok()) return s;
+    if (auto s = ReadString(n, "listen", "http", &c->http.listen); !s.ok()) return s;
+    if (auto s = ReadString(n, "ready_file", "http", &c->http_ready_file); !s.ok()) return s;
+  }
+  if (const YAML::Node n = root["kafka"]) {
+    if (absl::Status s = ParseKafka(n, c); !s.ok()) return s;
+  }
   if (const YAML::Node n = root["models"]) {
     if (!n.IsSequence()) return KeyError("models", "expected a list of {name, spec}");
     std::set<std::string> names;
@@ -253,6 +424,13 @@ absl::Status ServeConfig::Validate() const {
     return absl::InvalidArgumentError("security: give auth_token or auth_token_file, not both");
   }
   if (checkpoint.keep < 1) return absl::InvalidArgumentError("checkpoint.keep: must be >= 1");
+  if (absl::Status s = http.Validate(); !s.ok()) return s;
+  if (!http_ready_file.empty() && http.listen.empty()) {
+    return absl::InvalidArgumentError("http.ready_file: requires http.listen");
+  }
+  if (absl::Status s = kafka.Validate(); !s.ok()) {
+    return absl::InvalidArgumentError(absl::StrFormat("kafka.%s", s.message()));
+  }
   if (!std::isfinite(shutdown_grace_seconds) || shutdown_grace_seconds < 0 ||
       shutdown_grace_seconds > 3600) {
     return absl::InvalidArgumentError(absl::StrFormat(

@@ -1,12 +1,15 @@
 #ifndef RIFFLE_SERVICE_SERVE_CONFIG_H_
 #define RIFFLE_SERVICE_SERVE_CONFIG_H_
 
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
 
 #include "absl/status/statusor.h"
 #include "riffle/v1/riffle.pb.h"
+#include "service/http_endpoint.h"
+#include "service/kafka_pipeline.h"
 #include "service/logger.h"
 #include "service/served_model.h"
 #include "service/server.h"
@@ -21,6 +24,8 @@ struct DeclaredModel {
   // Instead of a spec: start the model from this checkpoint file (`riffle eval
   // --save-checkpoint`, or a served model's checkpoint), see ServableFromCheckpoint.
   std::string from_checkpoint;
+  // The model's Kafka inputs and outputs (the `kafka:` key of the model); none if absent.
+  std::optional<KafkaModelOptions> kafka;
 };
 
 // Everything `riffle serve` runs with: the YAML file (docs/SERVING.md documents every key),
@@ -32,6 +37,11 @@ struct ServeConfig {
   CheckpointSchedule checkpoint;
   LogOptions log;
   std::vector<DeclaredModel> models;
+  // The top-level `kafka:` section: client properties and pipeline settings shared by the
+  // models that have a `kafka:` key. kafka_embedded: run librdkafka's mock cluster in-process
+  // instead of connecting to a broker (docs/KAFKA.md).
+  KafkaOptions kafka;
+  bool kafka_embedded = false;
   // How long a graceful shutdown waits for calls in flight.
   double shutdown_grace_seconds = 10;
   // When serving, the bound address ("host:port") is written to this file, atomically (for
@@ -40,6 +50,11 @@ struct ServeConfig {
   // A file holding the bearer token (read at start, surrounding whitespace trimmed); the
   // alternative to putting server.auth_token in the config itself.
   std::string auth_token_file;
+  // The HTTP endpoint (/metrics, /healthz, /readyz); off while http.listen is "".
+  HttpEndpointOptions http;
+  // Once the HTTP endpoint serves, its bound address ("host:port") is written here, atomically
+  // (a file of its own, so ready_file keeps its one-line format). Requires http.listen.
+  std::string http_ready_file;
 
   absl::Status Validate() const;
 };

@@ -51,7 +51,9 @@ ServedModel::ServedModel(std::string name, ModelDefinition definition,
       generation_(state_.generation),
       created_micros_(options.env->NowMicros()) {
   last_submit_micros_ = created_micros_;
-  labeled_at_submit_ = state_.counters.labeled;
+  changes_at_submit_ = ChangesLocked();
+  label_cache_.Import(std::move(state_.pending_labels), created_micros_);
+  state_.pending_labels.clear();
 }
 
 ServedModel::~ServedModel() { StopCheckpointing(); }
@@ -292,10 +294,10 @@ absl::Status ServedModel::Learn(std::span<const ExampleView> examples, bool skip
   out->version = state_.version;
   out->generation = generation_.load(std::memory_order_relaxed);
   const std::uint64_t every = options_.schedule.every_events;
-  // (After a failed write, labeled_at_submit_ is kNeverSubmitted: the time trigger retries, not
+  // (After a failed write, changes_at_submit_ is kNeverSubmitted: the time trigger retries, not
   // every batch.)
-  if (checkpointer_ != nullptr && every > 0 && labeled_at_submit_ != kNeverSubmitted &&
-      state_.counters.labeled - labeled_at_submit_ >= every) {
+  if (checkpointer_ != nullptr && every > 0 && changes_at_submit_ != kNeverSubmitted &&
+      ChangesLocked() - changes_at_submit_ >= every) {
     SubmitLocked();
   }
   learn_latency_.Record(NanosSince(start));
@@ -304,8 +306,10 @@ absl::Status ServedModel::Learn(std::span<const ExampleView> examples, bool skip
 
 bool ServedModel::SubmitLocked() {
   if (retired_) return false;
-  if (!checkpointer_->TrySubmit(state_.Clone())) return false;
-  labeled_at_submit_ = state_.counters.labeled;
+  checkpoints::ModelState snapshot = state_.Clone();
+  snapshot.pending_labels = label_cache_.Export();
+  if (!checkpointer_->TrySubmit(std::move(snapshot))) return false;
+  changes_at_submit_ = ChangesLocked();
   last_submit_micros_ = options_.env->NowMicros();
   return true;
 }
@@ -315,9 +319,9 @@ bool ServedModel::DirtyLocked() {
   if (failed != failed_seen_) {
     // A write failed: what it held is not durable, whatever was handed over since.
     failed_seen_ = failed;
-    labeled_at_submit_ = kNeverSubmitted;
+    changes_at_submit_ = kNeverSubmitted;
   }
-  return state_.counters.labeled != labeled_at_submit_;
+  return ChangesLocked() != changes_at_submit_;
 }
 
 void ServedModel::MaybeCheckpoint(std::int64_t now_micros) {
@@ -328,8 +332,8 @@ void ServedModel::MaybeCheckpoint(std::int64_t now_micros) {
   {
     // A cheap look under the shared lock first: an idle model never blocks predictions.
     ReaderLock lock(&mu_);
-    const bool maybe_dirty = state_.counters.labeled != labeled_at_submit_ ||
-                             checkpointer_->stats().failed != failed_seen_;
+    const bool maybe_dirty =
+        ChangesLocked() != changes_at_submit_ || checkpointer_->stats().failed != failed_seen_;
     if (!maybe_dirty || static_cast<double>(now_micros - last_submit_micros_) < every * 1e6) {
       return;
     }
@@ -439,7 +443,9 @@ absl::Status ServedModel::Restore(std::uint64_t generation) {
     if (retired_) return absl::NotFoundError(absl::StrFormat("model '%s' was deleted", name_));
     state_ = *std::move(state);
     definition_ = *std::move(definition);
-    labeled_at_submit_ = kNeverSubmitted;
+    label_cache_.Import(std::move(state_.pending_labels), options_.env->NowMicros());
+    state_.pending_labels.clear();
+    changes_at_submit_ = kNeverSubmitted;
   }
   // Durable at once, as the newest generation: otherwise a restart would load the newer state
   // this restore replaced. (A snapshot handed over before the swap is written first.)
@@ -465,6 +471,128 @@ void ServedModel::Retire() {
 
 void ServedModel::StopCheckpointing() {
   if (checkpointer_ != nullptr) checkpointer_->Wait();
+}
+
+void ServedModel::ApplyStream(std::span<const StreamRecordView> records, StreamBatchResult* out) {
+  const auto start = std::chrono::steady_clock::now();
+  out->probabilities.clear();
+  out->records.assign(records.size(), StreamRecordResult());
+  features::OwnedFeatures cached;
+  std::vector<features::NamedFeature> cached_views;
+  WriterLock lock(&mu_);
+  features::Pipeline& pipeline = *state_.pipeline;
+  const std::int64_t now = options_.env->NowMicros();
+  std::uint64_t learned = 0;
+  std::string_view run_input;
+  std::int64_t run_next = 0;
+  for (std::size_t i = 0; i < records.size(); ++i) {
+    const StreamRecordView& r = records[i];
+    StreamRecordResult& result = out->records[i];
+    // Offsets are taken per run of records from one input (a map write per run, not per record).
+    if (r.input != run_input) {
+      if (!run_input.empty()) state_.next_offsets[std::string(run_input)] = run_next;
+      run_input = r.input;
+    }
+    run_next = r.next_offset;
+    std::span<const features::NamedFeature> features = r.features;
+    if (r.kind == StreamRecordView::Kind::kSkip) {
+      result.outcome = StreamRecordResult::Outcome::kSkipped;
+      continue;
+    }
+    if (r.kind == StreamRecordView::Kind::kLabel) {
+      if (!r.label.has_value() || r.label->empty()) {
+        result.outcome = StreamRecordResult::Outcome::kRejected;
+        result.error = absl::InvalidArgumentError("label: required (the class name)");
+        continue;
+      }
+      // The label is checked before the cached event is taken: a bad label leaves the event
+      // waiting for a good one.
+      if (absl::Status s = CheckStreamLabel(*r.label); !s.ok()) {
+        result.outcome = StreamRecordResult::Outcome::kRejected;
+        result.error = s;
+        continue;
+      }
+      std::optional<features::OwnedFeatures> hit = label_cache_.Take(r.id, now);
+      // Cached features passed validation when predicted, but the model may have been restored
+      // to another spec since: a cached event the pipeline now rejects is a miss.
+      if (hit.has_value()) {
+        cached = *std::move(hit);
+        cached.Views(&cached_views);
+      }
+      if (!hit.has_value() || !pipeline.Validate(cached_views).ok()) {
+        result.outcome = StreamRecordResult::Outcome::kLabelMissed;
+        continue;
+      }
+      result.outcome = StreamRecordResult::Outcome::kLabelJoined;
+      features = cached_views;
+    } else {
+      if (absl::Status s = pipeline.Validate(features); !s.ok()) {
+        result.outcome = StreamRecordResult::Outcome::kRejected;
+        result.error = s;
+        continue;
+      }
+      if (r.label.has_value()) {
+        if (absl::Status s = CheckStreamLabel(*r.label); !s.ok()) {
+          result.outcome = StreamRecordResult::Outcome::kRejected;
+          result.error = s;
+          continue;
+        }
+      }
+    }
+    std::span<const double> proba;
+    if (r.label.has_value()) {
+      absl::StatusOr<learners::ClassIndex> y = pipeline.EncodeLabel(*r.label);
+      if (!y.ok()) {  // ruled out by CheckStreamLabel
+        result.outcome = StreamRecordResult::Outcome::kRejected;
+        result.error = y.status();
+        continue;
+      }
+      proba = step_.ApplyLabeledEvent(&state_, features, *y, 1.0, /*score=*/true);
+      ++learned;
+    } else {
+      proba = step_.ApplyUnlabeledEvent(&state_, features);
+      if (!r.id.empty()) label_cache_.Insert(r.id, features, now);
+    }
+    if (result.outcome == StreamRecordResult::Outcome::kPredicted) {
+      const std::size_t known = std::min(proba.size(), pipeline.labels().size());
+      result.proba_begin = out->probabilities.size();
+      result.proba_count = known;
+      out->probabilities.insert(out->probabilities.end(), proba.begin(), proba.begin() + known);
+      if (known > 0) result.predicted = learners::ArgMax(proba.first(known));
+    }
+  }
+  if (!run_input.empty()) state_.next_offsets[std::string(run_input)] = run_next;
+  out->version = state_.version;
+  out->generation = generation_.load(std::memory_order_relaxed);
+  const std::vector<std::string>& names = pipeline.labels().names();
+  out->classes.assign(names.begin(), names.end());
+  const std::uint64_t every = options_.schedule.every_events;
+  if (checkpointer_ != nullptr && every > 0 && changes_at_submit_ != kNeverSubmitted &&
+      ChangesLocked() - changes_at_submit_ >= every) {
+    SubmitLocked();
+  }
+  if (learned > 0) learn_latency_.Record(NanosSince(start));
+}
+
+absl::Status ServedModel::CheckStreamLabel(std::string_view label) {
+  features::Pipeline& pipeline = *state_.pipeline;
+  if (pipeline.FindLabel(label).has_value()) return absl::OkStatus();
+  if (!pipeline.spec().classes.empty()) return pipeline.EncodeLabel(label).status();
+  if (pipeline.labels().size() + 1 > kMaxClasses) {
+    return absl::InvalidArgumentError(
+        absl::StrFormat("label: \"%s\" would be class %d; a model has at most %d",
+                        label.substr(0, 64), pipeline.labels().size() + 1, kMaxClasses));
+  }
+  return absl::OkStatus();
+}
+
+std::map<std::string, std::int64_t> ServedModel::NextOffsets() const {
+  ReaderLock lock(&mu_);
+  return state_.next_offsets;
+}
+
+void ServedModel::SetCheckpointHooks(checkpoints::Checkpointer::Hooks hooks) {
+  if (checkpointer_ != nullptr) checkpointer_->SetHooks(std::move(hooks));
 }
 
 ModelInfo ServedModel::Info() const {

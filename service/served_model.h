@@ -4,6 +4,7 @@
 #include <atomic>
 #include <chrono>
 #include <cstdint>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -70,6 +71,49 @@ struct LearnBatchResult {
   std::uint64_t generation = 0;
 };
 
+// One record of a model's Kafka inputs, decoded: an event (labeled or not) from an events
+// topic, or a delayed label for the id of an earlier event, from a labels topic. Views into
+// the caller's buffers.
+struct StreamRecordView {
+  // kSkip: a record that could not be decoded (dead-lettered by the caller): only its offset
+  // is taken.
+  enum class Kind : std::uint8_t { kEvent, kLabel, kSkip };
+  Kind kind = Kind::kEvent;
+  std::string_view id;
+  std::span<const features::NamedFeature> features;  // kEvent
+  std::optional<std::string_view> label;             // required for kLabel
+  // The input it came from ("topic/partition", the key of ModelState::next_offsets) and the
+  // offset to resume after it (its offset + 1).
+  std::string_view input;
+  std::int64_t next_offset = 0;
+};
+
+struct StreamRecordResult {
+  enum class Outcome : std::uint8_t {
+    kPredicted,   // an event: predicted (and, if labeled, scored and learned)
+    kLabelJoined,  // a label whose event was cached: scored and learned
+    kLabelMissed,  // a label for an id not (or no longer) cached: nothing learned
+    kRejected,     // invalid (error says why): nothing learned, nothing predicted
+    kSkipped,      // a kSkip record
+  };
+  Outcome outcome = Outcome::kPredicted;
+  absl::Status error;
+  // kPredicted: the probabilities, StreamBatchResult::probabilities[proba_begin ..
+  // proba_begin + proba_count) in class-index order (fewer than the classes while the learner
+  // has not seen them all), and the predicted class; nullopt before the model knows a class.
+  std::size_t proba_begin = 0;
+  std::size_t proba_count = 0;
+  std::optional<std::uint32_t> predicted;
+};
+
+struct StreamBatchResult {
+  std::uint64_t version = 0;
+  std::uint64_t generation = 0;
+  std::vector<std::string> classes;  // the model's classes after the batch
+  std::vector<double> probabilities;
+  std::vector<StreamRecordResult> records;  // one per record, in order
+};
+
 struct ModelInfo {
   std::string name;
   ModelDefinition definition;
@@ -100,7 +144,7 @@ struct ModelMetricsReport {
 };
 
 struct CheckpointSchedule {
-  // Write a checkpoint after this many learned events (0: not by count)...
+  // Write a checkpoint after this many events learned (or consumed from Kafka; 0: not by count)...
   std::uint64_t every_events = 100'000;
   // ...or when this many seconds passed since the last one and something was learned (0: not
   // by time). Checked by the registry's timer.
@@ -166,9 +210,32 @@ class ServedModel {
                      std::chrono::system_clock::time_point deadline =
                          std::chrono::system_clock::time_point::max());
 
+  // The Kafka path: applies the records in order under the writer lock, so the batch and the
+  // input positions it reaches change together (exactly-once learning: a snapshot never holds
+  // a learned event without its offset, nor the reverse). An event is predicted; a labeled
+  // one is then scored and learned (test-then-train); an unlabeled one with an id is cached
+  // for its delayed label. A label learns the cached event's features. An invalid record is
+  // rejected alone (its error names the field) and the others are applied; every record's
+  // offset is taken either way. Never fails as a whole.
+  void ApplyStream(std::span<const StreamRecordView> records, StreamBatchResult* out);
+  // The input positions of the model's state (ModelState::next_offsets).
+  std::map<std::string, std::int64_t> NextOffsets() const;
+  // Installs hooks on the model's checkpointer (no-op without a store); see
+  // checkpoints::Checkpointer::Hooks. Empty hooks remove them.
+  void SetCheckpointHooks(checkpoints::Checkpointer::Hooks hooks);
+
   ModelInfo Info() const;
   ModelMetricsReport Metrics() const;
   const std::string& name() const { return name_; }
+  // For exporters (the HTTP metrics endpoint): lock-free reads that never wait on the model.
+  const LatencyHistogram& predict_latency() const { return predict_latency_; }
+  const LatencyHistogram& learn_latency() const { return learn_latency_; }
+  std::uint64_t predictions() const { return predictions_.load(std::memory_order_relaxed); }
+  // The checkpointer's counters (its own mutex, not the model's); nullopt without checkpoints.
+  std::optional<checkpoints::Checkpointer::Stats> checkpoint_stats() const {
+    if (checkpointer_ == nullptr) return std::nullopt;
+    return checkpointer_->stats();
+  }
 
   // Most classes a model may have (a label beyond is INVALID_ARGUMENT): every class costs a
   // weight column and grows the metrics' confusion matrices quadratically.
@@ -208,6 +275,13 @@ class ServedModel {
   bool SubmitLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Whether the state differs from the last snapshot handed over, or a write failed since.
   bool DirtyLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Events that changed the state (learned, or consumed from Kafka); what the checkpoint
+  // triggers count.
+  std::uint64_t ChangesLocked() const ABSL_SHARED_LOCKS_REQUIRED(mu_) {
+    return state_.counters.labeled + state_.counters.unlabeled;
+  }
+  // Whether `label` may be learned: a known class, or a new one the spec allows.
+  absl::Status CheckStreamLabel(std::string_view label) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // CheckpointNow with checkpoint_mu_ held.
   absl::StatusOr<checkpoints::WrittenCheckpoint> CheckpointNowLocked();
 
@@ -219,11 +293,11 @@ class ServedModel {
   PrequentialStep step_ ABSL_GUARDED_BY(mu_);
   // Snapshots are handed to the checkpointer only with mu_ held exclusively, so they are
   // written in the order of the states they copy: the newest file is always the newest state.
-  // labeled_at_submit_: state_.counters.labeled of the last snapshot handed over (kNeverSubmitted
+  // changes_at_submit_: ChangesLocked() of the last snapshot handed over (kNeverSubmitted
   // after a restore or a failed write, which makes the model dirty); failed_seen_: the
   // checkpointer's failure count already taken into account.
   static constexpr std::uint64_t kNeverSubmitted = ~std::uint64_t{0};
-  std::uint64_t labeled_at_submit_ ABSL_GUARDED_BY(mu_) = 0;
+  std::uint64_t changes_at_submit_ ABSL_GUARDED_BY(mu_) = 0;
   std::uint64_t failed_seen_ ABSL_GUARDED_BY(mu_) = 0;
   std::int64_t last_submit_micros_ ABSL_GUARDED_BY(mu_) = 0;
   bool retired_ ABSL_GUARDED_BY(mu_) = false;

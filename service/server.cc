@@ -107,6 +107,7 @@ absl::StatusOr<std::unique_ptr<RiffleServer>> RiffleServer::Start(const ServerOp
     health->SetServingStatus(HealthName(model->name()), true);
   }
   registry->SetListener(server.get());
+  server->serving_.store(true, std::memory_order_release);
   return server;
 }
 
@@ -115,6 +116,7 @@ RiffleServer::~RiffleServer() { Shutdown(std::chrono::milliseconds(0)); }
 void RiffleServer::Shutdown(std::chrono::milliseconds grace) {
   if (shut_down_) return;
   shut_down_ = true;
+  serving_.store(false, std::memory_order_release);
   registry_->SetListener(nullptr);
   if (server_ == nullptr) return;
   server_->GetHealthCheckService()->Shutdown();  // every status NOT_SERVING
@@ -128,6 +130,11 @@ void RiffleServer::OnModelAdded(const std::string& name) {
 
 void RiffleServer::OnModelRemoved(const std::string& name) {
   server_->GetHealthCheckService()->SetServingStatus(HealthName(name), false);
+}
+
+void RiffleServer::SetHealth(const std::string& service, bool serving) {
+  if (shut_down_) return;
+  server_->GetHealthCheckService()->SetServingStatus(service, serving);
 }
 
 }  // namespace riffle::service

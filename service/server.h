@@ -3,6 +3,7 @@
 
 #include <grpcpp/grpcpp.h>
 
+#include <atomic>
 #include <chrono>
 #include <cstddef>
 #include <memory>
@@ -44,6 +45,9 @@ struct ServerOptions {
 // The gRPC server: riffle.v1's two services over a ModelRegistry, plus grpc.health.v1 (overall
 // "" and per model "riffle.v1.model/<name>", kept in step with the registry) and server
 // reflection, so grpcurl and grpc_cli work without the .proto file.
+// The health service name of a model's Kafka path: SERVING while it consumes.
+inline std::string KafkaHealthName(const std::string& model) { return "riffle.v1.kafka/" + model; }
+
 class RiffleServer : public RegistryListener {
  public:
   // Binds and starts serving. FailedPrecondition if the address cannot be bound, errors of
@@ -55,6 +59,9 @@ class RiffleServer : public RegistryListener {
 
   // The bound port (the chosen one when listening on port 0).
   int port() const { return port_; }
+  // Whether the overall health ("") is SERVING: true from Start until Shutdown begins (the
+  // HTTP endpoint's /readyz).
+  bool serving() const { return serving_.load(std::memory_order_acquire); }
 
   // Graceful stop: refuses new calls and waits up to `grace` for the ones in flight, then
   // cancels what is left. Health turns NOT_SERVING first. Idempotent.
@@ -65,6 +72,8 @@ class RiffleServer : public RegistryListener {
 
   // The health service name of a model.
   static std::string HealthName(const std::string& model) { return "riffle.v1.model/" + model; }
+  // Sets the health of another named service (the Kafka path of a model, KafkaHealthName).
+  void SetHealth(const std::string& service, bool serving);
 
  private:
   RiffleServer(ModelRegistry* registry, Logger* logger);
@@ -76,6 +85,7 @@ class RiffleServer : public RegistryListener {
   std::unique_ptr<grpc::Server> server_;
   int port_ = 0;
   bool shut_down_ = false;
+  std::atomic<bool> serving_{false};
 };
 
 }  // namespace riffle::service

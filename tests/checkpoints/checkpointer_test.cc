@@ -123,5 +123,71 @@ TEST(CheckpointerTest, ConcurrentSubmittersAndReaders) {
   EXPECT_LE(list->size(), 3u);  // retention
 }
 
+TEST(CheckpointerTest, HooksRunAroundEachWriteAndAFailingBeforeWriteFailsIt) {
+  ScopedTempDir dir;
+  std::unique_ptr<CheckpointStore> store = OpenStore(DefaultEnv(), dir.path());
+  Checkpointer checkpointer(store.get(), DefaultEnv());
+  std::atomic<bool> refuse{true};
+  std::vector<std::uint64_t> written;  // only touched on the writing thread, read after Wait
+  std::int64_t offset_seen = 0;
+  Checkpointer::Hooks hooks;
+  hooks.before_write = [&refuse](const ModelState&) {
+    return refuse.load() ? absl::UnavailableError("outputs not delivered") : absl::OkStatus();
+  };
+  hooks.after_write = [&](const ModelState& snapshot, std::uint64_t generation) {
+    written.push_back(generation);
+    offset_seen = snapshot.next_offsets.at("events/0");
+  };
+  checkpointer.SetHooks(std::move(hooks));
+  ASSERT_TRUE(checkpointer.TrySubmit(SmallModel(5)));
+  checkpointer.Wait();
+  EXPECT_EQ(checkpointer.stats().failed, 1u);
+  EXPECT_EQ(checkpointer.stats().written, 0u);
+  EXPECT_EQ(checkpointer.stats().last_error.message(), "outputs not delivered");
+  EXPECT_TRUE(written.empty());
+  EXPECT_FALSE(store->LoadNewestValid().ok());  // nothing on disk
+  refuse = false;
+  ASSERT_TRUE(checkpointer.TrySubmit(SmallModel(7)));
+  checkpointer.Wait();
+  EXPECT_EQ(checkpointer.stats().written, 1u);
+  EXPECT_EQ(written, std::vector<std::uint64_t>{1});
+  EXPECT_EQ(offset_seen, 7);
+  // Removed hooks run no more.
+  checkpointer.SetHooks({});
+  refuse = true;
+  ASSERT_TRUE(checkpointer.WriteNow(SmallModel(9)).ok());
+  EXPECT_EQ(written.size(), 1u);
+}
+
+TEST(ModelStateTest, PendingLabelsRoundTripThroughThePayload) {
+  ModelState state = SmallModel(3);
+  features::NamedFeature a[] = {{"amount", features::FeatureValue::Number(12.5)},
+                                {"country", features::FeatureValue::Text("FR")}};
+  features::NamedFeature b[] = {{"amount", features::FeatureValue::Number(-1)}};
+  state.pending_labels.push_back({"tx-1", features::OwnedFeatures(a), 1000});
+  state.pending_labels.push_back({"tx-2", features::OwnedFeatures(b), 2000});
+  const std::string payload = SerializeModelState(state, 1);
+  absl::StatusOr<ModelState> parsed = ParseModelState(payload);
+  ASSERT_TRUE(parsed.ok()) << parsed.status();
+  ASSERT_EQ(parsed->pending_labels.size(), 2u);
+  EXPECT_EQ(parsed->pending_labels[0].id, "tx-1");
+  EXPECT_EQ(parsed->pending_labels[0].inserted_micros, 1000);
+  std::vector<features::NamedFeature> views;
+  parsed->pending_labels[0].features.Views(&views);
+  ASSERT_EQ(views.size(), 2u);
+  EXPECT_EQ(views[0].name, "amount");
+  EXPECT_EQ(views[0].value.number, 12.5);
+  EXPECT_EQ(views[1].value.kind, features::FeatureValue::Kind::kText);
+  EXPECT_EQ(views[1].value.text, "FR");
+  EXPECT_EQ(parsed->pending_labels[1].id, "tx-2");
+  // Byte-identical when written again, and the clone carries them too.
+  EXPECT_EQ(SerializeModelState(*parsed, 1), payload);
+  EXPECT_EQ(state.Clone().pending_labels.size(), 2u);
+  // Truncated anywhere inside the pending labels: DataLoss, never a crash.
+  for (std::size_t cut = payload.size() - 40; cut < payload.size(); ++cut) {
+    EXPECT_FALSE(ParseModelState(payload.substr(0, cut)).ok()) << cut;
+  }
+}
+
 }  // namespace
 }  // namespace riffle::checkpoints

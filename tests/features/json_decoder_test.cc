@@ -458,6 +458,12 @@ TEST(JsonDecoderTest, NotAnObject) {
     const DecodeStatus s = decoder.Decode(json, &event);
     EXPECT_EQ(s.code(), DecodeError::kNotAnObject) << json << " -> " << s.message();
   }
+  // Text that only starts like a JSON scalar is not JSON at all.
+  for (std::string_view text : {"not json at all", "true love", "123abc", "nullx", "[1,", "5 6"}) {
+    DecodedEvent event;
+    const DecodeStatus s = decoder.Decode(text, &event);
+    EXPECT_EQ(s.code(), DecodeError::kInvalidJson) << text << " -> " << s.message();
+  }
 }
 
 TEST(JsonDecoderTest, IdsAndKeys) {

@@ -24,11 +24,15 @@
 // Thread-safe: one mutex guards everything; a Poll with a timeout waits for Append or a
 // delivery from another thread. The cluster must outlive its clients.
 
+#include <algorithm>
+#include <chrono>
+#include <condition_variable>
 #include <cstdint>
 #include <deque>
 #include <functional>
 #include <map>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <set>
 #include <span>
@@ -42,7 +46,6 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/str_format.h"
-#include "absl/synchronization/mutex.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
 #include "service/kafka_client.h"
@@ -58,12 +61,12 @@ class FakeKafkaCluster {
   // Producing to a topic that does not exist creates it with this many partitions; 0: the
   // delivery fails with NotFound instead.
   void set_auto_create_partitions(int partitions) {
-    absl::MutexLock lock(&mu_);
+    std::unique_lock<std::mutex> lock(mu_);
     auto_create_partitions_ = partitions;
   }
 
   void CreateTopic(std::string_view topic, int partitions) {
-    absl::MutexLock lock(&mu_);
+    std::unique_lock<std::mutex> lock(mu_);
     CreateTopicLocked(topic, partitions);
   }
 
@@ -71,7 +74,7 @@ class FakeKafkaCluster {
   std::int64_t Append(std::string_view topic, std::int32_t partition,
                       std::optional<std::string_view> key, std::string_view value,
                       std::vector<KafkaHeader> headers = {}, std::int64_t timestamp_ms = 0) {
-    absl::MutexLock lock(&mu_);
+    std::unique_lock<std::mutex> lock(mu_);
     KafkaRecord r;
     r.topic = std::string(topic);
     r.partition = partition;
@@ -84,7 +87,7 @@ class FakeKafkaCluster {
 
   // Every record of a partition still in the log, in offset order.
   std::vector<KafkaRecord> Records(std::string_view topic, std::int32_t partition) const {
-    absl::MutexLock lock(&mu_);
+    std::unique_lock<std::mutex> lock(mu_);
     const Log* log = FindLog(topic, partition);
     if (log == nullptr) return {};
     return {log->records.begin(), log->records.end()};
@@ -92,7 +95,7 @@ class FakeKafkaCluster {
 
   std::optional<std::int64_t> Committed(std::string_view group, std::string_view topic,
                                         std::int32_t partition) const {
-    absl::MutexLock lock(&mu_);
+    std::unique_lock<std::mutex> lock(mu_);
     auto it = committed_.find({std::string(group), std::string(topic), partition});
     if (it == committed_.end()) return std::nullopt;
     return it->second;
@@ -100,7 +103,7 @@ class FakeKafkaCluster {
 
   // Drops records below `offset`, as retention does.
   void SetLogStart(std::string_view topic, std::int32_t partition, std::int64_t offset) {
-    absl::MutexLock lock(&mu_);
+    std::unique_lock<std::mutex> lock(mu_);
     Log* log = FindLog(topic, partition);
     if (log == nullptr) return;
     while (log->start < offset && !log->records.empty()) {
@@ -111,27 +114,34 @@ class FakeKafkaCluster {
 
   // Fault injection.
   void SetDown(bool down) {
-    absl::MutexLock lock(&mu_);
+    std::unique_lock<std::mutex> lock(mu_);
     down_ = down;
+    changed_.notify_all();
   }
   // The next `count` deliveries fail with `status` (the records are not appended).
   void FailNextDeliveries(int count, absl::Status status) {
-    absl::MutexLock lock(&mu_);
+    std::unique_lock<std::mutex> lock(mu_);
     for (int i = 0; i < count; ++i) delivery_failures_.push_back(status);
   }
   // The next Produce calls return these errors (the records are not accepted).
   void FailNextProduce(absl::Status status) {
-    absl::MutexLock lock(&mu_);
+    std::unique_lock<std::mutex> lock(mu_);
     produce_failures_.push_back(std::move(status));
+  }
+  // Polls return the records of this topic's partitions before any other's (as a real
+  // consumer may, when that topic's fetch comes back first).
+  void FetchFirst(std::string topic) {
+    std::unique_lock<std::mutex> lock(mu_);
+    fetch_first_ = std::move(topic);
   }
   // The next Poll of any consumer returns `status` (before any record).
   void FailNextPoll(absl::Status status) {
-    absl::MutexLock lock(&mu_);
+    std::unique_lock<std::mutex> lock(mu_);
     poll_failures_.push_back(std::move(status));
   }
   // Fails every record waiting for delivery with Unavailable (message.timeout.ms passed).
   void ExpireInFlight() {
-    absl::MutexLock lock(&mu_);
+    std::unique_lock<std::mutex> lock(mu_);
     for (Producer* p : producers_) {
       for (Pending& pending : p->queue_) {
         KafkaDeliveryReport report = FailedReport(
@@ -176,7 +186,7 @@ class FakeKafkaCluster {
         : cluster_(cluster), group_(std::move(group)) {}
 
     absl::Status Assign(std::span<const KafkaTopicPartitionOffset> partitions) override {
-      absl::MutexLock lock(&cluster_->mu_);
+      std::unique_lock<std::mutex> lock(cluster_->mu_);
       assigned_.clear();
       paused_.clear();
       for (const KafkaTopicPartitionOffset& tpo : partitions) {
@@ -193,17 +203,28 @@ class FakeKafkaCluster {
                       KafkaRecordBatch* batch) override {
       batch->Clear();
       FakeKafkaCluster& c = *cluster_;
-      absl::MutexLock lock(&c.mu_);
+      std::unique_lock<std::mutex> lock(c.mu_);
       if (!c.poll_failures_.empty()) {
         absl::Status s = std::move(c.poll_failures_.front());
         c.poll_failures_.pop_front();
         return s;
       }
-      absl::Time deadline = absl::Now() + timeout;
+      const auto deadline = std::chrono::steady_clock::now() +
+                            absl::ToChronoNanoseconds(std::min(timeout, absl::Hours(1)));
       while (true) {
         if (c.down_) return absl::UnavailableError("fake kafka: all brokers down");
         if (absl::Status s = ResolveLocked(); !s.ok()) return s;
+        // Partitions of the preferred topic first (a fetch order the real client may pick),
+        // then the others.
+        std::vector<Position*> order;
         for (Position& p : assigned_) {
+          if (p.topic == c.fetch_first_) order.push_back(&p);
+        }
+        for (Position& p : assigned_) {
+          if (p.topic != c.fetch_first_) order.push_back(&p);
+        }
+        for (Position* pp : order) {
+          Position& p = *pp;
           if (p.failed || paused_.contains({p.topic, p.partition})) continue;
           const Log* log = c.FindLog(p.topic, p.partition);
           while (log != nullptr && batch->size() < max_records && p.offset < log->end()) {
@@ -213,28 +234,29 @@ class FakeKafkaCluster {
         }
         if (!batch->empty() || max_records == 0) return absl::OkStatus();
         // Wait for an Append (or an outage) and look again.
-        Watch watch{&c, c.generation_};
-        if (!c.mu_.AwaitWithDeadline(absl::Condition(&Watch::Changed, &watch), deadline)) {
+        const std::uint64_t seen = c.generation_;
+        if (!c.changed_.wait_until(lock, deadline,
+                                   [&c, seen] { return c.generation_ != seen || c.down_; })) {
           return absl::OkStatus();
         }
       }
     }
 
     absl::Status Pause(std::span<const KafkaTopicPartition> partitions) override {
-      absl::MutexLock lock(&cluster_->mu_);
+      std::unique_lock<std::mutex> lock(cluster_->mu_);
       for (const KafkaTopicPartition& tp : partitions) paused_.insert({tp.topic, tp.partition});
       return absl::OkStatus();
     }
 
     absl::Status Resume(std::span<const KafkaTopicPartition> partitions) override {
-      absl::MutexLock lock(&cluster_->mu_);
+      std::unique_lock<std::mutex> lock(cluster_->mu_);
       for (const KafkaTopicPartition& tp : partitions) paused_.erase({tp.topic, tp.partition});
       return absl::OkStatus();
     }
 
     absl::Status Commit(std::span<const KafkaTopicPartitionOffset> offsets,
                         absl::Duration timeout) override {
-      absl::MutexLock lock(&cluster_->mu_);
+      std::unique_lock<std::mutex> lock(cluster_->mu_);
       if (cluster_->down_) return absl::UnavailableError("fake kafka: all brokers down");
       for (const KafkaTopicPartitionOffset& tpo : offsets) {
         if (tpo.offset < 0) {
@@ -246,13 +268,13 @@ class FakeKafkaCluster {
     }
 
     absl::StatusOr<int> PartitionCount(std::string_view topic, absl::Duration timeout) override {
-      absl::MutexLock lock(&cluster_->mu_);
+      std::unique_lock<std::mutex> lock(cluster_->mu_);
       return cluster_->PartitionCountLocked(topic);
     }
 
     absl::StatusOr<KafkaWatermarks> QueryWatermarks(std::string_view topic, std::int32_t partition,
                                                     absl::Duration timeout) override {
-      absl::MutexLock lock(&cluster_->mu_);
+      std::unique_lock<std::mutex> lock(cluster_->mu_);
       if (cluster_->down_) return absl::UnavailableError("fake kafka: all brokers down");
       const Log* log = cluster_->FindLog(topic, partition);
       if (log == nullptr) {
@@ -263,13 +285,6 @@ class FakeKafkaCluster {
     }
 
    private:
-    struct Watch {
-      const FakeKafkaCluster* cluster;
-      std::uint64_t seen;
-      static bool Changed(Watch* w) ABSL_NO_THREAD_SAFETY_ANALYSIS {
-        return w->cluster->generation_ != w->seen || w->cluster->down_;
-      }
-    };
     struct Position {
       std::string topic;
       std::int32_t partition = 0;
@@ -317,16 +332,16 @@ class FakeKafkaCluster {
   class Producer final : public KafkaProducer {
    public:
     explicit Producer(FakeKafkaCluster* cluster) : cluster_(cluster) {
-      absl::MutexLock lock(&cluster_->mu_);
+      std::unique_lock<std::mutex> lock(cluster_->mu_);
       cluster_->producers_.insert(this);
     }
     ~Producer() override {
-      absl::MutexLock lock(&cluster_->mu_);
+      std::unique_lock<std::mutex> lock(cluster_->mu_);
       cluster_->producers_.erase(this);
     }
 
     absl::Status Produce(const KafkaProduceRecord& record) override {
-      absl::MutexLock lock(&cluster_->mu_);
+      std::unique_lock<std::mutex> lock(cluster_->mu_);
       if (!cluster_->produce_failures_.empty()) {
         absl::Status s = std::move(cluster_->produce_failures_.front());
         cluster_->produce_failures_.pop_front();
@@ -349,14 +364,14 @@ class FakeKafkaCluster {
 
     void PollDeliveries(absl::Duration timeout,
                         std::vector<KafkaDeliveryReport>* reports) override {
-      absl::MutexLock lock(&cluster_->mu_);
+      std::unique_lock<std::mutex> lock(cluster_->mu_);
       DeliverLocked();
       for (KafkaDeliveryReport& r : reports_) reports->push_back(std::move(r));
       reports_.clear();
     }
 
     absl::Status Flush(absl::Duration timeout) override {
-      absl::MutexLock lock(&cluster_->mu_);
+      std::unique_lock<std::mutex> lock(cluster_->mu_);
       DeliverLocked();
       if (!queue_.empty()) {
         return absl::DeadlineExceededError(
@@ -366,12 +381,12 @@ class FakeKafkaCluster {
     }
 
     std::size_t InFlight() const override {
-      absl::MutexLock lock(&cluster_->mu_);
+      std::unique_lock<std::mutex> lock(cluster_->mu_);
       return queue_.size();
     }
 
     absl::StatusOr<int> PartitionCount(std::string_view topic, absl::Duration timeout) override {
-      absl::MutexLock lock(&cluster_->mu_);
+      std::unique_lock<std::mutex> lock(cluster_->mu_);
       return cluster_->PartitionCountLocked(topic);
     }
 
@@ -441,6 +456,7 @@ class FakeKafkaCluster {
     if (record.timestamp_ms == 0) record.timestamp_ms = absl::ToUnixMillis(absl::Now());
     log.records.push_back(std::move(record));
     ++generation_;
+    changed_.notify_all();
     return log.end() - 1;
   }
 
@@ -467,7 +483,10 @@ class FakeKafkaCluster {
     return static_cast<int>(it->second.size());
   }
 
-  mutable absl::Mutex mu_;
+  // A std::mutex, not absl::Mutex: ThreadSanitizer sees its synchronization (Debian's Abseil is
+  // not instrumented), so the pipeline tests run under TSan without false reports.
+  mutable std::mutex mu_;
+  std::condition_variable changed_;  // notified on every Append and outage change
   std::map<std::string, std::vector<Log>, std::less<>> topics_ ABSL_GUARDED_BY(mu_);
   std::map<std::tuple<std::string, std::string, std::int32_t>, std::int64_t> committed_
       ABSL_GUARDED_BY(mu_);
@@ -477,6 +496,7 @@ class FakeKafkaCluster {
   std::deque<absl::Status> poll_failures_ ABSL_GUARDED_BY(mu_);
   int auto_create_partitions_ ABSL_GUARDED_BY(mu_) = 1;
   bool down_ ABSL_GUARDED_BY(mu_) = false;
+  std::string fetch_first_ ABSL_GUARDED_BY(mu_);
   // Counts appends, so a waiting Poll sees new records.
   std::uint64_t generation_ ABSL_GUARDED_BY(mu_) = 0;
 };

@@ -84,5 +84,43 @@ TEST(LabelCacheTest, OptionsValidate) {
   EXPECT_TRUE(LabelCacheOptions{}.Validate().ok());
 }
 
+TEST(LabelCacheTest, ExportAndImportKeepTheLiveEntriesInOrder) {
+  LabelCache cache({.max_entries = 3, .ttl_seconds = 100});
+  features::NamedFeature f[] = {{"x", features::FeatureValue::Number(1)}};
+  cache.Insert("a", f, 1'000'000);
+  cache.Insert("b", f, 2'000'000);
+  cache.Insert("c", f, 3'000'000);
+  ASSERT_TRUE(cache.Take("b", 3'000'000).has_value());
+  cache.Insert("a", f, 4'000'000);  // re-inserted: now the newest
+  const std::vector<checkpoints::PendingLabel> exported = cache.Export();
+  ASSERT_EQ(exported.size(), 2u);
+  EXPECT_EQ(exported[0].id, "c");
+  EXPECT_EQ(exported[0].inserted_micros, 3'000'000);
+  EXPECT_EQ(exported[1].id, "a");
+  EXPECT_EQ(exported[1].inserted_micros, 4'000'000);
+
+  LabelCache restored({.max_entries = 3, .ttl_seconds = 100});
+  restored.Insert("stale", f, 1);  // replaced by the import
+  restored.Import(exported, 5'000'000);
+  EXPECT_EQ(restored.stats().entries, 2u);
+  EXPECT_FALSE(restored.Take("stale", 5'000'000).has_value());
+  // Insertion times are kept: "c" expires 100 s after it was first cached, not after import.
+  restored.Expire(103'500'000);
+  EXPECT_FALSE(restored.Take("c", 103'500'000).has_value());
+  EXPECT_TRUE(restored.Take("a", 103'500'000).has_value());
+}
+
+TEST(LabelCacheTest, ImportBeyondCapacityEvictsTheOldest) {
+  LabelCache source({.max_entries = 10, .ttl_seconds = 100});
+  features::NamedFeature f[] = {{"x", features::FeatureValue::Number(1)}};
+  for (int i = 0; i < 5; ++i) source.Insert(std::to_string(i), f, i);
+  LabelCache small({.max_entries = 2, .ttl_seconds = 100});
+  small.Import(source.Export(), 10);
+  EXPECT_EQ(small.stats().entries, 2u);
+  EXPECT_TRUE(small.Take("4", 10).has_value());
+  EXPECT_TRUE(small.Take("3", 10).has_value());
+  EXPECT_FALSE(small.Take("0", 10).has_value());
+}
+
 }  // namespace
 }  // namespace riffle::service

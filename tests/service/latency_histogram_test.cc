@@ -47,6 +47,19 @@ TEST(LatencyHistogramTest, ConcurrentRecordsAreAllCounted) {
   for (auto& t : threads) t.join();
   EXPECT_EQ(h.count(), 40000u);
   EXPECT_EQ(h.max_nanos(), 9999u * 4);
+  // sum of i * (t + 1) for i < 10000, t < 4 = (9999 * 10000 / 2) * (1 + 2 + 3 + 4)
+  EXPECT_EQ(h.sum_nanos(), 49'995'000u * 10);
+}
+
+TEST(LatencyHistogramTest, SumAndBucketCountsForExporters) {
+  LatencyHistogram h;
+  EXPECT_EQ(h.sum_nanos(), 0u);
+  h.Record(5);
+  h.Record(5);
+  h.Record(1000);
+  EXPECT_EQ(h.sum_nanos(), 1010u);
+  EXPECT_EQ(h.BucketCount(LatencyHistogram::BucketOf(5)), 2u);
+  EXPECT_EQ(h.BucketCount(LatencyHistogram::BucketOf(1000)), 1u);
 }
 
 }  // namespace

@@ -183,6 +183,76 @@ TEST(ServedModelTest, LearnsByIdFromTheFeaturesSeenAtPrediction) {
   EXPECT_EQ(model->Info().labeled, 1u);
 }
 
+TEST(ServedModelTest, PredictionsAwaitingTheirLabelSurviveARestart) {
+  ScopedTempDir dir;
+  FakeClockEnv env;
+  CheckpointSchedule schedule;
+  schedule.every_events = 0;
+  std::vector<features::NamedFeature> f = {{"x0", features::FeatureValue::Number(2)},
+                                           {"x1", features::FeatureValue::Number(-1)}};
+  {
+    auto model = MakeModel(&env, dir.path(), LogregSpec(), schedule);
+    std::vector<InstanceView> instances = {{"evt-1", f}, {"evt-2", f}};
+    PredictBatchResult p;
+    ASSERT_TRUE(model->Predict(instances, &p).ok());
+    ASSERT_TRUE(model->CheckpointNow().ok());
+  }
+  // A new process: the labels arrive after the restart and still find their events.
+  checkpoints::CheckpointStoreOptions store_options;
+  store_options.dir = dir.path();
+  auto store = checkpoints::CheckpointStore::Open(&env, store_options);
+  ASSERT_TRUE(store.ok());
+  auto loaded = (*store)->LoadNewestValid();
+  ASSERT_TRUE(loaded.ok()) << loaded.status();
+  absl::StatusOr<checkpoints::ModelState> state = checkpoints::ParseModelState(loaded->payload);
+  ASSERT_TRUE(state.ok()) << state.status();
+  EXPECT_EQ(state->pending_labels.size(), 2u);
+  ServedModel::Options options;
+  options.env = &env;
+  auto restored = ServedModel::FromState(*std::move(state), options);
+  ASSERT_TRUE(restored.ok()) << restored.status();
+  std::vector<ExampleView> by_id = {{{"evt-1", {}}, "1", 1.0, true},
+                                    {{"evt-2", {}}, "0", 1.0, true}};
+  LearnBatchResult r;
+  ASSERT_TRUE((*restored)->Learn(by_id, false, &r).ok());
+  EXPECT_EQ(r.learned, 2u);
+  EXPECT_EQ(r.cache_misses, 0u);
+}
+
+TEST(ServedModelTest, ApplyStreamPredictsLearnsAndTakesEveryOffset) {
+  FakeClockEnv env;
+  auto model = MakeModel(&env);
+  std::vector<features::NamedFeature> f = {{"x0", features::FeatureValue::Number(1)}};
+  std::vector<StreamRecordView> records(5);
+  records[0] = {StreamRecordView::Kind::kEvent, "a", f, "1", "events/0", 11};
+  records[1] = {StreamRecordView::Kind::kEvent, "b", f, std::nullopt, "events/0", 12};
+  records[2] = {StreamRecordView::Kind::kEvent, "c", f, "7", "events/0", 13};  // not a class
+  records[3] = {StreamRecordView::Kind::kSkip, "", {}, std::nullopt, "events/0", 14};
+  records[4] = {StreamRecordView::Kind::kLabel, "b", {}, "0", "labels/0", 6};
+  StreamBatchResult out;
+  model->ApplyStream(records, &out);
+  ASSERT_EQ(out.records.size(), 5u);
+  EXPECT_EQ(out.records[0].outcome, StreamRecordResult::Outcome::kPredicted);
+  EXPECT_EQ(out.records[0].proba_count, 2u);
+  EXPECT_EQ(out.records[1].outcome, StreamRecordResult::Outcome::kPredicted);
+  EXPECT_EQ(out.records[2].outcome, StreamRecordResult::Outcome::kRejected);
+  EXPECT_THAT(out.records[2].error.message(), HasSubstr("7"));
+  EXPECT_EQ(out.records[3].outcome, StreamRecordResult::Outcome::kSkipped);
+  EXPECT_EQ(out.records[4].outcome, StreamRecordResult::Outcome::kLabelJoined);
+  EXPECT_EQ(out.classes, (std::vector<std::string>{"0", "1"}));
+  const ModelInfo info = model->Info();
+  EXPECT_EQ(info.labeled, 2u);  // "a" inline, "b" by its delayed label
+  EXPECT_EQ(info.unlabeled, 1u);
+  const std::map<std::string, std::int64_t> offsets = model->NextOffsets();
+  EXPECT_EQ(offsets.at("events/0"), 14);
+  EXPECT_EQ(offsets.at("labels/0"), 6);
+  // A second label for "b" is a miss.
+  records.assign(1, {StreamRecordView::Kind::kLabel, "b", {}, "0", "labels/0", 7});
+  model->ApplyStream(records, &out);
+  EXPECT_EQ(out.records[0].outcome, StreamRecordResult::Outcome::kLabelMissed);
+  EXPECT_EQ(model->NextOffsets().at("labels/0"), 7);
+}
+
 TEST(ServedModelTest, CheckpointAndRestoreGiveBitIdenticalPredictions) {
   ScopedTempDir dir;
   FakeClockEnv env;
@@ -380,6 +450,8 @@ TEST(ServedModelTest, ConcurrentPredictAndLearnSeeAConsistentModel) {
   }
   SeparableStream stream(1);
   for (int b = 0; b < kLearnBatches; ++b) LearnStream(model.get(), &stream, 10);
+  // On a loaded machine the learner may finish before a predictor ran at all.
+  while (predictions.load() == 0) std::this_thread::yield();
   done = true;
   for (std::thread& t : threads) t.join();
   EXPECT_EQ(inconsistent.load(), 0);

@@ -1,0 +1,275 @@
+#!/usr/bin/env bash
+# The Kafka path benchmark of docs/BENCHMARKS.md ("Kafka path: topic to predictions"): a real
+# broker, `riffle serve` scoring a topic with logistic regression, River's Python pipeline on
+# the same topic, and the event-to-prediction latency at a fixed rate. Builds nothing.
+#
+#   bash benchmarks/kafka_bench.sh [--events N] [--python-events M] [--rate R]
+#                                  [--latency-seconds S] [--batch-size B] [--riffle PATH]
+#                                  [--perf SECONDS] [--keep]
+#
+#  1. installs the broker jars (scripts/kafka.sh install), the benchmark venv
+#     (scripts/setup_venv.sh: .venv with River) and confluent-kafka into it, idempotently;
+#  2. starts a broker in a temporary directory (stopped on exit);
+#  3. writes N rows (default 1,000,000) of `riffle gen hyperplane` with 30 features and
+#     publishes them with `riffle replay` (labels inline) to a 1-partition topic;
+#  4. throughput: `riffle serve` with one logreg model (SGD, lr 0.01: River's defaults) reads
+#     the topic from the earliest offset and publishes a prediction per event; /metrics is
+#     sampled every 0.25 s until every prediction is delivered. Events/s is the slope between
+#     10% and 90% of N; also first event to last, and the server's CPU time;
+#  5. the Python baseline (benchmarks/kafka_python_pipeline.py pipeline: confluent-kafka +
+#     River StandardScaler | LogisticRegression) on the first M events (default 50,000) of the
+#     same topic; ratio = Riffle events/s / Python events/s;
+#  6. latency: a fresh server on an empty topic, `riffle replay --rate R` (default 10,000/s)
+#     for S seconds (default 20), then the histogram riffle_kafka_event_to_prediction_seconds
+#     (record timestamp to delivery of the prediction) and, exactly, the prediction records'
+#     timestamps minus their events' times;
+#  7. prints a summary table. Results (JSON, /metrics pages, logs) stay in the printed directory;
+#     the broker's data and the CSV are deleted unless --keep.
+#
+# --perf SECONDS also records `perf record -g` of the throughput server for that long once
+# events flow (this slows the server: that run's throughput is not a clean figure).
+set -euo pipefail
+
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+riffle="$root/build/release/service/riffle"
+events=1000000
+python_events=50000
+rate=10000
+latency_seconds=20
+batch_size=5000
+perf_seconds=0
+keep=0
+while [[ $# -gt 0 ]]; do
+  case "$1" in
+    --events) events="$2"; shift 2 ;;
+    --python-events) python_events="$2"; shift 2 ;;
+    --rate) rate="$2"; shift 2 ;;
+    --latency-seconds) latency_seconds="$2"; shift 2 ;;
+    --batch-size) batch_size="$2"; shift 2 ;;
+    --riffle) riffle="$2"; shift 2 ;;
+    --perf) perf_seconds="$2"; shift 2 ;;
+    --keep) keep=1; shift ;;
+    -h|--help) sed -n '2,31p' "$0"; exit 0 ;;
+    *) echo "kafka_bench.sh: unknown argument $1" >&2; exit 2 ;;
+  esac
+done
+[[ -x "$riffle" ]] || { echo "kafka_bench.sh: $riffle is not an executable (build it first)" >&2; exit 2; }
+((python_events <= events)) || python_events=$events
+latency_events=$((rate * latency_seconds))
+
+log() { echo "kafka_bench: $*" >&2; }
+
+# 1. What it needs.
+bash "$root/scripts/kafka.sh" install
+bash "$root/scripts/setup_venv.sh"
+python="$root/.venv/bin/python"
+if ! "$python" -c 'import confluent_kafka' 2>/dev/null; then
+  log "installing confluent-kafka into $root/.venv"
+  "$python" -m pip install --quiet --disable-pip-version-check --only-binary=:all: \
+    confluent-kafka==2.16.1
+fi
+helper=("$python" "$root/benchmarks/kafka_python_pipeline.py")
+
+work="$(mktemp -d -t riffle-kafka-bench.XXXXXX)"
+results="$work/results"
+mkdir -p "$results"
+broker_dir="$work/kafka"
+server_pid=""
+perf_pid=""
+stop_server() {
+  if [[ -n "$server_pid" ]] && kill -0 "$server_pid" 2>/dev/null; then
+    kill -TERM "$server_pid" 2>/dev/null || true
+    wait "$server_pid" 2>/dev/null || true
+  fi
+  server_pid=""
+}
+cleanup() {
+  if [[ -n "$perf_pid" ]]; then kill -INT "$perf_pid" 2>/dev/null || true; wait "$perf_pid" 2>/dev/null || true; fi
+  stop_server
+  bash "$root/scripts/kafka.sh" stop "$broker_dir" >/dev/null 2>&1 || true
+  if ((keep == 0)); then rm -rf "$broker_dir" "$work/data.csv" "$work"/ckpt-*; fi
+}
+trap cleanup EXIT
+
+{
+  echo "date: $(date -u +%Y-%m-%dT%H:%M:%SZ)"
+  echo "command: bash benchmarks/kafka_bench.sh --events $events --python-events $python_events --rate $rate --latency-seconds $latency_seconds --batch-size $batch_size"
+  echo "riffle: $riffle ($(stat -c %y "$riffle"))"
+  echo "cpu: $(nproc) x $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//')"
+  echo "python: $("$python" -c 'import sys, river, confluent_kafka; print(sys.version.split()[0], "river", river.__version__, "confluent-kafka", confluent_kafka.version()[0], "librdkafka", confluent_kafka.libversion()[0])')"
+} >"$results/machine.txt"
+uptimes() { echo "$1: $(uptime)" | tee -a "$results/machine.txt" >&2; }
+uptimes "start"
+
+# 2. The broker.
+bootstrap="$(bash "$root/scripts/kafka.sh" start "$broker_dir")"
+log "broker at $bootstrap; results in $results"
+"${helper[@]}" create-topics --bootstrap "$bootstrap" bench.events bench.predictions \
+  bench.dlq bench.python-predictions lat.events lat.predictions lat.dlq
+
+# 3. The dataset, on a 1-partition topic.
+"$riffle" gen hyperplane --rows "$events" --seed 1 --set n_features=30 >"$work/data.csv"
+log "publishing $events events ($(du -h "$work/data.csv" | cut -f1) of CSV) to bench.events"
+"$riffle" replay --data "$work/data.csv" --topic bench.events --bootstrap "$bootstrap" \
+  --label class --no-progress --set-property linger.ms=20 --set-property batch.num.messages=10000 \
+  --set-property queue.buffering.max.messages=1000000 | tee "$results/publish.txt" >&2
+published="$("${helper[@]}" count --bootstrap "$bootstrap" --topic bench.events)"
+[[ "$published" == "$events" ]] || { log "bench.events holds $published records, not $events"; exit 1; }
+
+# Starts `riffle serve` with config $1 (log $2) and waits for its HTTP endpoint: sets
+# server_pid and http.
+start_server() {
+  rm -f "$work/http-ready"
+  "$riffle" serve --config "$1" --kafka "$bootstrap" --listen 127.0.0.1:0 \
+    --http-listen 127.0.0.1:0 --http-ready-file "$work/http-ready" 2>"$2" &
+  server_pid=$!
+  for _ in $(seq 100); do
+    [[ -s "$work/http-ready" ]] && break
+    kill -0 "$server_pid" 2>/dev/null || { log "riffle serve exited:"; cat "$2" >&2; exit 1; }
+    sleep 0.1
+  done
+  [[ -s "$work/http-ready" ]] || { log "riffle serve did not start in 10 s"; exit 1; }
+  http="$(cat "$work/http-ready")"
+}
+# One line: epoch seconds, events_total, predictions_total of model $1, server CPU ticks.
+sample() {
+  local ticks
+  ticks="$(awk '{ print $14 + $15 }' "/proc/$server_pid/stat")"
+  curl -sf "http://$http/metrics" | awk -v t="$(date +%s.%N)" -v cpu="$ticks" -v m="$1" '
+    $1 == "riffle_kafka_events_total{model=\"" m "\"}" { e = $2 }
+    $1 == "riffle_kafka_predictions_total{model=\"" m "\"}" { p = $2 }
+    END { printf "%s %d %d %d\n", t, e, p, cpu }'
+}
+# Samples every 0.25 s into $2 until model $1 has delivered $3 predictions (fails after 30 s
+# without progress).
+wait_for_predictions() {
+  local model=$1 file=$2 want=$3 last="" still=0 line
+  : >"$file"
+  while :; do
+    line="$(sample "$model")"
+    echo "$line" >>"$file"
+    read -r _ e p _ <<<"$line"
+    ((p >= want)) && return 0
+    if [[ "$e $p" == "$last" ]]; then
+      ((++still > 120)) && { log "$model: no progress for 30 s at $e events, $p predictions"; return 1; }
+    else
+      still=0
+    fi
+    last="$e $p"
+    if ((perf_seconds > 0 && e > 0)) && [[ "$model" == tput && -z "$perf_pid" ]]; then
+      perf record -g -o "$results/perf.data" -p "$server_pid" -- sleep "$perf_seconds" \
+        >"$results/perf-record.log" 2>&1 &
+      perf_pid=$!
+    fi
+    sleep 0.25
+  done
+}
+
+# 4. Riffle's throughput.
+cat >"$work/throughput.yaml" <<EOF
+# kafka_bench.sh throughput run: one partition read from the beginning, big fetches and
+# batches, predictions batched by the producer.
+checkpoint: {dir: $work/ckpt-throughput, every_events: 100000, every_seconds: 60}
+log: {level: info}
+kafka:
+  batch_size: $batch_size
+  consumer_properties:
+    fetch.max.bytes: 52428800
+    max.partition.fetch.bytes: 10485760
+  producer_properties:
+    linger.ms: 5
+    batch.num.messages: 10000
+models:
+  - name: tput
+    spec:
+      learner: logreg
+      learner_options: {optimizer: sgd, lr: 0.01}
+    kafka:
+      events_topic: bench.events
+      predictions_topic: bench.predictions
+      dead_letter_topic: bench.dlq
+      start: earliest
+EOF
+uptimes "throughput run"
+start_server "$work/throughput.yaml" "$results/serve-throughput.log"
+log "riffle serve (pid $server_pid) scoring bench.events"
+wait_for_predictions tput "$results/throughput-samples.txt" "$events"
+curl -sf "http://$http/metrics" >"$results/metrics-throughput.txt"
+stop_server
+if [[ -n "$perf_pid" ]]; then
+  wait "$perf_pid" || true
+  perf_pid=""
+  perf report -i "$results/perf.data" --no-children --sort dso,symbol --stdio 2>/dev/null |
+    grep -v '^$' | head -150 >"$results/perf-report.txt" || true
+  log "perf profile: $results/perf-report.txt"
+fi
+"${helper[@]}" rate --samples "$results/throughput-samples.txt" --events "$events" \
+  >"$results/riffle_throughput.json"
+cat "$results/riffle_throughput.json" >&2
+predicted="$("${helper[@]}" count --bootstrap "$bootstrap" --topic bench.predictions)"
+log "bench.predictions holds $predicted records for $events events"
+echo "{\"prediction_records\": $predicted}" >"$results/throughput_topic.json"
+
+# 5. The Python baseline, same topic.
+uptimes "python run"
+log "Python pipeline on the first $python_events events of bench.events"
+"${helper[@]}" pipeline --bootstrap "$bootstrap" --topic bench.events \
+  --out-topic bench.python-predictions --events "$python_events" >"$results/python_pipeline.json"
+cat "$results/python_pipeline.json" >&2
+
+# 6. Latency at a fixed rate.
+cat >"$work/latency.yaml" <<EOF
+# kafka_bench.sh latency run: answer fetches at once, send predictions at once.
+checkpoint: {dir: $work/ckpt-latency, every_events: 100000, every_seconds: 60}
+log: {level: info}
+kafka:
+  batch_size: 1000
+  consumer_properties:
+    fetch.wait.max.ms: 5
+  producer_properties:
+    linger.ms: 1
+models:
+  - name: lat
+    spec:
+      learner: logreg
+      learner_options: {optimizer: sgd, lr: 0.01}
+    kafka:
+      events_topic: lat.events
+      predictions_topic: lat.predictions
+      dead_letter_topic: lat.dlq
+      start: earliest
+EOF
+uptimes "latency run"
+start_server "$work/latency.yaml" "$results/serve-latency.log"
+for _ in $(seq 100); do
+  curl -sf "http://$http/metrics" | grep -q '^riffle_kafka_connected{model="lat"} 1' && break
+  sleep 0.1
+done
+log "riffle replay --rate $rate of $latency_events events to lat.events (replay linger.ms=1)"
+"$riffle" replay --data "$work/data.csv" --topic lat.events --bootstrap "$bootstrap" \
+  --label class --rate "$rate" --limit "$latency_events" --no-progress \
+  --set-property linger.ms=1 | tee "$results/latency-replay.txt" >&2
+wait_for_predictions lat "$results/latency-samples.txt" "$latency_events"
+curl -sf "http://$http/metrics" >"$results/metrics-latency.txt"
+stop_server
+uptimes "end"
+awk '/^events published/ { e = $3 } /^seconds/ { s = $2 }
+  END { printf "{\"events\": %d, \"seconds\": %s, \"rate\": %f}\n", e, s, e / s }' \
+  "$results/latency-replay.txt" >"$results/latency_replay.json"
+"${helper[@]}" histogram --metrics "$results/metrics-latency.txt" --model lat \
+  >"$results/latency_histogram.json"
+"${helper[@]}" latency --bootstrap "$bootstrap" --topic lat.predictions \
+  >"$results/latency_records.json"
+cat "$results/latency_histogram.json" "$results/latency_records.json" >&2
+
+# 7. Summary.
+echo
+cat "$results/machine.txt"
+echo "riffle settings: throughput batch_size $batch_size, fetch.max.bytes 50 MB,"\
+  "max.partition.fetch.bytes 10 MB, producer linger.ms 5, batch.num.messages 10000;"\
+  "latency batch_size 1000, fetch.wait.max.ms 5, producer linger.ms 1 (replay linger.ms 1);"\
+  "checkpoints every 100,000 events or 60 s"
+echo
+"${helper[@]}" summary --results "$results"
+echo
+echo "results: $results"

@@ -1,0 +1,843 @@
+#include "service/kafka_pipeline.h"
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <deque>
+#include <utility>
+
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_format.h"
+#include "absl/time/clock.h"
+#include "absl/time/time.h"
+#include "service/json.h"
+
+namespace riffle::service {
+namespace {
+
+std::string InputName(std::string_view topic, std::int32_t partition) {
+  return absl::StrFormat("%s/%d", topic, partition);
+}
+
+// "topic/partition" back into its parts; false for a key that is not one (e.g. "csv:rows").
+bool ParseInputName(std::string_view input, KafkaTopicPartition* out) {
+  const std::size_t slash = input.rfind('/');
+  if (slash == std::string_view::npos || slash == 0) return false;
+  int partition = 0;
+  const std::string_view digits = input.substr(slash + 1);
+  if (!absl::SimpleAtoi(absl::string_view(digits.data(), digits.size()), &partition) ||
+      partition < 0) {
+    return false;
+  }
+  out->topic = std::string(input.substr(0, slash));
+  out->partition = partition;
+  return true;
+}
+
+bool IsComparison(std::string_view op) {
+  return op == "==" || op == "!=" || op == ">" || op == ">=" || op == "<" || op == "<=";
+}
+
+bool Compare(double a, std::string_view op, double b) {
+  if (op == "==") return a == b;
+  if (op == "!=") return a != b;
+  if (op == ">") return a > b;
+  if (op == ">=") return a >= b;
+  if (op == "<") return a < b;
+  return a <= b;
+}
+
+std::string FormatRfc3339(std::int64_t micros) {
+  return absl::FormatTime("%Y-%m-%d%ET%H:%M:%E6SZ", absl::FromUnixMicros(micros),
+                          absl::UTCTimeZone());
+}
+
+}  // namespace
+
+absl::Status KafkaRoute::Validate() const {
+  if (topic.empty()) return absl::InvalidArgumentError("topic: required");
+  const bool by_class = !class_name.empty();
+  const bool by_field = !field.empty();
+  if (by_class == by_field) {
+    return absl::InvalidArgumentError(
+        "give either class and min_probability, or field, op and value");
+  }
+  if (by_class && !(min_probability >= 0 && min_probability <= 1)) {
+    return absl::InvalidArgumentError(
+        absl::StrFormat("min_probability: must be within [0, 1], got %g", min_probability));
+  }
+  if (by_field) {
+    if (!IsComparison(op)) {
+      return absl::InvalidArgumentError(
+          absl::StrFormat("op: must be one of == != > >= < <=, got \"%s\"", op));
+    }
+    if (compare_text && op != "==" && op != "!=") {
+      return absl::InvalidArgumentError(
+          absl::StrFormat("op: a text value is compared with == or != only, got \"%s\"", op));
+    }
+    if (!compare_text && !std::isfinite(number)) {
+      return absl::InvalidArgumentError("value: must be a finite number or a text");
+    }
+  }
+  return absl::OkStatus();
+}
+
+absl::Status KafkaModelOptions::Validate() const {
+  if (events_topics.empty()) {
+    return absl::InvalidArgumentError("events_topics: at least one topic is required");
+  }
+  for (std::size_t i = 0; i < events_topics.size(); ++i) {
+    if (events_topics[i].empty()) {
+      return absl::InvalidArgumentError(absl::StrFormat("events_topics[%d]: empty", i));
+    }
+    if (events_topics[i] == labels_topic) {
+      return absl::InvalidArgumentError(absl::StrFormat(
+          "labels_topic: \"%s\" is also an events topic; labels need their own topic",
+          labels_topic));
+    }
+  }
+  if (predictions_topic.empty()) {
+    return absl::InvalidArgumentError("predictions_topic: required");
+  }
+  for (const std::string& topic : events_topics) {
+    if (topic == predictions_topic || topic == dead_letter_topic) {
+      return absl::InvalidArgumentError(
+          absl::StrFormat("events_topics: \"%s\" is also an output topic (a loop)", topic));
+    }
+  }
+  if (start != "earliest" && start != "latest") {
+    return absl::InvalidArgumentError(
+        absl::StrFormat("start: must be \"earliest\" or \"latest\", got \"%s\"", start));
+  }
+  for (std::size_t i = 0; i < routes.size(); ++i) {
+    if (absl::Status s = routes[i].Validate(); !s.ok()) {
+      return absl::InvalidArgumentError(absl::StrFormat("routes[%d].%s", i, s.message()));
+    }
+  }
+  if (absl::Status s = decoder.Validate(); !s.ok()) {
+    return absl::InvalidArgumentError(absl::StrFormat("decoder: %s", s.message()));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status KafkaOptions::Validate() const {
+  if (batch_size < 1 || batch_size > 100'000) {
+    return absl::InvalidArgumentError(
+        absl::StrFormat("batch_size: must be within [1, 100000], got %d", batch_size));
+  }
+  if (!(backoff_min_seconds > 0) || !(backoff_max_seconds >= backoff_min_seconds)) {
+    return absl::InvalidArgumentError(
+        "backoff_min_seconds and backoff_max_seconds: need 0 < min <= max");
+  }
+  if (max_delivery_attempts < 1) {
+    return absl::InvalidArgumentError(absl::StrFormat(
+        "max_delivery_attempts: must be at least 1, got %d", max_delivery_attempts));
+  }
+  if (!(delivery_wait_seconds > 0)) {
+    return absl::InvalidArgumentError("delivery_wait_seconds: must be > 0");
+  }
+  return absl::OkStatus();
+}
+
+std::string FormatPredictionRecord(std::string_view model, std::string_view id,
+                                   const StreamBatchResult& batch, const StreamRecordResult& record,
+                                   std::optional<std::int64_t> event_time_micros,
+                                   double latency_ms) {
+  std::string out;
+  out.reserve(160 + 32 * record.proba_count);
+  out += "{\"id\":";
+  AppendJsonString(&out, id);
+  out += ",\"model\":";
+  AppendJsonString(&out, model);
+  absl::StrAppendFormat(&out, ",\"version\":%d,\"generation\":%d,\"predicted\":", batch.version,
+                        batch.generation);
+  if (record.predicted.has_value() && *record.predicted < batch.classes.size()) {
+    AppendJsonString(&out, batch.classes[*record.predicted]);
+  } else {
+    out += "null";
+  }
+  out += ",\"probabilities\":{";
+  for (std::size_t c = 0; c < record.proba_count && c < batch.classes.size(); ++c) {
+    if (c > 0) out += ',';
+    AppendJsonString(&out, batch.classes[c]);
+    out += ':';
+    out += JsonNumber(batch.probabilities[record.proba_begin + c]);
+  }
+  out += "},\"event_time\":";
+  if (event_time_micros.has_value()) {
+    AppendJsonString(&out, FormatRfc3339(*event_time_micros));
+  } else {
+    out += "null";
+  }
+  absl::StrAppendFormat(&out, ",\"latency_ms\":%.3f}", latency_ms);
+  return out;
+}
+
+// What an output record is for: the input record it came from (the checkpoint barrier waits
+// for it), its kind, and how often it was attempted.
+struct KafkaPipeline::Output {
+  std::string input;
+  std::int64_t source_offset = 0;
+  std::int64_t source_timestamp_ms = -1;
+  enum class Kind : std::uint8_t { kPrediction, kRouted, kDeadLetter } kind = Kind::kPrediction;
+  int attempts = 1;
+  std::string reason;  // dead letters: the error code name
+};
+
+namespace {
+
+struct EventsPosition {
+  std::string topic;
+  std::int32_t partition = 0;
+  std::int64_t next = 0;
+};
+
+// Delayed labels held back, at most (then the labels partitions pause until half are applied).
+constexpr std::size_t kMaxBufferedLabels = 200'000;
+
+}  // namespace
+
+// State shared between the consume thread and the model's checkpoint thread (hooks), and the
+// consume thread's own working state.
+class KafkaPipeline::Impl {
+ public:
+  // Guarded by mu: outputs not yet delivered, per input, by source offset (a count each).
+  std::mutex mu;
+  std::condition_variable cv;
+  std::map<std::string, std::map<std::int64_t, int>> in_flight;
+  std::optional<std::map<std::string, std::int64_t>> commit_pending;
+  KafkaPipelineStats stats;
+
+  // The consume thread's.
+  std::unique_ptr<KafkaConsumer> consumer;
+  std::unique_ptr<KafkaProducer> producer;
+  std::optional<features::JsonDecoder> decoder;
+  std::vector<features::DecodedEvent> events;
+  std::vector<std::string> inputs;
+  std::vector<StreamRecordView> views;
+  StreamBatchResult result;
+  KafkaRecordBatch batch;
+  std::vector<KafkaDeliveryReport> reports;
+  std::map<std::uint64_t, Output> outputs;
+  std::uint64_t next_token = 1;
+  bool assigned = false;
+  std::vector<KafkaTopicPartition> partitions;
+  // Records to apply this round, in order: events of the poll and released labels.
+  std::vector<const KafkaRecord*> items;
+  // Labels consumed but not yet applied (see Run); their offsets are not taken until they are.
+  std::deque<KafkaRecord> label_buffer;
+  std::vector<KafkaTopicPartition> label_partitions;
+  bool labels_paused = false;
+  // The next offset to read of each events partition, to tell when they are caught up.
+  std::vector<EventsPosition> events_positions;
+  std::int64_t last_lag_micros = 0;
+
+  void Track(const std::string& input, std::int64_t offset) {
+    std::lock_guard<std::mutex> lock(mu);
+    ++in_flight[input][offset];
+  }
+  void Untrack(const std::string& input, std::int64_t offset) {
+    {
+      std::lock_guard<std::mutex> lock(mu);
+      auto it = in_flight.find(input);
+      if (it != in_flight.end()) {
+        auto o = it->second.find(offset);
+        if (o != it->second.end() && --o->second == 0) it->second.erase(o);
+      }
+    }
+    cv.notify_all();
+  }
+  // Whether every output of a record below `next_offsets` (per input) is delivered.
+  bool DeliveredLocked(const std::map<std::string, std::int64_t>& next_offsets) const {
+    for (const auto& [input, next] : next_offsets) {
+      auto it = in_flight.find(input);
+      if (it != in_flight.end() && !it->second.empty() && it->second.begin()->first < next) {
+        return false;
+      }
+    }
+    return true;
+  }
+};
+
+KafkaPipeline::KafkaPipeline(KafkaOptions options, KafkaModelOptions model_options,
+                             std::shared_ptr<ServedModel> model, KafkaClientFactory factory,
+                             Logger* logger, checkpoints::Env* env)
+    : options_(std::move(options)),
+      model_options_(std::move(model_options)),
+      model_(std::move(model)),
+      factory_(std::move(factory)),
+      logger_(logger != nullptr ? logger : NullLogger()),
+      env_(env),
+      impl_(std::make_unique<Impl>()) {}
+
+KafkaPipeline::~KafkaPipeline() { Stop(); }
+
+void KafkaPipeline::Start() {
+  if (thread_.joinable()) return;
+  thread_ = std::thread([this] { Run(); });
+}
+
+void KafkaPipeline::Stop() {
+  stop_.store(true, std::memory_order_release);
+  impl_->cv.notify_all();
+  if (thread_.joinable()) thread_.join();
+}
+
+KafkaPipelineStats KafkaPipeline::stats() const {
+  std::lock_guard<std::mutex> lock(impl_->mu);
+  KafkaPipelineStats s = impl_->stats;
+  s.connected = connected();
+  return s;
+}
+
+void KafkaPipeline::Run() {
+  Impl& m = *impl_;
+  const KafkaModelOptions& mo = model_options_;
+  const std::string dead_letter_topic =
+      mo.dead_letter_topic.empty() ? mo.events_topics.front() + ".dlq" : mo.dead_letter_topic;
+  double backoff = options_.backoff_min_seconds;
+  // Sleeps up to `seconds`, waking at once on Stop().
+  auto pause = [&](double seconds) {
+    std::unique_lock<std::mutex> lock(m.mu);
+    m.cv.wait_for(lock, std::chrono::duration<double>(seconds),
+                  [this] { return stop_.load(std::memory_order_acquire); });
+  };
+  auto note_error = [&](const absl::Status& s, std::string_view what) {
+    logger_->Warn(absl::StrFormat("kafka model '%s': %s: %s (retrying in %.1fs)", mo.model, what,
+                                  s.ToString(), backoff));
+    std::lock_guard<std::mutex> lock(m.mu);
+    m.stats.last_error = absl::StrFormat("%s: %s", what, s.ToString());
+  };
+  auto grow_backoff = [&] { backoff = std::min(backoff * 2, options_.backoff_max_seconds); };
+
+  // Queues one output; back-pressure (a full local queue) is served by waiting for deliveries.
+  // `tracked`: a retry, whose source is still tracked (never untracked in between, or a
+  // checkpoint could slip through the gap).
+  auto produce = [&](const KafkaProduceRecord& base, Output meta, bool tracked = false) {
+    KafkaProduceRecord record = base;
+    record.token = m.next_token++;
+    if (!tracked) m.Track(meta.input, meta.source_offset);
+    for (;;) {
+      absl::Status s = m.producer->Produce(record);
+      if (s.ok()) break;
+      if (s.code() == absl::StatusCode::kResourceExhausted) {
+        m.producer->PollDeliveries(absl::Milliseconds(10), &m.reports);
+        continue;
+      }
+      // Not accepted at all (unknown topic, record too large): nothing will be reported.
+      // The record is not lost silently: logged and counted, and a dead letter is attempted
+      // unless this was one.
+      logger_->Error(absl::StrFormat("kafka model '%s': cannot publish to %s: %s", mo.model,
+                                     record.topic, s.ToString()));
+      {
+        std::lock_guard<std::mutex> lock(m.mu);
+        ++m.stats.delivery_failures;
+        m.stats.last_error = s.ToString();
+      }
+      m.Untrack(meta.input, meta.source_offset);
+      return;
+    }
+    m.outputs.emplace(record.token, std::move(meta));
+  };
+
+  auto dead_letter = [&](const KafkaRecord& rec, std::string_view input, std::string_view code,
+                         std::string_view message) {
+    const std::string partition = absl::StrFormat("%d", rec.partition);
+    const std::string offset = absl::StrFormat("%d", rec.offset);
+    const KafkaHeaderView headers[] = {
+        {kDlqErrorCodeHeader, code},        {kDlqErrorMessageHeader, message},
+        {kDlqSourceTopicHeader, rec.topic}, {kDlqSourcePartitionHeader, partition},
+        {kDlqSourceOffsetHeader, offset},   {kDlqModelHeader, mo.model},
+    };
+    KafkaProduceRecord out;
+    out.topic = dead_letter_topic;
+    if (rec.key.has_value()) out.key = *rec.key;
+    out.value = rec.value;
+    out.headers = headers;
+    Output meta;
+    meta.input = std::string(input);
+    meta.source_offset = rec.offset;
+    meta.source_timestamp_ms = rec.timestamp_ms;
+    meta.kind = Output::Kind::kDeadLetter;
+    meta.reason = std::string(code);
+    produce(out, std::move(meta));
+  };
+
+  // Whether every events partition has been read to its end (so a label waiting for a later
+  // event would wait for nothing). Asks the brokers: only called when a poll brought labels but
+  // no events.
+  auto events_caught_up = [&]() {
+    for (const EventsPosition& position : m.events_positions) {
+      absl::StatusOr<KafkaWatermarks> w =
+          m.consumer->QueryWatermarks(position.topic, position.partition, absl::Seconds(1));
+      if (!w.ok() || position.next < w->high) return false;
+    }
+    return true;
+  };
+
+  auto serve_deliveries = [&](absl::Duration timeout) {
+    m.reports.clear();
+    m.producer->PollDeliveries(timeout, &m.reports);
+    const std::int64_t now_ms = env_->NowMicros() / 1000;
+    for (KafkaDeliveryReport& report : m.reports) {
+      auto it = m.outputs.find(report.token);
+      if (it == m.outputs.end()) continue;
+      Output meta = std::move(it->second);
+      m.outputs.erase(it);
+      if (report.status.ok()) {
+        {
+          std::lock_guard<std::mutex> lock(m.mu);
+          switch (meta.kind) {
+            case Output::Kind::kPrediction:
+              ++m.stats.predictions;
+              break;
+            case Output::Kind::kRouted:
+              ++m.stats.routed;
+              break;
+            case Output::Kind::kDeadLetter:
+              ++m.stats.dead_letters;
+              ++m.stats.dead_letters_by_reason[meta.reason];
+              break;
+          }
+        }
+        if (meta.kind == Output::Kind::kPrediction && meta.source_timestamp_ms >= 0 &&
+            now_ms >= meta.source_timestamp_ms) {
+          latency_.Record(static_cast<std::uint64_t>(now_ms - meta.source_timestamp_ms) *
+                          1'000'000);
+        }
+        m.Untrack(meta.input, meta.source_offset);
+        continue;
+      }
+      // Failed: retry the same record; after max attempts, a prediction or routed copy goes to
+      // the dead-letter topic, and a dead letter keeps being retried (never dropped).
+      std::vector<KafkaHeaderView> headers;
+      for (const KafkaHeader& h : report.headers) headers.push_back({h.name, h.value});
+      KafkaProduceRecord again;
+      again.topic = report.topic;
+      if (report.key.has_value()) again.key = *report.key;
+      again.value = report.value;
+      again.headers = headers;
+      const bool exhausted = meta.attempts >= options_.max_delivery_attempts;
+      {
+        std::lock_guard<std::mutex> lock(m.mu);
+        ++m.stats.delivery_retries;
+        if (exhausted && meta.kind != Output::Kind::kDeadLetter) ++m.stats.delivery_failures;
+        m.stats.last_error =
+            absl::StrFormat("delivery to %s: %s", report.topic, report.status.ToString());
+      }
+      if (exhausted && meta.kind != Output::Kind::kDeadLetter) {
+        logger_->Error(absl::StrFormat(
+            "kafka model '%s': a record for %s failed %d times (%s): sent to %s", mo.model,
+            report.topic, meta.attempts, report.status.ToString(), dead_letter_topic));
+        const std::string message(report.status.message());
+        const std::string source = report.topic;
+        const KafkaHeaderView dlq_headers[] = {
+            {kDlqErrorCodeHeader, "DELIVERY_FAILED"},
+            {kDlqErrorMessageHeader, message},
+            {kDlqSourceTopicHeader, source},
+            {kDlqModelHeader, mo.model},
+        };
+        again.topic = dead_letter_topic;
+        again.headers = dlq_headers;
+        meta.kind = Output::Kind::kDeadLetter;
+        meta.reason = "DELIVERY_FAILED";
+        meta.attempts = 1;
+        produce(again, std::move(meta), /*tracked=*/true);
+        continue;
+      }
+      if (exhausted) pause(backoff);  // a dead letter that cannot be delivered: slow down
+      ++meta.attempts;
+      produce(again, std::move(meta), /*tracked=*/true);
+    }
+  };
+
+  while (!stop_.load(std::memory_order_acquire)) {
+    // Connect: clients, decoder, assignment. Any failure retries with backoff.
+    if (m.consumer == nullptr || m.producer == nullptr) {
+      if (!factory_.available()) {
+        note_error(absl::FailedPreconditionError("this riffle build has no Kafka client"),
+                   "cannot start");
+        return;
+      }
+      KafkaConsumerOptions co;
+      co.properties = options_.properties;
+      for (const auto& [k, v] : options_.consumer_properties) co.properties[k] = v;
+      if (!co.properties.contains("group.id")) {
+        co.properties["group.id"] = mo.group_id.empty() ? "riffle-" + mo.model : mo.group_id;
+      }
+      co.logger = logger_;
+      KafkaProducerOptions po;
+      po.properties = options_.properties;
+      for (const auto& [k, v] : options_.producer_properties) po.properties[k] = v;
+      po.logger = logger_;
+      absl::StatusOr<std::unique_ptr<KafkaConsumer>> consumer = factory_.new_consumer(co);
+      absl::StatusOr<std::unique_ptr<KafkaProducer>> producer =
+          consumer.ok() ? factory_.new_producer(po)
+                        : absl::StatusOr<std::unique_ptr<KafkaProducer>>(consumer.status());
+      if (!consumer.ok() || !producer.ok()) {
+        const absl::Status s = !consumer.ok() ? consumer.status() : producer.status();
+        note_error(s, "creating the Kafka clients");
+        if (s.code() == absl::StatusCode::kInvalidArgument) return;  // a bad property: fatal
+        pause(backoff);
+        grow_backoff();
+        continue;
+      }
+      m.consumer = *std::move(consumer);
+      m.producer = *std::move(producer);
+      absl::StatusOr<features::JsonDecoder> decoder = features::JsonDecoder::Create(mo.decoder);
+      if (!decoder.ok()) {
+        note_error(decoder.status(), "decoder");
+        return;
+      }
+      m.decoder.emplace(*std::move(decoder));
+    }
+    if (!m.assigned) {
+      std::vector<std::string> topics = mo.events_topics;
+      if (!mo.labels_topic.empty()) topics.push_back(mo.labels_topic);
+      const std::map<std::string, std::int64_t> known = model_->NextOffsets();
+      std::vector<KafkaTopicPartitionOffset> assignment;
+      absl::Status failed;
+      for (const std::string& topic : topics) {
+        absl::StatusOr<int> count = m.consumer->PartitionCount(topic, absl::Seconds(5));
+        if (!count.ok()) {
+          failed = absl::Status(count.status().code(),
+                                absl::StrFormat("topic %s: %s", topic, count.status().message()));
+          break;
+        }
+        for (int p = 0; p < *count; ++p) {
+          auto it = known.find(InputName(topic, p));
+          std::int64_t start = 0;
+          if (it != known.end()) {
+            start = it->second;
+          } else {
+            // A partition the model has not read: resolved to an absolute offset now, so the
+            // pipeline knows its position (and when it has caught up) from the start.
+            absl::StatusOr<KafkaWatermarks> w =
+                m.consumer->QueryWatermarks(topic, p, absl::Seconds(5));
+            if (!w.ok()) {
+              failed = absl::Status(
+                  w.status().code(),
+                  absl::StrFormat("topic %s partition %d: %s", topic, p, w.status().message()));
+              break;
+            }
+            start = mo.start == "latest" ? w->high : w->low;
+          }
+          assignment.push_back({topic, p, start});
+        }
+        if (!failed.ok()) break;
+      }
+      if (failed.ok()) failed = m.consumer->Assign(assignment);
+      if (!failed.ok()) {
+        note_error(failed, "assigning the input partitions");
+        pause(backoff);
+        grow_backoff();
+        continue;
+      }
+      m.partitions.clear();
+      m.label_partitions.clear();
+      m.events_positions.clear();
+      m.label_buffer.clear();
+      m.labels_paused = false;
+      for (const KafkaTopicPartitionOffset& a : assignment) {
+        m.partitions.push_back({a.topic, a.partition});
+        if (a.topic == mo.labels_topic) {
+          m.label_partitions.push_back({a.topic, a.partition});
+        } else {
+          m.events_positions.push_back({a.topic, a.partition, a.offset});
+        }
+      }
+      m.assigned = true;
+      checkpoints::Checkpointer::Hooks hooks;
+      hooks.before_write = [this](const checkpoints::ModelState& snapshot) {
+        Impl& impl = *impl_;
+        std::unique_lock<std::mutex> lock(impl.mu);
+        const bool delivered =
+            impl.cv.wait_for(lock, std::chrono::duration<double>(options_.delivery_wait_seconds),
+                             [&] { return impl.DeliveredLocked(snapshot.next_offsets); });
+        if (!delivered) {
+          return absl::DeadlineExceededError(absl::StrFormat(
+              "kafka: outputs of the records this checkpoint covers were not delivered within "
+              "%gs; the checkpoint is retried later",
+              options_.delivery_wait_seconds));
+        }
+        return absl::OkStatus();
+      };
+      hooks.after_write = [this](const checkpoints::ModelState& snapshot, std::uint64_t) {
+        std::lock_guard<std::mutex> lock(impl_->mu);
+        impl_->commit_pending = snapshot.next_offsets;
+      };
+      model_->SetCheckpointHooks(std::move(hooks));
+      logger_->Info(absl::StrFormat("kafka model '%s': consuming %d partitions", mo.model,
+                                    assignment.size()));
+    }
+
+    // One batch: poll, decode, apply, publish.
+    absl::Status polled = m.consumer->Poll(options_.batch_size, absl::Milliseconds(100), &m.batch);
+    if (!polled.ok()) {
+      {
+        std::lock_guard<std::mutex> lock(m.mu);
+        ++m.stats.poll_errors;
+      }
+      connected_.store(false, std::memory_order_release);
+      note_error(polled, "consuming");
+      serve_deliveries(absl::ZeroDuration());
+      pause(backoff);
+      grow_backoff();
+      continue;
+    }
+    backoff = options_.backoff_min_seconds;
+    if (!m.batch.empty()) connected_.store(true, std::memory_order_release);
+
+    // The order records are applied in: events as polled; a delayed label waits in
+    // label_buffer until the events stream has passed its timestamp (or has nothing more to
+    // read), so that its event is predicted and cached first, whichever partition the consumer
+    // happens to fetch first (a backlog of labels must not overtake its events). A label is
+    // applied before the first event with a later timestamp: the merged order depends on the
+    // timestamps only, not on how records were split into polls.
+    m.items.clear();
+    std::size_t polled_events = 0;
+    for (const KafkaRecord& rec : m.batch) {
+      if (rec.topic == mo.labels_topic) m.label_buffer.push_back(rec);
+    }
+    std::size_t released = 0;
+    for (const KafkaRecord& rec : m.batch) {
+      if (rec.topic == mo.labels_topic) continue;
+      ++polled_events;
+      while (released < m.label_buffer.size() &&
+             m.label_buffer[released].timestamp_ms < rec.timestamp_ms) {
+        m.items.push_back(&m.label_buffer[released++]);
+      }
+      m.items.push_back(&rec);
+      for (EventsPosition& position : m.events_positions) {
+        if (position.partition == rec.partition && position.topic == rec.topic) {
+          position.next = rec.offset + 1;
+          break;
+        }
+      }
+    }
+    if (released < m.label_buffer.size() && polled_events == 0 && events_caught_up()) {
+      while (released < m.label_buffer.size()) m.items.push_back(&m.label_buffer[released++]);
+    }
+
+    const std::size_t n = m.items.size();
+    if (m.events.size() < n) m.events.resize(n);
+    m.inputs.resize(n);
+    m.views.assign(n, StreamRecordView());
+    std::uint64_t decode_failures = 0;
+    for (std::size_t i = 0; i < n; ++i) {
+      const KafkaRecord& rec = *m.items[i];
+      if (i > 0 && rec.partition == m.items[i - 1]->partition &&
+          rec.topic == m.items[i - 1]->topic) {
+        m.inputs[i] = m.inputs[i - 1];
+      } else {
+        m.inputs[i] = InputName(rec.topic, rec.partition);
+      }
+      StreamRecordView& v = m.views[i];
+      v.input = m.inputs[i];
+      v.next_offset = rec.offset + 1;
+      features::DecodedEvent& event = m.events[i];
+      const features::DecodeStatus decoded = m.decoder->Decode(rec.value, &event);
+      const bool is_label = rec.topic == mo.labels_topic;
+      if (!decoded.ok()) {
+        v.kind = StreamRecordView::Kind::kSkip;
+        dead_letter(rec, m.inputs[i], features::DecodeErrorName(decoded.code()), decoded.message());
+        ++decode_failures;
+        continue;
+      }
+      v.id = event.id();
+      v.label = event.label();
+      if (is_label) {
+        if (!v.label.has_value()) {
+          v.kind = StreamRecordView::Kind::kSkip;
+          dead_letter(rec, m.inputs[i], "MISSING_LABEL",
+                      absl::StrFormat("label[\"%s\"]: a record of the labels topic needs a label",
+                                      mo.decoder.label_field));
+          ++decode_failures;
+          continue;
+        }
+        v.kind = StreamRecordView::Kind::kLabel;
+      } else {
+        v.kind = StreamRecordView::Kind::kEvent;
+        v.features = event.features();
+      }
+    }
+    if (n > 0) {
+      // Until its outputs are queued (and tracked), the batch itself holds back a checkpoint
+      // taken after ApplyStream: one entry per input, at the batch's first offset there.
+      std::map<std::string, std::int64_t> batch_start;
+      for (std::size_t i = 0; i < n; ++i) batch_start.try_emplace(m.inputs[i], m.items[i]->offset);
+      for (const auto& [input, offset] : batch_start) m.Track(input, offset);
+      const auto applied_at = std::chrono::steady_clock::now();
+      model_->ApplyStream(m.views, &m.result);
+      std::uint64_t events = 0, joined = 0, missed = 0;
+      for (std::size_t i = 0; i < n; ++i) {
+        const KafkaRecord& rec = *m.items[i];
+        const StreamRecordResult& r = m.result.records[i];
+        switch (r.outcome) {
+          case StreamRecordResult::Outcome::kSkipped:
+            break;
+          case StreamRecordResult::Outcome::kRejected:
+            dead_letter(rec, m.inputs[i], "INVALID_EVENT", std::string(r.error.message()));
+            break;
+          case StreamRecordResult::Outcome::kLabelJoined:
+            ++joined;
+            break;
+          case StreamRecordResult::Outcome::kLabelMissed:
+            ++missed;
+            break;
+          case StreamRecordResult::Outcome::kPredicted: {
+            ++events;
+            const features::DecodedEvent& event = m.events[i];
+            const std::optional<std::int64_t> event_time =
+                event.event_time_micros().has_value()
+                    ? event.event_time_micros()
+                    : (rec.timestamp_ms >= 0 ? std::optional<std::int64_t>(rec.timestamp_ms * 1000)
+                                             : std::nullopt);
+            const double latency_ms = std::chrono::duration<double, std::milli>(
+                                          std::chrono::steady_clock::now() - applied_at)
+                                          .count();
+            const std::string value =
+                FormatPredictionRecord(mo.model, event.id(), m.result, r, event_time, latency_ms);
+            KafkaProduceRecord out;
+            out.topic = mo.predictions_topic;
+            out.key = event.id();
+            out.value = value;
+            Output meta;
+            meta.input = m.inputs[i];
+            meta.source_offset = rec.offset;
+            meta.source_timestamp_ms = rec.timestamp_ms;
+            for (const KafkaRoute& route : mo.routes) {
+              bool hit = false;
+              if (!route.class_name.empty()) {
+                for (std::size_t c = 0; c < r.proba_count && c < m.result.classes.size(); ++c) {
+                  if (m.result.classes[c] == route.class_name) {
+                    hit = m.result.probabilities[r.proba_begin + c] >= route.min_probability;
+                  }
+                }
+              } else {
+                for (const features::NamedFeature& f : event.features()) {
+                  if (f.name != route.field) continue;
+                  const bool text = f.value.kind == features::FeatureValue::Kind::kText;
+                  if (route.compare_text) {
+                    hit = text && ((f.value.text == route.text) == (route.op == "=="));
+                  } else {
+                    hit = !text && Compare(f.value.number, route.op, route.number);
+                  }
+                }
+              }
+              if (!hit) continue;
+              KafkaProduceRecord copy = out;
+              copy.topic = route.topic;
+              Output routed = meta;
+              routed.kind = Output::Kind::kRouted;
+              produce(copy, std::move(routed));
+            }
+            produce(out, std::move(meta));
+            break;
+          }
+        }
+      }
+      for (const auto& [input, offset] : batch_start) m.Untrack(input, offset);
+      std::lock_guard<std::mutex> lock(m.mu);
+      m.stats.events += events;
+      m.stats.labels_joined += joined;
+      m.stats.labels_missed += missed;
+      (void)decode_failures;
+    }
+    for (std::size_t i = 0; i < released; ++i) m.label_buffer.pop_front();
+    {
+      std::lock_guard<std::mutex> lock(m.mu);
+      m.stats.records += m.batch.size();
+      m.stats.pending_labels = m.label_buffer.size();
+    }
+    // Labels far ahead of their events wait in memory; beyond a bound their partitions pause.
+    if (!m.label_partitions.empty()) {
+      if (!m.labels_paused && m.label_buffer.size() >= kMaxBufferedLabels) {
+        m.labels_paused = m.consumer->Pause(m.label_partitions).ok();
+      } else if (m.labels_paused && m.label_buffer.size() < kMaxBufferedLabels / 2) {
+        m.labels_paused = !m.consumer->Resume(m.label_partitions).ok();
+      }
+    }
+    serve_deliveries(absl::ZeroDuration());
+
+    // Offsets of the newest durable checkpoint, to the group (lag monitoring only).
+    std::optional<std::map<std::string, std::int64_t>> to_commit;
+    {
+      std::lock_guard<std::mutex> lock(m.mu);
+      to_commit.swap(m.commit_pending);
+    }
+    if (to_commit.has_value()) {
+      std::vector<KafkaTopicPartitionOffset> offsets;
+      for (const auto& [input, next] : *to_commit) {
+        KafkaTopicPartition tp;
+        if (!ParseInputName(input, &tp)) continue;
+        if (std::find(m.partitions.begin(), m.partitions.end(), tp) == m.partitions.end()) {
+          continue;
+        }
+        offsets.push_back({tp.topic, tp.partition, next});
+      }
+      if (!offsets.empty()) {
+        absl::Status s = m.consumer->Commit(offsets, absl::Seconds(5));
+        std::lock_guard<std::mutex> lock(m.mu);
+        if (s.ok()) {
+          ++m.stats.commits;
+        } else {
+          m.stats.last_error = absl::StrFormat("commit: %s", s.ToString());
+        }
+      }
+    }
+
+    // Every few seconds: lag per partition, which also tells whether the broker answers.
+    const std::int64_t now = env_->NowMicros();
+    if (now - m.last_lag_micros >= 5'000'000) {
+      m.last_lag_micros = now;
+      const std::map<std::string, std::int64_t> positions = model_->NextOffsets();
+      std::map<std::string, std::int64_t> lag;
+      bool answered = true;
+      for (const KafkaTopicPartition& tp : m.partitions) {
+        absl::StatusOr<KafkaWatermarks> w =
+            m.consumer->QueryWatermarks(tp.topic, tp.partition, absl::Seconds(1));
+        if (!w.ok()) {
+          answered = false;
+          break;
+        }
+        const std::string input = InputName(tp.topic, tp.partition);
+        auto it = positions.find(input);
+        const std::int64_t position = it != positions.end() ? it->second : w->low;
+        lag[input] = std::max<std::int64_t>(0, w->high - position);
+      }
+      connected_.store(answered, std::memory_order_release);
+      std::lock_guard<std::mutex> lock(m.mu);
+      if (answered) m.stats.lag = std::move(lag);
+    }
+  }
+
+  // Graceful stop: the batch in hand is applied; wait for its outputs, then detach.
+  if (m.producer != nullptr) {
+    const auto deadline = std::chrono::steady_clock::now() +
+                          std::chrono::duration<double>(options_.delivery_wait_seconds);
+    while (!m.outputs.empty() && std::chrono::steady_clock::now() < deadline) {
+      serve_deliveries(absl::Milliseconds(50));
+    }
+  }
+  if (m.assigned && !m.outputs.empty()) {
+    // The state has learned records whose outputs are not delivered: no checkpoint may cover
+    // them, so a restart resumes from the last one and processes them again (learning them
+    // once, from that checkpoint's state).
+    logger_->Error(absl::StrFormat(
+        "kafka model '%s': %d outputs undelivered at shutdown; no further checkpoint is "
+        "written, and their records are processed again after the restart",
+        mo.model, m.outputs.size()));
+    checkpoints::Checkpointer::Hooks refuse;
+    refuse.before_write = [](const checkpoints::ModelState&) {
+      return absl::FailedPreconditionError(
+          "kafka: outputs of records in this state were never delivered; not checkpointed");
+    };
+    model_->SetCheckpointHooks(std::move(refuse));
+  } else if (m.assigned) {
+    model_->SetCheckpointHooks({});
+  }
+  connected_.store(false, std::memory_order_release);
+}
+
+}  // namespace riffle::service

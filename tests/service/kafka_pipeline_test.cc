@@ -1,0 +1,508 @@
+#include "service/kafka_pipeline.h"
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include <chrono>
+#include <functional>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "../checkpoints/checkpoint_testing.h"
+#include "absl/strings/str_format.h"
+#include "fake_kafka.h"
+#include "service/model_definition.h"
+#include "service_testing.h"
+
+namespace riffle::service {
+namespace {
+
+using ::riffle::checkpoints::testing::ScopedTempDir;
+using ::riffle::service::testing::FakeClockEnv;
+using ::riffle::service::testing::FakeKafkaCluster;
+using ::riffle::service::testing::LogregSpec;
+using ::riffle::service::testing::SeparableStream;
+using ::testing::HasSubstr;
+
+std::shared_ptr<ServedModel> MakeModel(checkpoints::Env* env, const std::string& dir = "",
+                                       CheckpointSchedule schedule = {}) {
+  absl::StatusOr<ModelDefinition> def = DefinitionFromSpec(LogregSpec());
+  EXPECT_TRUE(def.ok()) << def.status();
+  ServedModel::Options options;
+  options.env = env;
+  options.checkpoint_dir = dir;
+  options.schedule = schedule;
+  absl::StatusOr<std::unique_ptr<ServedModel>> model =
+      ServedModel::Create("m", *std::move(def), 1, options);
+  EXPECT_TRUE(model.ok()) << model.status();
+  return std::shared_ptr<ServedModel>(*std::move(model));
+}
+
+// The newest checkpoint of `dir` as a model (what a restart serves).
+std::shared_ptr<ServedModel> RestoreModel(checkpoints::Env* env, const std::string& dir) {
+  checkpoints::CheckpointStoreOptions store_options;
+  store_options.dir = dir;
+  auto store = checkpoints::CheckpointStore::Open(env, store_options);
+  EXPECT_TRUE(store.ok()) << store.status();
+  absl::StatusOr<checkpoints::ModelState> state = absl::NotFoundError("none");
+  auto loaded = (*store)->LoadNewestValid([&state](std::string_view payload) {
+    state = checkpoints::ParseModelState(payload);
+    return state.status();
+  });
+  EXPECT_TRUE(loaded.ok()) << loaded.status();
+  state->generation = loaded->generation;
+  ServedModel::Options options;
+  options.env = env;
+  options.checkpoint_dir = dir;
+  auto model = ServedModel::FromState(*std::move(state), options);
+  EXPECT_TRUE(model.ok()) << model.status();
+  return std::shared_ptr<ServedModel>(*std::move(model));
+}
+
+KafkaClientFactory FakeFactory(FakeKafkaCluster* cluster) {
+  KafkaClientFactory f;
+  f.new_consumer =
+      [cluster](const KafkaConsumerOptions& o) -> absl::StatusOr<std::unique_ptr<KafkaConsumer>> {
+    return cluster->NewConsumer(o.properties.at("group.id"));
+  };
+  f.new_producer =
+      [cluster](const KafkaProducerOptions&) -> absl::StatusOr<std::unique_ptr<KafkaProducer>> {
+    return cluster->NewProducer();
+  };
+  return f;
+}
+
+KafkaModelOptions ModelOptions() {
+  KafkaModelOptions o;
+  o.model = "m";
+  o.events_topics = {"events"};
+  o.labels_topic = "labels";
+  o.predictions_topic = "predictions";
+  return o;
+}
+
+KafkaOptions FastOptions() {
+  KafkaOptions o;
+  o.batch_size = 64;
+  o.backoff_min_seconds = 0.01;
+  o.backoff_max_seconds = 0.05;
+  o.delivery_wait_seconds = 5;
+  return o;
+}
+
+// Waits (up to 20 s) until `done` holds.
+bool WaitFor(const std::function<bool()>& done) {
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
+  while (std::chrono::steady_clock::now() < deadline) {
+    if (done()) return true;
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  return done();
+}
+
+std::string EventJson(const std::string& id, const std::vector<features::NamedFeature>& f,
+                      const std::string& label) {
+  std::string out = absl::StrFormat("{\"id\":\"%s\"", id);
+  for (const features::NamedFeature& x : f) {
+    absl::StrAppendFormat(&out, ",\"%s\":%.17g", std::string(x.name), x.value.number);
+  }
+  if (!label.empty()) absl::StrAppendFormat(&out, ",\"label\":\"%s\"", label);
+  return out + "}";
+}
+
+// Appends n events of the stream to topic "events" (labeled inline unless `unlabeled`).
+void AppendEvents(FakeKafkaCluster* cluster, SeparableStream* stream, int first, int n,
+                  bool unlabeled = false, std::vector<std::string>* labels = nullptr) {
+  for (int i = first; i < first + n; ++i) {
+    std::string label;
+    std::vector<features::NamedFeature> f = stream->Next(&label);
+    if (labels != nullptr) labels->push_back(label);
+    const std::string id = absl::StrFormat("e%d", i);
+    cluster->Append("events", 0, id, EventJson(id, f, unlabeled ? "" : label), {},
+                    1'700'000'000'000 + i);
+  }
+}
+
+std::string Header(const KafkaRecord& r, std::string_view name) {
+  for (const KafkaHeader& h : r.headers) {
+    if (h.name == name) return h.value;
+  }
+  return "<absent>";
+}
+
+class KafkaPipelineTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    cluster_.CreateTopic("events", 1);
+    cluster_.CreateTopic("labels", 1);
+    cluster_.CreateTopic("predictions", 1);
+    cluster_.CreateTopic("events.dlq", 1);
+    cluster_.CreateTopic("flagged", 1);
+  }
+  std::size_t Count(std::string_view topic) { return cluster_.Records(topic, 0).size(); }
+
+  FakeClockEnv env_;
+  FakeKafkaCluster cluster_;
+};
+
+TEST_F(KafkaPipelineTest, PredictsEveryEventAndLearnsTheLabeledOnes) {
+  SeparableStream stream(1);
+  AppendEvents(&cluster_, &stream, 0, 500);
+  std::shared_ptr<ServedModel> model = MakeModel(&env_);
+  KafkaPipeline pipeline(FastOptions(), ModelOptions(), model, FakeFactory(&cluster_), nullptr,
+                         &env_);
+  pipeline.Start();
+  ASSERT_TRUE(WaitFor([&] { return Count("predictions") == 500; }));
+  pipeline.Stop();
+  const std::vector<KafkaRecord> predictions = cluster_.Records("predictions", 0);
+  for (int i = 0; i < 500; ++i) {
+    ASSERT_EQ(predictions[i].key, absl::StrFormat("e%d", i));
+    EXPECT_THAT(predictions[i].value, HasSubstr(absl::StrFormat("\"id\":\"e%d\"", i)));
+    EXPECT_THAT(predictions[i].value, HasSubstr("\"model\":\"m\""));
+    EXPECT_THAT(predictions[i].value, HasSubstr("\"probabilities\":{\"0\":"));
+  }
+  const ModelInfo info = model->Info();
+  EXPECT_EQ(info.labeled, 500u);
+  EXPECT_EQ(model->NextOffsets().at("events/0"), 500);
+  EXPECT_GT(model->Metrics().cumulative.accuracy, 0.85);
+  const KafkaPipelineStats stats = pipeline.stats();
+  EXPECT_EQ(stats.events, 500u);
+  EXPECT_EQ(stats.predictions, 500u);
+  EXPECT_EQ(stats.dead_letters, 0u);
+  EXPECT_EQ(Count("events.dlq"), 0u);
+}
+
+TEST_F(KafkaPipelineTest, BadRecordsGoToTheDeadLetterTopicAndTheStreamGoesOn) {
+  cluster_.Append("events", 0, "a", R"({"id":"a","x0":1,"label":"1"})");
+  cluster_.Append("events", 0, "b", R"({"id":"b","x0":)");                // invalid JSON
+  cluster_.Append("events", 0, "c", R"({"id":"c","x0":1,"label":"7"})");  // unknown class
+  cluster_.Append("events", 0, std::nullopt, R"({"x0":2})");              // no id
+  cluster_.Append("events", 0, "d", R"({"id":"d","x0":-1,"label":"0"})");
+  cluster_.Append("labels", 0, "z", R"({"id":"z"})");  // a label without label
+  std::shared_ptr<ServedModel> model = MakeModel(&env_);
+  KafkaPipeline pipeline(FastOptions(), ModelOptions(), model, FakeFactory(&cluster_), nullptr,
+                         &env_);
+  pipeline.Start();
+  ASSERT_TRUE(WaitFor([&] { return Count("events.dlq") == 4 && Count("predictions") == 2; }));
+  pipeline.Stop();
+  const std::vector<KafkaRecord> dlq = cluster_.Records("events.dlq", 0);
+  std::map<std::string, const KafkaRecord*> by_offset;
+  for (const KafkaRecord& r : dlq) {
+    by_offset[Header(r, kDlqSourceTopicHeader) + "/" + Header(r, kDlqSourceOffsetHeader)] = &r;
+  }
+  ASSERT_EQ(by_offset.count("events/1"), 1u);
+  EXPECT_EQ(Header(*by_offset["events/1"], kDlqErrorCodeHeader), "INVALID_JSON");
+  EXPECT_EQ(by_offset["events/1"]->value, R"({"id":"b","x0":)");  // the original bytes
+  EXPECT_EQ(Header(*by_offset["events/1"], kDlqModelHeader), "m");
+  EXPECT_EQ(Header(*by_offset["events/1"], kDlqSourcePartitionHeader), "0");
+  ASSERT_EQ(by_offset.count("events/2"), 1u);
+  EXPECT_EQ(Header(*by_offset["events/2"], kDlqErrorCodeHeader), "INVALID_EVENT");
+  EXPECT_THAT(Header(*by_offset["events/2"], kDlqErrorMessageHeader), HasSubstr("7"));
+  ASSERT_EQ(by_offset.count("events/3"), 1u);
+  EXPECT_EQ(Header(*by_offset["events/3"], kDlqErrorCodeHeader), "MISSING_ID");
+  ASSERT_EQ(by_offset.count("labels/0"), 1u);
+  EXPECT_EQ(Header(*by_offset["labels/0"], kDlqErrorCodeHeader), "MISSING_LABEL");
+  EXPECT_EQ(model->Info().labeled, 2u);
+  // Every record's offset is taken, dead-lettered or not: none is read again.
+  EXPECT_EQ(model->NextOffsets().at("events/0"), 5);
+  EXPECT_EQ(model->NextOffsets().at("labels/0"), 1);
+  const KafkaPipelineStats stats = pipeline.stats();
+  EXPECT_EQ(stats.dead_letters, 4u);
+  EXPECT_EQ(stats.dead_letters_by_reason.at("INVALID_JSON"), 1u);
+}
+
+TEST_F(KafkaPipelineTest, DelayedLabelsAreJoinedWithTheFeaturesSeenAtPrediction) {
+  SeparableStream stream(2);
+  std::vector<std::string> labels;
+  AppendEvents(&cluster_, &stream, 0, 200, /*unlabeled=*/true, &labels);
+  std::shared_ptr<ServedModel> model = MakeModel(&env_);
+  KafkaPipeline pipeline(FastOptions(), ModelOptions(), model, FakeFactory(&cluster_), nullptr,
+                         &env_);
+  pipeline.Start();
+  ASSERT_TRUE(WaitFor([&] { return Count("predictions") == 200; }));
+  EXPECT_EQ(model->Info().labeled, 0u);
+  for (int i = 0; i < 200; ++i) {
+    cluster_.Append("labels", 0, absl::StrFormat("e%d", i),
+                    absl::StrFormat(R"({"id":"e%d","label":"%s"})", i, labels[i]));
+  }
+  cluster_.Append("labels", 0, "nope", R"({"id":"nope","label":"1"})");
+  ASSERT_TRUE(WaitFor([&] { return pipeline.stats().labels_missed == 1; }));
+  pipeline.Stop();
+  EXPECT_EQ(model->Info().labeled, 200u);
+  EXPECT_EQ(pipeline.stats().labels_joined, 200u);
+  EXPECT_GT(model->Metrics().cumulative.accuracy, 0.8);
+  // Labels produce no prediction records.
+  EXPECT_EQ(Count("predictions"), 200u);
+}
+
+// A backlog: labels already in Kafka when the pipeline starts, fetched before their events.
+// Each label waits for the events stream to pass its timestamp, so none is missed, and the
+// result does not depend on how the records were split into polls.
+TEST_F(KafkaPipelineTest, ABacklogOfLabelsWaitsForItsEvents) {
+  SeparableStream stream(5);
+  std::vector<std::string> labels;
+  AppendEvents(&cluster_, &stream, 0, 300, /*unlabeled=*/true, &labels);
+  for (int i = 0; i < 300; ++i) {
+    // Published 1 ms after its event (AppendEvents stamps event i at base + i ms).
+    cluster_.Append("labels", 0, absl::StrFormat("e%d", i),
+                    absl::StrFormat(R"({"id":"e%d","label":"%s"})", i, labels[i]), {},
+                    1'700'000'000'000 + i + 1);
+  }
+  cluster_.FetchFirst("labels");
+  std::vector<double> probabilities;
+  for (std::size_t batch_size : {7, 64, 1000}) {
+    std::shared_ptr<ServedModel> model = MakeModel(&env_);
+    KafkaOptions options = FastOptions();
+    options.batch_size = batch_size;
+    KafkaPipeline pipeline(options, ModelOptions(), model, FakeFactory(&cluster_), nullptr, &env_);
+    pipeline.Start();
+    ASSERT_TRUE(WaitFor([&] { return pipeline.stats().labels_joined == 300; }))
+        << "batch " << batch_size << ": joined " << pipeline.stats().labels_joined << ", missed "
+        << pipeline.stats().labels_missed;
+    pipeline.Stop();
+    EXPECT_EQ(pipeline.stats().labels_missed, 0u);
+    EXPECT_EQ(model->Info().labeled, 300u);
+    EXPECT_EQ(model->NextOffsets().at("labels/0"), 300);
+    // The same model whatever the poll size: the order is the timestamps'.
+    std::string label;
+    std::vector<features::NamedFeature> probe = SeparableStream(99).Next(&label);
+    InstanceView instance{"", probe};
+    PredictBatchResult r;
+    ASSERT_TRUE(model->Predict({&instance, 1}, &r).ok());
+    if (probabilities.empty()) {
+      probabilities = r.probabilities;
+    } else {
+      EXPECT_EQ(r.probabilities, probabilities) << "batch " << batch_size;
+    }
+  }
+}
+
+// A label whose event never comes is applied (as a miss) once the events are read to the end.
+TEST_F(KafkaPipelineTest, ALabelForAnUnknownIdIsAMissOnceTheEventsAreCaughtUp) {
+  cluster_.Append("labels", 0, "ghost", R"({"id":"ghost","label":"1"})", {}, 1'700'000'000'000);
+  std::shared_ptr<ServedModel> model = MakeModel(&env_);
+  KafkaPipeline pipeline(FastOptions(), ModelOptions(), model, FakeFactory(&cluster_), nullptr,
+                         &env_);
+  pipeline.Start();
+  ASSERT_TRUE(WaitFor([&] { return pipeline.stats().labels_missed == 1; }));
+  pipeline.Stop();
+  EXPECT_EQ(model->NextOffsets().at("labels/0"), 1);
+}
+
+TEST_F(KafkaPipelineTest, RoutesPredictionsByProbabilityAndByField) {
+  cluster_.CreateTopic("big", 1);
+  KafkaModelOptions o = ModelOptions();
+  KafkaRoute by_class;
+  by_class.topic = "flagged";
+  by_class.class_name = "0";
+  by_class.min_probability = 0.0;  // every prediction that has a class "0" probability
+  KafkaRoute by_field;
+  by_field.topic = "big";
+  by_field.field = "amount";
+  by_field.op = ">=";
+  by_field.number = 1000;
+  o.routes = {by_class, by_field};
+  ASSERT_TRUE(o.Validate().ok());
+  cluster_.Append("events", 0, "a", R"({"id":"a","amount":10})");
+  cluster_.Append("events", 0, "b", R"({"id":"b","amount":5000})");
+  cluster_.Append("events", 0, "c", R"({"id":"c","amount":1000})");
+  std::shared_ptr<ServedModel> model = MakeModel(&env_);  // classes fixed: "0", "1"
+  KafkaPipeline pipeline(FastOptions(), o, model, FakeFactory(&cluster_), nullptr, &env_);
+  pipeline.Start();
+  ASSERT_TRUE(WaitFor([&] { return Count("predictions") == 3 && Count("big") == 2; }));
+  pipeline.Stop();
+  EXPECT_EQ(Count("flagged"), 3u);
+  const std::vector<KafkaRecord> big = cluster_.Records("big", 0);
+  EXPECT_EQ(big[0].key, "b");
+  EXPECT_EQ(big[1].key, "c");
+}
+
+TEST(KafkaRouteTest, RejectsIncompleteRules) {
+  KafkaRoute r;
+  r.topic = "t";
+  EXPECT_FALSE(r.Validate().ok());
+  r.class_name = "1";
+  r.min_probability = 1.5;
+  EXPECT_THAT(r.Validate().message(), HasSubstr("min_probability"));
+  r.min_probability = 0.5;
+  EXPECT_TRUE(r.Validate().ok());
+  r.field = "x";
+  EXPECT_FALSE(r.Validate().ok());  // both conditions
+  KafkaRoute t;
+  t.topic = "t";
+  t.field = "country";
+  t.op = ">";
+  t.compare_text = true;
+  t.text = "FR";
+  EXPECT_THAT(t.Validate().message(), HasSubstr("== or !="));
+}
+
+TEST(KafkaModelOptionsTest, RejectsLoopsAndMissingTopics) {
+  KafkaModelOptions o = ModelOptions();
+  EXPECT_TRUE(o.Validate().ok());
+  o.predictions_topic = "events";
+  EXPECT_THAT(o.Validate().message(), HasSubstr("loop"));
+  o = ModelOptions();
+  o.labels_topic = "events";
+  EXPECT_THAT(o.Validate().message(), HasSubstr("labels_topic"));
+  o = ModelOptions();
+  o.predictions_topic.clear();
+  EXPECT_THAT(o.Validate().message(), HasSubstr("predictions_topic"));
+  o = ModelOptions();
+  o.start = "middle";
+  EXPECT_THAT(o.Validate().message(), HasSubstr("start"));
+}
+
+TEST_F(KafkaPipelineTest, FailedDeliveriesAreRetriedThenDeadLettered) {
+  cluster_.Append("events", 0, "a", R"({"id":"a","x0":1})");
+  cluster_.FailNextDeliveries(2, absl::UnavailableError("broker gone"));
+  KafkaOptions options = FastOptions();
+  options.max_delivery_attempts = 3;
+  std::shared_ptr<ServedModel> model = MakeModel(&env_);
+  {
+    KafkaPipeline pipeline(options, ModelOptions(), model, FakeFactory(&cluster_), nullptr, &env_);
+    pipeline.Start();
+    ASSERT_TRUE(WaitFor([&] { return Count("predictions") == 1; }));
+    pipeline.Stop();
+    EXPECT_EQ(pipeline.stats().delivery_retries, 2u);
+    EXPECT_EQ(pipeline.stats().delivery_failures, 0u);
+  }
+  // One attempt only: the prediction goes to the dead-letter topic, with its reason.
+  cluster_.Append("events", 0, "b", R"({"id":"b","x0":1})");
+  cluster_.FailNextDeliveries(1, absl::UnavailableError("broker gone"));
+  options.max_delivery_attempts = 1;
+  KafkaPipeline pipeline(options, ModelOptions(), model, FakeFactory(&cluster_), nullptr, &env_);
+  pipeline.Start();
+  ASSERT_TRUE(WaitFor([&] { return Count("events.dlq") == 1; }));
+  pipeline.Stop();
+  const KafkaRecord dead = cluster_.Records("events.dlq", 0)[0];
+  EXPECT_EQ(Header(dead, kDlqErrorCodeHeader), "DELIVERY_FAILED");
+  EXPECT_EQ(Header(dead, kDlqSourceTopicHeader), "predictions");
+  EXPECT_THAT(dead.value, HasSubstr("\"id\":\"b\""));
+  EXPECT_EQ(pipeline.stats().delivery_failures, 1u);
+}
+
+TEST_F(KafkaPipelineTest, ABrokerOutagePausesThePathAndItResumesWithoutLoss) {
+  SeparableStream stream(3);
+  cluster_.SetDown(true);
+  AppendEvents(&cluster_, &stream, 0, 100);
+  std::shared_ptr<ServedModel> model = MakeModel(&env_);
+  KafkaPipeline pipeline(FastOptions(), ModelOptions(), model, FakeFactory(&cluster_), nullptr,
+                         &env_);
+  pipeline.Start();  // the broker is down: Start does not wait for it
+  std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  EXPECT_FALSE(pipeline.connected());
+  EXPECT_EQ(model->Info().labeled, 0u);
+  EXPECT_FALSE(pipeline.stats().last_error.empty());
+  cluster_.SetDown(false);
+  ASSERT_TRUE(WaitFor([&] { return Count("predictions") == 100; }));
+  EXPECT_TRUE(pipeline.connected());
+  cluster_.SetDown(true);
+  AppendEvents(&cluster_, &stream, 100, 100);
+  std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  cluster_.SetDown(false);
+  ASSERT_TRUE(WaitFor([&] { return Count("predictions") == 200; }));
+  pipeline.Stop();
+  EXPECT_EQ(model->Info().labeled, 200u);
+}
+
+TEST_F(KafkaPipelineTest, ARestartResumesFromTheCheckpointAndLearnsEachEventOnce) {
+  ScopedTempDir dir;
+  SeparableStream stream(4);
+  std::vector<std::string> labels;
+  AppendEvents(&cluster_, &stream, 0, 300);
+  CheckpointSchedule schedule;
+  schedule.every_events = 100;
+  schedule.every_seconds = 0;
+  {
+    std::shared_ptr<ServedModel> model = MakeModel(&env_, dir.path(), schedule);
+    KafkaPipeline pipeline(FastOptions(), ModelOptions(), model, FakeFactory(&cluster_), nullptr,
+                           &env_);
+    pipeline.Start();
+    ASSERT_TRUE(WaitFor([&] { return Count("predictions") == 300; }));
+    // Offsets of a durable checkpoint reach the group (lag monitoring).
+    EXPECT_TRUE(WaitFor([&] { return cluster_.Committed("riffle-m", "events", 0).has_value(); }));
+    pipeline.Stop();
+    ASSERT_TRUE(model->CheckpointIfDirty().ok());
+  }
+  // Unlabeled events whose labels come after the restart: the pending joins are checkpointed.
+  AppendEvents(&cluster_, &stream, 300, 50, /*unlabeled=*/true, &labels);
+  {
+    std::shared_ptr<ServedModel> model = RestoreModel(&env_, dir.path());
+    ASSERT_EQ(model->Info().labeled, 300u);
+    KafkaPipeline pipeline(FastOptions(), ModelOptions(), model, FakeFactory(&cluster_), nullptr,
+                           &env_);
+    pipeline.Start();
+    ASSERT_TRUE(WaitFor([&] { return Count("predictions") == 350; }));
+    pipeline.Stop();
+    ASSERT_TRUE(model->CheckpointIfDirty().ok());
+    EXPECT_EQ(model->Info().labeled, 300u);
+  }
+  for (int i = 0; i < 50; ++i) {
+    cluster_.Append("labels", 0, absl::StrFormat("e%d", 300 + i),
+                    absl::StrFormat(R"({"id":"e%d","label":"%s"})", 300 + i, labels[i]));
+  }
+  std::shared_ptr<ServedModel> model = RestoreModel(&env_, dir.path());
+  KafkaPipeline pipeline(FastOptions(), ModelOptions(), model, FakeFactory(&cluster_), nullptr,
+                         &env_);
+  pipeline.Start();
+  ASSERT_TRUE(WaitFor([&] { return pipeline.stats().labels_joined == 50; }));
+  pipeline.Stop();
+  // Each labeled event once: 300 inline, 50 delayed across two restarts; nothing re-read.
+  EXPECT_EQ(model->Info().labeled, 350u);
+  EXPECT_EQ(pipeline.stats().labels_missed, 0u);
+  EXPECT_EQ(Count("predictions"), 350u);
+  EXPECT_EQ(pipeline.stats().records, 50u);
+}
+
+TEST_F(KafkaPipelineTest, ACheckpointWaitsForTheOutputsOfTheRecordsItCovers) {
+  ScopedTempDir dir;
+  CheckpointSchedule schedule;
+  schedule.every_events = 0;
+  schedule.every_seconds = 0;
+  std::shared_ptr<ServedModel> model = MakeModel(&env_, dir.path(), schedule);
+  KafkaOptions options = FastOptions();
+  options.delivery_wait_seconds = 0.2;
+  options.max_delivery_attempts = 1000;
+  KafkaPipeline pipeline(options, ModelOptions(), model, FakeFactory(&cluster_), nullptr, &env_);
+  pipeline.Start();
+  cluster_.Append("events", 0, "a", R"({"id":"a","x0":1,"label":"1"})");
+  ASSERT_TRUE(WaitFor([&] { return Count("predictions") == 1; }));
+  ASSERT_TRUE(model->CheckpointNow().ok());
+  // The next prediction's deliveries fail for a while: a checkpoint that covers its event must
+  // not be written (a crash after it would lose that prediction).
+  cluster_.FailNextDeliveries(20, absl::UnavailableError("broker gone"));
+  cluster_.Append("events", 0, "b", R"({"id":"b","x0":1,"label":"1"})");
+  ASSERT_TRUE(WaitFor([&] { return model->NextOffsets().at("events/0") == 2; }));
+  absl::StatusOr<checkpoints::WrittenCheckpoint> written = model->CheckpointNow();
+  EXPECT_FALSE(written.ok());
+  EXPECT_THAT(written.status().message(), HasSubstr("not delivered"));
+  ASSERT_TRUE(WaitFor([&] { return Count("predictions") == 2; }));
+  EXPECT_TRUE(model->CheckpointNow().ok());
+  pipeline.Stop();
+  EXPECT_EQ(pipeline.stats().delivery_retries, 20u);
+}
+
+TEST(FormatPredictionRecordTest, WritesTheDocumentedFields) {
+  StreamBatchResult batch;
+  batch.version = 3;
+  batch.generation = 7;
+  batch.classes = {"no", "yes \"really\""};
+  batch.probabilities = {0.25, 0.75};
+  StreamRecordResult r;
+  r.proba_begin = 0;
+  r.proba_count = 2;
+  r.predicted = 1;
+  EXPECT_EQ(FormatPredictionRecord("fraud", "tx-1", batch, r, 1'700'000'000'250'000, 1.5),
+            R"({"id":"tx-1","model":"fraud","version":3,"generation":7,)"
+            R"("predicted":"yes \"really\"","probabilities":{"no":0.25,"yes \"really\"":0.75},)"
+            R"("event_time":"2023-11-14T22:13:20.250000Z","latency_ms":1.500})");
+  r.predicted = std::nullopt;
+  r.proba_count = 0;
+  EXPECT_THAT(FormatPredictionRecord("m", "x", batch, r, std::nullopt, 0),
+              HasSubstr(R"("predicted":null,"probabilities":{},"event_time":null)"));
+}
+
+}  // namespace
+}  // namespace riffle::service
