@@ -19,15 +19,17 @@
 #  5. the Python baseline (benchmarks/kafka_python_pipeline.py pipeline: confluent-kafka +
 #     River StandardScaler | LogisticRegression) on the first M events (default 50,000) of the
 #     same topic; ratio = Riffle events/s / Python events/s;
-#  6. latency: a fresh server on an empty topic, `riffle replay --rate R` (default 10,000/s)
-#     for S seconds (default 20), then the histogram riffle_kafka_event_to_prediction_seconds
-#     (record timestamp to delivery of the prediction) and, exactly, the prediction records'
-#     timestamps minus their events' times;
+#  6. latency: first the floor, a plain consumer's publication-to-receipt time at the same
+#     rate without Riffle (5 s); then a fresh server on an empty topic, `riffle replay --rate R`
+#     (default 10,000/s) for S seconds (default 20), the histogram
+#     riffle_kafka_event_to_prediction_seconds (record timestamp to delivery of the
+#     prediction) and, exactly, the prediction records' timestamps minus their events' times;
 #  7. prints a summary table. Results (JSON, /metrics pages, logs) stay in the printed directory;
 #     the broker's data and the CSV are deleted unless --keep.
 #
-# --perf SECONDS also records `perf record -g` of the throughput server for that long once
-# events flow (this slows the server: that run's throughput is not a clean figure).
+# --perf SECONDS also records `perf record --call-graph dwarf` of the throughput server for that
+# long once events flow, into results/perf.data and perf-report.txt (this slows the server:
+# that run's throughput is not a clean figure).
 set -euo pipefail
 
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -49,7 +51,7 @@ while [[ $# -gt 0 ]]; do
     --riffle) riffle="$2"; shift 2 ;;
     --perf) perf_seconds="$2"; shift 2 ;;
     --keep) keep=1; shift ;;
-    -h|--help) sed -n '2,31p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,/^set -euo/p' "$0" | sed '$d'; exit 0 ;;
     *) echo "kafka_bench.sh: unknown argument $1" >&2; exit 2 ;;
   esac
 done
@@ -105,7 +107,7 @@ uptimes "start"
 bootstrap="$(bash "$root/scripts/kafka.sh" start "$broker_dir")"
 log "broker at $bootstrap; results in $results"
 "${helper[@]}" create-topics --bootstrap "$bootstrap" bench.events bench.predictions \
-  bench.dlq bench.python-predictions lat.events lat.predictions lat.dlq
+  bench.dlq bench.python-predictions lat.events lat.predictions lat.dlq lat.probe
 
 # 3. The dataset, on a 1-partition topic.
 "$riffle" gen hyperplane --rows "$events" --seed 1 --set n_features=30 >"$work/data.csv"
@@ -131,14 +133,25 @@ start_server() {
   [[ -s "$work/http-ready" ]] || { log "riffle serve did not start in 10 s"; exit 1; }
   http="$(cat "$work/http-ready")"
 }
-# One line: epoch seconds, events_total, predictions_total of model $1, server CPU ticks.
+# CPU ticks (user + system) of process $1.
+cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat"; }
+# One line: epoch seconds, events_total, predictions_total of model $1, server CPU ticks,
+# broker CPU ticks.
 sample() {
-  local ticks
-  ticks="$(awk '{ print $14 + $15 }' "/proc/$server_pid/stat")"
-  curl -sf "http://$http/metrics" | awk -v t="$(date +%s.%N)" -v cpu="$ticks" -v m="$1" '
+  local ticks broker_ticks
+  ticks="$(cpu_ticks "$server_pid")"
+  broker_ticks="$(cpu_ticks "$(cat "$broker_dir/kafka.pid")")"
+  curl -sf "http://$http/metrics" | awk -v t="$(date +%s.%N)" -v cpu="$ticks" -v b="$broker_ticks" -v m="$1" '
     $1 == "riffle_kafka_events_total{model=\"" m "\"}" { e = $2 }
     $1 == "riffle_kafka_predictions_total{model=\"" m "\"}" { p = $2 }
-    END { printf "%s %d %d %d\n", t, e, p, cpu }'
+    END { printf "%s %d %d %d %d\n", t, e, p, cpu, b }'
+}
+# CPU seconds of the server's threads, busiest first: "name seconds" lines.
+thread_cpu() {
+  local t
+  for t in /proc/"$server_pid"/task/*; do
+    echo "$(cat "$t/comm") $(awk -v hz="$(getconf CLK_TCK)" '{ print ($14 + $15) / hz }' "$t/stat")"
+  done | sort -k2 -g -r | head -5
 }
 # Samples every 0.25 s into $2 until model $1 has delivered $3 predictions (fails after 30 s
 # without progress).
@@ -157,7 +170,8 @@ wait_for_predictions() {
     fi
     last="$e $p"
     if ((perf_seconds > 0 && e > 0)) && [[ "$model" == tput && -z "$perf_pid" ]]; then
-      perf record -g -o "$results/perf.data" -p "$server_pid" -- sleep "$perf_seconds" \
+      perf record -F 499 --call-graph dwarf,32768 -o "$results/perf.data" -p "$server_pid" \
+        -- sleep "$perf_seconds" \
         >"$results/perf-record.log" 2>&1 &
       perf_pid=$!
     fi
@@ -195,12 +209,14 @@ start_server "$work/throughput.yaml" "$results/serve-throughput.log"
 log "riffle serve (pid $server_pid) scoring bench.events"
 wait_for_predictions tput "$results/throughput-samples.txt" "$events"
 curl -sf "http://$http/metrics" >"$results/metrics-throughput.txt"
+thread_cpu >"$results/threads-throughput.txt"
 stop_server
 if [[ -n "$perf_pid" ]]; then
   wait "$perf_pid" || true
   perf_pid=""
-  perf report -i "$results/perf.data" --no-children --sort dso,symbol --stdio 2>/dev/null |
-    grep -v '^$' | head -150 >"$results/perf-report.txt" || true
+  # Inclusive time per function (children included), call graphs folded away.
+  perf report -i "$results/perf.data" --children --sort symbol -g none --stdio 2>/dev/null |
+    grep -E '^ +[0-9]' | cut -c1-180 | head -80 >"$results/perf-report.txt" || true
   log "perf profile: $results/perf-report.txt"
 fi
 "${helper[@]}" rate --samples "$results/throughput-samples.txt" --events "$events" \
@@ -217,7 +233,20 @@ log "Python pipeline on the first $python_events events of bench.events"
   --out-topic bench.python-predictions --events "$python_events" >"$results/python_pipeline.json"
 cat "$results/python_pipeline.json" >&2
 
-# 6. Latency at a fixed rate.
+# 6. Latency at a fixed rate. First the floor: a plain consumer's publication-to-receipt time
+# on a topic replayed at the same rate for 5 s, without Riffle.
+uptimes "probe run"
+probe_events=$((rate * 5))
+"${helper[@]}" probe --bootstrap "$bootstrap" --topic lat.probe --records "$probe_events" \
+  >"$results/latency_probe.json" &
+probe_pid=$!
+sleep 2  # the probe's consumer is assigned and fetching
+"$riffle" replay --data "$work/data.csv" --topic lat.probe --bootstrap "$bootstrap" \
+  --label class --rate "$rate" --limit "$probe_events" --no-progress \
+  --set-property linger.ms=1 >"$results/probe-replay.txt"
+wait "$probe_pid"
+cat "$results/latency_probe.json" >&2
+
 cat >"$work/latency.yaml" <<EOF
 # kafka_bench.sh latency run: answer fetches at once, send predictions at once.
 checkpoint: {dir: $work/ckpt-latency, every_events: 100000, every_seconds: 60}

@@ -354,6 +354,9 @@ def cmd_summary(args):
     tput = load("riffle_throughput.json")
     python = load("python_pipeline.json")
     hist = load("latency_histogram.json")
+    probe = load("latency_probe.json")
+    with open(os.path.join(args.results, "threads-throughput.txt")) as f:
+        threads = [line.split() for line in f if line.strip()]
     lat = load("latency_records.json")
     replay = load("latency_replay.json")
     ratio = tput["events_per_second_middle_80"] / python["events_per_second"]
@@ -373,6 +376,9 @@ def cmd_summary(args):
     row("Riffle: all predictions delivered after", f"{tput['seconds_to_all_predictions']:.2f} s")
     row("Riffle server CPU", f"{tput['server_cpu_cores']:.2f} cores, "
         f"{tput['server_cpu_us_per_event']:.2f} µs/event")
+    row("  by thread (CPU s)", ", ".join(f"{name} {float(sec):.2f}" for name, sec in threads[:3]))
+    row("broker CPU during the Riffle run", f"{tput['broker_cpu_cores']:.2f} cores, "
+        f"{tput['broker_cpu_us_per_event']:.2f} µs/event")
     row(f"Python (confluent-kafka + River) events/s, first {python['events']:,} events",
         f"{python['events_per_second']:,.0f}")
     row("Python process CPU", f"{python['cpu_cores']:.2f} cores")
@@ -391,6 +397,13 @@ def cmd_summary(args):
         row("event publication to prediction produced (exact, ms clock) p50 / p99 / p99.9 / max",
             f"{lat['p50_ms']} / {lat['p99_ms']} / {lat['p999_ms']} / {lat['max_ms']} ms",
             "p99 < 20 ms", met(lat["p99_ms"] < 20))
+    if "in_riffle_p50_ms" in lat:
+        row("  of which inside Riffle (records' latency_ms: batch apply to publication) p50 / p99 / max",
+            f"{lat['in_riffle_p50_ms']:.2f} / {lat['in_riffle_p99_ms']:.2f} / "
+            f"{lat['in_riffle_max_ms']:.2f} ms")
+    if "p50_ms" in probe:
+        row("floor: plain consumer, publication to receipt, no Riffle, p50 / p99 / max",
+            f"{probe['p50_ms']:.1f} / {probe['p99_ms']:.1f} / {probe['max_ms']:.1f} ms")
     row("prediction records in the topic / distinct ids / events published",
         f"{lat['records']:,} / {lat['distinct_ids']:,} / {replay['events']:,}")
 
