@@ -572,7 +572,10 @@ void KafkaPipeline::Run() {
     }
 
     // One batch: poll, decode, apply, publish.
-    absl::Status polled = m.consumer->Poll(options_.batch_size, absl::Milliseconds(100), &m.batch);
+    // With outputs in flight, a short wait: their delivery reports (which the checkpoint
+    // barrier and the latency metric wait for) are served between polls.
+    const absl::Duration wait = m.outputs.empty() ? absl::Milliseconds(100) : absl::Milliseconds(2);
+    absl::Status polled = m.consumer->Poll(options_.batch_size, wait, &m.batch);
     if (!polled.ok()) {
       {
         std::lock_guard<std::mutex> lock(m.mu);
