@@ -366,7 +366,12 @@ void KafkaPipeline::Run() {
   // Whether every events partition has been read to its end (so a label waiting for a later
   // event would wait for nothing). Asks the brokers: only called when a poll brought labels but
   // no events.
+  std::chrono::steady_clock::time_point last_caught_up_check;
   auto events_caught_up = [&]() {
+    // At most every 20 ms: between fast polls (outputs in flight) the labels wait a little.
+    const auto now = std::chrono::steady_clock::now();
+    if (now - last_caught_up_check < std::chrono::milliseconds(20)) return false;
+    last_caught_up_check = now;
     for (const EventsPosition& position : m.events_positions) {
       absl::StatusOr<KafkaWatermarks> w =
           m.consumer->QueryWatermarks(position.topic, position.partition, absl::Seconds(1));
