@@ -464,7 +464,7 @@ TEST_F(KafkaPipelineTest, ACheckpointWaitsForTheOutputsOfTheRecordsItCovers) {
   std::shared_ptr<ServedModel> model = MakeModel(&env_, dir.path(), schedule);
   KafkaOptions options = FastOptions();
   options.delivery_wait_seconds = 0.2;
-  options.max_delivery_attempts = 1000;
+  options.max_delivery_attempts = 100'000;
   KafkaPipeline pipeline(options, ModelOptions(), model, FakeFactory(&cluster_), nullptr, &env_);
   pipeline.Start();
   cluster_.Append("events", 0, "a", R"({"id":"a","x0":1,"label":"1"})");
@@ -472,7 +472,8 @@ TEST_F(KafkaPipelineTest, ACheckpointWaitsForTheOutputsOfTheRecordsItCovers) {
   ASSERT_TRUE(model->CheckpointNow().ok());
   // The next prediction's deliveries fail for a while: a checkpoint that covers its event must
   // not be written (a crash after it would lose that prediction).
-  cluster_.FailNextDeliveries(20, absl::UnavailableError("broker gone"));
+  // (Each retry takes a poll of at least 2 ms: 1000 of them outlast the 0.2 s wait.)
+  cluster_.FailNextDeliveries(1000, absl::UnavailableError("broker gone"));
   cluster_.Append("events", 0, "b", R"({"id":"b","x0":1,"label":"1"})");
   ASSERT_TRUE(WaitFor([&] { return model->NextOffsets().at("events/0") == 2; }));
   absl::StatusOr<checkpoints::WrittenCheckpoint> written = model->CheckpointNow();
@@ -481,7 +482,7 @@ TEST_F(KafkaPipelineTest, ACheckpointWaitsForTheOutputsOfTheRecordsItCovers) {
   ASSERT_TRUE(WaitFor([&] { return Count("predictions") == 2; }));
   EXPECT_TRUE(model->CheckpointNow().ok());
   pipeline.Stop();
-  EXPECT_EQ(pipeline.stats().delivery_retries, 20u);
+  EXPECT_EQ(pipeline.stats().delivery_retries, 1000u);
 }
 
 TEST(FormatPredictionRecordTest, WritesTheDocumentedFields) {
