@@ -20,6 +20,7 @@
 #include "service/progress.h"
 #include "service/replay_command.h"
 #include "service/serve_command.h"
+#include "service/status_command.h"
 
 #ifdef RIFFLE_HAVE_KAFKA
 #include "service/kafka_client.h"
@@ -225,6 +226,8 @@ int Main(int argc, char** argv) {
   AddServeCommand(app, &serve_flags);
   ReplayFlags replay_flags;
   AddReplayCommand(app, &replay_flags);
+  StatusOptions status_options;
+  AddStatusCommand(app, &status_options);
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {
@@ -247,6 +250,10 @@ int Main(int argc, char** argv) {
   if (app.got_subcommand("replay")) {
     InstallStopHandlers();
     return RunReplayCommand(replay_flags, RealKafkaFactory(), &g_stop_requested);
+  }
+  if (app.got_subcommand("status")) {
+    InstallStopHandlers();  // ends --watch
+    return RunStatusCommand(status_options, &g_stop_requested);
   }
   return kExitUsage;
 }
