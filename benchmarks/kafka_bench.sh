@@ -22,8 +22,9 @@
 #  6. latency: first the floor, a plain consumer's publication-to-receipt time at the same
 #     rate without Riffle (5 s); then a fresh server on an empty topic, `riffle replay --rate R`
 #     (default 10,000/s) for S seconds (default 20), the histogram
-#     riffle_kafka_event_to_prediction_seconds (record timestamp to delivery of the
-#     prediction) and, exactly, the prediction records' timestamps minus their events' times;
+#     riffle_kafka_event_to_prediction_seconds (record timestamp to Riffle's handling of the
+#     prediction's delivery report) and, exactly, the broker's append time of each prediction
+#     (a LogAppendTime topic) minus its event's publication time;
 #  7. prints a summary table. Results (JSON, /metrics pages, logs) stay in the printed directory;
 #     the broker's data and the CSV are deleted unless --keep.
 #
@@ -55,9 +56,14 @@ while [[ $# -gt 0 ]]; do
     *) echo "kafka_bench.sh: unknown argument $1" >&2; exit 2 ;;
   esac
 done
-[[ -x "$riffle" ]] || { echo "kafka_bench.sh: $riffle is not an executable (build it first)" >&2; exit 2; }
+if [[ ! -x "$riffle" ]]; then
+  echo "kafka_bench.sh: $riffle is not an executable (build it first)" >&2
+  exit 2
+fi
 ((python_events <= events)) || python_events=$events
+# The latency runs replay the first rows of the same CSV, so they are capped at N rows.
 latency_events=$((rate * latency_seconds))
+((latency_events <= events)) || latency_events=$events
 
 log() { echo "kafka_bench: $*" >&2; }
 
@@ -86,7 +92,10 @@ stop_server() {
   server_pid=""
 }
 cleanup() {
-  if [[ -n "$perf_pid" ]]; then kill -INT "$perf_pid" 2>/dev/null || true; wait "$perf_pid" 2>/dev/null || true; fi
+  if [[ -n "$perf_pid" ]]; then
+    kill -INT "$perf_pid" 2>/dev/null || true
+    wait "$perf_pid" 2>/dev/null || true
+  fi
   stop_server
   bash "$root/scripts/kafka.sh" stop "$broker_dir" >/dev/null 2>&1 || true
   if ((keep == 0)); then rm -rf "$broker_dir" "$work/data.csv" "$work"/ckpt-*; fi
@@ -95,10 +104,13 @@ trap cleanup EXIT
 
 {
   echo "date: $(date -u +%Y-%m-%dT%H:%M:%SZ)"
-  echo "command: bash benchmarks/kafka_bench.sh --events $events --python-events $python_events --rate $rate --latency-seconds $latency_seconds --batch-size $batch_size"
+  echo "command: bash benchmarks/kafka_bench.sh --events $events --python-events $python_events" \
+    "--rate $rate --latency-seconds $latency_seconds --batch-size $batch_size"
   echo "riffle: $riffle ($(stat -c %y "$riffle"))"
   echo "cpu: $(nproc) x $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//')"
-  echo "python: $("$python" -c 'import sys, river, confluent_kafka; print(sys.version.split()[0], "river", river.__version__, "confluent-kafka", confluent_kafka.version()[0], "librdkafka", confluent_kafka.libversion()[0])')"
+  echo "python: $("$python" -c 'import sys, river, confluent_kafka as ck
+print(sys.version.split()[0], "river", river.__version__, "confluent-kafka", ck.__version__,
+      "librdkafka", ck.libversion()[0])')"
 } >"$results/machine.txt"
 uptimes() { echo "$1: $(uptime)" | tee -a "$results/machine.txt" >&2; }
 uptimes "start"
@@ -107,7 +119,11 @@ uptimes "start"
 bootstrap="$(bash "$root/scripts/kafka.sh" start "$broker_dir")"
 log "broker at $bootstrap; results in $results"
 "${helper[@]}" create-topics --bootstrap "$bootstrap" bench.events bench.predictions \
-  bench.dlq bench.python-predictions lat.events lat.predictions lat.dlq lat.probe
+  bench.dlq bench.python-predictions lat.events lat.dlq lat.probe
+# The broker stamps each prediction with the time it is appended to the log: event
+# publication to that stamp is the latency a downstream consumer sees, without a consumer.
+"${helper[@]}" create-topics --bootstrap "$bootstrap" \
+  --config message.timestamp.type=LogAppendTime lat.predictions
 
 # 3. The dataset, on a 1-partition topic.
 "$riffle" gen hyperplane --rows "$events" --seed 1 --set n_features=30 >"$work/data.csv"
@@ -116,7 +132,10 @@ log "publishing $events events ($(du -h "$work/data.csv" | cut -f1) of CSV) to b
   --label class --no-progress --set-property linger.ms=20 --set-property batch.num.messages=10000 \
   --set-property queue.buffering.max.messages=1000000 | tee "$results/publish.txt" >&2
 published="$("${helper[@]}" count --bootstrap "$bootstrap" --topic bench.events)"
-[[ "$published" == "$events" ]] || { log "bench.events holds $published records, not $events"; exit 1; }
+if [[ "$published" != "$events" ]]; then
+  log "bench.events holds $published records, not $events"
+  exit 1
+fi
 
 # Starts `riffle serve` with config $1 (log $2) and waits for its HTTP endpoint: sets
 # server_pid and http.
@@ -141,7 +160,8 @@ sample() {
   local ticks broker_ticks
   ticks="$(cpu_ticks "$server_pid")"
   broker_ticks="$(cpu_ticks "$(cat "$broker_dir/kafka.pid")")"
-  curl -sf "http://$http/metrics" | awk -v t="$(date +%s.%N)" -v cpu="$ticks" -v b="$broker_ticks" -v m="$1" '
+  curl -sf "http://$http/metrics" |
+    awk -v t="$(date +%s.%N)" -v cpu="$ticks" -v b="$broker_ticks" -v m="$1" '
     $1 == "riffle_kafka_events_total{model=\"" m "\"}" { e = $2 }
     $1 == "riffle_kafka_predictions_total{model=\"" m "\"}" { p = $2 }
     END { printf "%s %d %d %d %d\n", t, e, p, cpu, b }'
@@ -164,7 +184,10 @@ wait_for_predictions() {
     read -r _ e p _ <<<"$line"
     ((p >= want)) && return 0
     if [[ "$e $p" == "$last" ]]; then
-      ((++still > 120)) && { log "$model: no progress for 30 s at $e events, $p predictions"; return 1; }
+      if ((++still > 120)); then
+        log "$model: no progress for 30 s at $e events, $p predictions"
+        return 1
+      fi
     else
       still=0
     fi
@@ -237,6 +260,7 @@ cat "$results/python_pipeline.json" >&2
 # on a topic replayed at the same rate for 5 s, without Riffle.
 uptimes "probe run"
 probe_events=$((rate * 5))
+((probe_events <= events)) || probe_events=$events
 "${helper[@]}" probe --bootstrap "$bootstrap" --topic lat.probe --records "$probe_events" \
   >"$results/latency_probe.json" &
 probe_pid=$!
@@ -281,6 +305,9 @@ log "riffle replay --rate $rate of $latency_events events to lat.events (replay 
 wait_for_predictions lat "$results/latency-samples.txt" "$latency_events"
 curl -sf "http://$http/metrics" >"$results/metrics-latency.txt"
 stop_server
+# When the checkpoints were written (for outliers in the latency run).
+stat -c '%y %s %n' "$work"/ckpt-latency/*/ckpt-* >"$results/checkpoints-latency.txt" 2>/dev/null ||
+  true
 uptimes "end"
 awk '/^events published/ { e = $3 } /^seconds/ { s = $2 }
   END { printf "{\"events\": %d, \"seconds\": %s, \"rate\": %f}\n", e, s, e / s }' \
