@@ -425,8 +425,8 @@ DecodeStatus JsonDecoder::Impl::Decode(std::string_view message, DecodedEvent* e
       if (e == simdjson::UTF8_ERROR) {
         return DecodeStatus(DecodeError::kInvalidUtf8, "message: not valid UTF-8");
       }
-      return DecodeStatus(DecodeError::kInvalidJson, absl::StrFormat("message: invalid JSON: %s",
-                                                                     simdjson::error_message(e)));
+      return DecodeStatus(DecodeError::kInvalidJson,
+                          absl::StrFormat("message: invalid JSON: %s", simdjson::error_message(e)));
     }
     return DecodeStatus(DecodeError::kNotAnObject,
                         absl::StrFormat("message: %s, not an object", JsonTypeName(type)));

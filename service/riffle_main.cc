@@ -45,8 +45,7 @@ KafkaClientFactory RealKafkaFactory() {
   factory.new_embedded = []() -> absl::StatusOr<std::unique_ptr<EmbeddedKafka>> {
     class Embedded final : public EmbeddedKafka {
      public:
-      explicit Embedded(std::unique_ptr<KafkaMockCluster> cluster)
-          : cluster_(std::move(cluster)) {}
+      explicit Embedded(std::unique_ptr<KafkaMockCluster> cluster) : cluster_(std::move(cluster)) {}
       const std::string& bootstrap_servers() const override {
         return cluster_->bootstrap_servers();
       }

@@ -90,7 +90,7 @@ struct StreamRecordView {
 
 struct StreamRecordResult {
   enum class Outcome : std::uint8_t {
-    kPredicted,   // an event: predicted (and, if labeled, scored and learned)
+    kPredicted,    // an event: predicted (and, if labeled, scored and learned)
     kLabelJoined,  // a label whose event was cached: scored and learned
     kLabelMissed,  // a label for an id not (or no longer) cached: nothing learned
     kRejected,     // invalid (error says why): nothing learned, nothing predicted

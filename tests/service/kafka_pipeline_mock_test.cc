@@ -99,8 +99,8 @@ class KafkaPipelineOnMockClusterTest : public ::testing::Test {
     factory.new_consumer = [](const KafkaConsumerOptions& o) { return NewKafkaConsumer(o); };
     factory.new_producer = [](const KafkaProducerOptions& o) { return NewKafkaProducer(o); };
     options.model = "m";
-    pipeline_ = std::make_unique<KafkaPipeline>(kafka, std::move(options), model_, factory,
-                                                nullptr, checkpoints::DefaultEnv());
+    pipeline_ = std::make_unique<KafkaPipeline>(kafka, std::move(options), model_, factory, nullptr,
+                                                checkpoints::DefaultEnv());
     pipeline_->Start();
   }
 
