@@ -82,6 +82,10 @@ absl::Status KafkaRoute::Validate() const {
   return absl::OkStatus();
 }
 
+std::string KafkaModelOptions::DeadLetterTopic() const {
+  return dead_letter_topic.empty() ? events_topics.front() + ".dlq" : dead_letter_topic;
+}
+
 absl::Status KafkaModelOptions::Validate() const {
   if (events_topics.empty()) {
     return absl::InvalidArgumentError("events_topics: at least one topic is required");
@@ -293,8 +297,7 @@ KafkaPipelineStats KafkaPipeline::stats() const {
 void KafkaPipeline::Run() {
   Impl& m = *impl_;
   const KafkaModelOptions& mo = model_options_;
-  const std::string dead_letter_topic =
-      mo.dead_letter_topic.empty() ? mo.events_topics.front() + ".dlq" : mo.dead_letter_topic;
+  const std::string dead_letter_topic = mo.DeadLetterTopic();
   double backoff = options_.backoff_min_seconds;
   // Sleeps up to `seconds`, waking at once on Stop().
   auto pause = [&](double seconds) {
@@ -631,7 +634,6 @@ void KafkaPipeline::Run() {
     if (m.events.size() < n) m.events.resize(n);
     m.inputs.resize(n);
     m.views.assign(n, StreamRecordView());
-    std::uint64_t decode_failures = 0;
     for (std::size_t i = 0; i < n; ++i) {
       const KafkaRecord& rec = *m.items[i];
       if (i > 0 && rec.partition == m.items[i - 1]->partition &&
@@ -649,7 +651,6 @@ void KafkaPipeline::Run() {
       if (!decoded.ok()) {
         v.kind = StreamRecordView::Kind::kSkip;
         dead_letter(rec, m.inputs[i], features::DecodeErrorName(decoded.code()), decoded.message());
-        ++decode_failures;
         continue;
       }
       v.id = event.id();
@@ -660,7 +661,6 @@ void KafkaPipeline::Run() {
           dead_letter(rec, m.inputs[i], "MISSING_LABEL",
                       absl::StrFormat("label[\"%s\"]: a record of the labels topic needs a label",
                                       mo.decoder.label_field));
-          ++decode_failures;
           continue;
         }
         v.kind = StreamRecordView::Kind::kLabel;
@@ -750,7 +750,6 @@ void KafkaPipeline::Run() {
       m.stats.events += events;
       m.stats.labels_joined += joined;
       m.stats.labels_missed += missed;
-      (void)decode_failures;
     }
     for (std::size_t i = 0; i < released; ++i) m.label_buffer.pop_front();
     {

@@ -79,6 +79,8 @@ struct KafkaModelOptions {
   features::JsonDecoderOptions decoder;
 
   absl::Status Validate() const;
+  // dead_letter_topic, or its default (requires an events topic).
+  std::string DeadLetterTopic() const;
 };
 
 // Settings shared by every model's pipeline (the top-level `kafka:` section).

@@ -227,11 +227,8 @@ absl::Status RunServer(const ServeConfig& config, Logger* logger, const std::ato
       if (!declared.kafka.has_value()) continue;
       std::vector<std::string> topics = declared.kafka->events_topics;
       for (const std::string& t : {declared.kafka->labels_topic, declared.kafka->predictions_topic,
-                                   declared.kafka->dead_letter_topic}) {
+                                   declared.kafka->DeadLetterTopic()}) {
         if (!t.empty()) topics.push_back(t);
-      }
-      if (declared.kafka->dead_letter_topic.empty()) {
-        topics.push_back(declared.kafka->events_topics.front() + ".dlq");
       }
       for (const KafkaRoute& route : declared.kafka->routes) topics.push_back(route.topic);
       for (const std::string& t : topics) {
