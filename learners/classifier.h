@@ -3,6 +3,7 @@
 
 #include <cereal/archives/portable_binary.hpp>
 #include <cstddef>
+#include <cstdint>
 #include <memory>
 #include <span>
 #include <string_view>
@@ -50,6 +51,11 @@ class Classifier {
 
   // Approximate heap bytes held by the model (weights, optimizer state, tree nodes).
   virtual std::size_t MemoryBytes() const = 0;
+
+  // Concept drifts the learner detected and reacted to (the Hoeffding adaptive tree: alternate
+  // subtrees started after ADWIN saw a node's error rise), part of its saved state. 0 for
+  // learners without drift detection.
+  virtual std::uint64_t DriftDetections() const { return 0; }
 
   // Complete state: hyperparameters, learned parameters, optimizer state, counters and RNG.
   // Save then Load into a fresh instance gives bit-identical predictions and continued

@@ -102,6 +102,8 @@ class HoeffdingAdaptiveTreeClassifier final : public Classifier, public TreeMode
   void Load(cereal::PortableBinaryInputArchive& archive) override;
 
   TreeStats Stats() const override;
+  // Every alternate subtree started is a detected drift.
+  std::uint64_t DriftDetections() const override { return n_alternate_trees_; }
   std::string ToJson(std::span<const std::string> feature_names = {}) const override;
   std::string ToDot(std::span<const std::string> feature_names = {}) const override;
 

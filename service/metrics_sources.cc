@@ -75,6 +75,20 @@ void CollectModel(const ServedModel& model, std::int64_t now_micros, MetricFamil
   counter("riffle_model_unlabeled_events_total", "Events only predicted.", m.unlabeled);
   counter("riffle_model_predictions_total", "Instances predicted by this process.",
           model.predictions());
+  // The class names come from Info(); a class predicted before a Restore to an older state
+  // that does not know it is left out.
+  const std::vector<std::uint64_t> by_class = model.predicted_class_counts();
+  for (std::size_t k = 0; k < by_class.size() && k < info.classes.size(); ++k) {
+    out->AddCounter("riffle_model_predicted_class_total",
+                    "Predictions by predicted class (gRPC Predict and the Kafka path), by this "
+                    "process.",
+                    {{"model", info.name}, {"class", info.classes[k]}},
+                    static_cast<double>(by_class[k]));
+  }
+  counter("riffle_model_drift_detections_total",
+          "Concept drifts the learner detected and reacted to (Hoeffding adaptive tree: "
+          "alternate subtrees started); kept in its checkpoints.",
+          info.drift_detections);
   gauge("riffle_model_classes", "Classes the model knows.",
         static_cast<double>(info.classes.size()));
   gauge("riffle_model_metrics_window", "Size of the rolling window of the prequential metrics.",

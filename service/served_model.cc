@@ -48,6 +48,7 @@ ServedModel::ServedModel(std::string name, ModelDefinition definition,
       definition_(std::move(definition)),
       state_(std::move(state)),
       label_cache_(definition_.label_cache),
+      predicted_class_(new std::atomic<std::uint64_t>[kMaxClasses]()),
       generation_(state_.generation),
       created_micros_(options.env->NowMicros()) {
   last_submit_micros_ = created_micros_;
@@ -146,6 +147,7 @@ absl::Status ServedModel::Predict(std::span<const InstanceView> instances,
       if (known == 0) continue;
       std::copy_n(scratch.proba.begin(), known, out->probabilities.begin() + i * k);
       out->predicted[i] = learners::ArgMax(std::span<const double>(scratch.proba.data(), known));
+      CountPredicted(*out->predicted[i]);
     }
   }
   const std::int64_t now = options_.env->NowMicros();
@@ -186,6 +188,7 @@ absl::Status ServedModel::PredictDense(const DenseBatchView& batch, PredictBatch
         if (known == 0) continue;
         std::copy_n(scratch.proba.begin(), known, out->probabilities.begin() + r * k);
         out->predicted[r] = learners::ArgMax(std::span<const double>(scratch.proba.data(), known));
+        CountPredicted(*out->predicted[r]);
       }
       predictions_.fetch_add(rows, std::memory_order_relaxed);
       predict_latency_.Record(NanosSince(start));
@@ -558,7 +561,10 @@ void ServedModel::ApplyStream(std::span<const StreamRecordView> records, StreamB
       result.proba_begin = out->probabilities.size();
       result.proba_count = known;
       out->probabilities.insert(out->probabilities.end(), proba.begin(), proba.begin() + known);
-      if (known > 0) result.predicted = learners::ArgMax(proba.first(known));
+      if (known > 0) {
+        result.predicted = learners::ArgMax(proba.first(known));
+        CountPredicted(*result.predicted);
+      }
     }
   }
   if (!run_input.empty()) state_.next_offsets[std::string(run_input)] = run_next;
@@ -609,9 +615,21 @@ ModelInfo ServedModel::Info() const {
   info.unlabeled = state_.counters.unlabeled + served;
   info.memory_bytes = state_.learner->MemoryBytes() + state_.pipeline->MemoryBytes() +
                       state_.metrics.MemoryBytes() + label_cache_.stats().bytes;
+  info.drift_detections = state_.learner->DriftDetections();
   info.created_micros = created_micros_;
   info.last_checkpoint_micros = last_checkpoint_micros_.load(std::memory_order_relaxed);
   return info;
+}
+
+std::vector<std::uint64_t> ServedModel::predicted_class_counts() const {
+  std::vector<std::uint64_t> counts(kMaxClasses);
+  std::size_t used = 0;
+  for (std::size_t k = 0; k < kMaxClasses; ++k) {
+    counts[k] = predicted_class_[k].load(std::memory_order_relaxed);
+    if (counts[k] > 0) used = k + 1;
+  }
+  counts.resize(used);
+  return counts;
 }
 
 ModelMetricsReport ServedModel::Metrics() const {

@@ -124,6 +124,7 @@ struct ModelInfo {
   std::uint64_t labeled = 0;
   std::uint64_t unlabeled = 0;
   std::uint64_t memory_bytes = 0;
+  std::uint64_t drift_detections = 0;       // by the learner (Classifier::DriftDetections)
   std::int64_t created_micros = 0;          // when this process created or restored the model
   std::int64_t last_checkpoint_micros = 0;  // 0: none written by this process
 };
@@ -231,6 +232,10 @@ class ServedModel {
   const LatencyHistogram& predict_latency() const { return predict_latency_; }
   const LatencyHistogram& learn_latency() const { return learn_latency_; }
   std::uint64_t predictions() const { return predictions_.load(std::memory_order_relaxed); }
+  // Predictions by predicted class index (gRPC Predict and the Kafka path; not the scoring of
+  // labeled examples learned through gRPC), counted by this process: element k counts class k,
+  // up to the last class predicted so far.
+  std::vector<std::uint64_t> predicted_class_counts() const;
   // The checkpointer's counters (its own mutex, not the model's); nullopt without checkpoints.
   std::optional<checkpoints::Checkpointer::Stats> checkpoint_stats() const {
     if (checkpointer_ == nullptr) return std::nullopt;
@@ -310,6 +315,11 @@ class ServedModel {
   LatencyHistogram learn_latency_;
   // Predictions served (gRPC Predict runs under the shared lock, so not in the state).
   mutable std::atomic<std::uint64_t> predictions_{0};
+  // kMaxClasses counters (lock-free: predictions run in parallel under the reader lock).
+  void CountPredicted(learners::ClassIndex c) const {
+    if (c < kMaxClasses) predicted_class_[c].fetch_add(1, std::memory_order_relaxed);
+  }
+  const std::unique_ptr<std::atomic<std::uint64_t>[]> predicted_class_;
   std::atomic<std::uint64_t> generation_{0};
   std::atomic<std::int64_t> last_checkpoint_micros_{0};
   const std::int64_t created_micros_;

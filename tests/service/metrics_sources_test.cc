@@ -18,6 +18,7 @@ using ::riffle::checkpoints::testing::ScopedTempDir;
 using ::riffle::checkpoints::testing::WriteBytes;
 using ::riffle::service::testing::FakeClockEnv;
 using ::riffle::service::testing::LogregSpec;
+using ::riffle::service::testing::SeparableStream;
 using ::testing::ElementsAre;
 using ::testing::IsEmpty;
 
@@ -183,6 +184,74 @@ TEST(ModelMetricsSourceTest, NoCheckpointMetricsWithoutAStore) {
   EXPECT_EQ(v.count("riffle_model_checkpoints_written_total|model=m"), 0u);
   EXPECT_EQ(v.count("riffle_model_last_checkpoint_timestamp_seconds|model=m"), 0u);
   EXPECT_EQ(v.at("riffle_model_checkpoint_generation|model=m"), 0);
+}
+
+// Learns `n` events of the stream; after `flip_at` the labels are inverted (an abrupt drift).
+void LearnStream(ServedModel* model, std::uint64_t seed, int n, int flip_at) {
+  SeparableStream stream(seed);
+  for (int i = 0; i < n; ++i) {
+    std::string label;
+    const std::vector<features::NamedFeature> f = stream.Next(&label);
+    if (i >= flip_at) label = label == "1" ? "0" : "1";
+    const ExampleView example{{"", f}, label, 1.0, false};
+    LearnBatchResult result;
+    ASSERT_TRUE(model->Learn({&example, 1}, false, &result).ok());
+  }
+}
+
+TEST(ModelMetricsSourceTest, PredictedClassesCountWhatPredictAnswered) {
+  FakeClockEnv env;
+  RegistryOptions options;
+  options.env = &env;
+  ModelRegistry registry(options);
+  absl::StatusOr<std::shared_ptr<ServedModel>> model = registry.Create("m", LogregSpec());
+  ASSERT_TRUE(model.ok());
+  LearnStream(model->get(), 1, 500, 1000);
+  // Learning alone predicts nothing.
+  {
+    MetricFamilies f;
+    ModelMetricsSource(&registry, &env).Collect(&f);
+    EXPECT_EQ(Values(f).count("riffle_model_predicted_class_total|model=m|class=0"), 0u);
+  }
+  SeparableStream stream(2);
+  std::map<std::string, double> expected;
+  for (int i = 0; i < 300; ++i) {
+    std::string label;
+    const std::vector<features::NamedFeature> f = stream.Next(&label);
+    const InstanceView instance{"", f};
+    PredictBatchResult result;
+    ASSERT_TRUE((*model)->Predict({&instance, 1}, &result).ok());
+    ASSERT_TRUE(result.predicted[0].has_value());
+    expected[result.classes[*result.predicted[0]]] += 1;
+  }
+  ASSERT_EQ(expected.size(), 2u);  // both classes predicted: the counts are not trivially equal
+  MetricFamilies f;
+  ModelMetricsSource(&registry, &env).Collect(&f);
+  EXPECT_THAT(f.errors(), IsEmpty());
+  const std::map<std::string, double> v = Values(f);
+  EXPECT_EQ(v.at("riffle_model_predicted_class_total|model=m|class=0"), expected["0"]);
+  EXPECT_EQ(v.at("riffle_model_predicted_class_total|model=m|class=1"), expected["1"]);
+  EXPECT_EQ(v.at("riffle_model_drift_detections_total|model=m"), 0);  // logreg detects none
+}
+
+TEST(ModelMetricsSourceTest, DriftDetectionsOfAnAdaptiveTree) {
+  FakeClockEnv env;
+  RegistryOptions options;
+  options.env = &env;
+  ModelRegistry registry(options);
+  riffle::v1::ModelSpec spec;
+  spec.set_learner("hoeffding_adaptive_tree");
+  (*spec.mutable_learner_options())["seed"] = "7";
+  absl::StatusOr<std::shared_ptr<ServedModel>> model = registry.Create("hat", spec);
+  ASSERT_TRUE(model.ok()) << model.status();
+  LearnStream(model->get(), 3, 3000, 3000);
+  MetricFamilies before;
+  ModelMetricsSource(&registry, &env).Collect(&before);
+  const double stable = Values(before).at("riffle_model_drift_detections_total|model=hat");
+  LearnStream(model->get(), 4, 3000, 0);  // every label flipped: the tree's error jumps
+  MetricFamilies after;
+  ModelMetricsSource(&registry, &env).Collect(&after);
+  EXPECT_GT(Values(after).at("riffle_model_drift_detections_total|model=hat"), stable);
 }
 
 }  // namespace
