@@ -337,6 +337,10 @@ struct JsonDecoder::Impl {
   std::string path_;
   // Open-addressing table (entry index + 1, 0 = empty) for the duplicate-name check.
   std::vector<std::uint32_t> slots_;
+  // This event's names, and those of the last event whose names passed the duplicate check
+  // (each as a 4-byte length and the bytes).
+  std::string names_;
+  std::string checked_names_;
   DecodedEvent* event_ = nullptr;
   // Whether each role's field was present in this message, null included.
   bool has_id_ = false;  // a non-null id was decoded
@@ -912,7 +916,18 @@ DecodeStatus JsonDecoder::Impl::Finish() {
   // A name given twice: {"a":1,"a":2}, {"a.b":1,"a":{"b":2}}, {"a":{},"a":{}}. Real parsers keep
   // the first or the last; either would silently drop a value. absl::Hash is seeded per process,
   // so crafted collisions cannot make this quadratic.
-  if (entries.size() > 1) {
+  //
+  // The events of a stream usually carry the same names in the same order: when this event's
+  // names are exactly the last checked event's (compared as one length-prefixed string, much
+  // cheaper than hashing every name), they are known to be distinct.
+  names_.clear();
+  for (const Entry& e : entries) {
+    const std::uint32_t size = e.name_size;
+    names_.append(reinterpret_cast<const char*>(&size), sizeof(size));
+    names_.append(arena.data() + e.name_begin, e.name_size);
+  }
+  const bool same_names = names_ == checked_names_;
+  if (entries.size() > 1 && !same_names) {
     std::size_t capacity = 16;
     while (capacity < 2 * entries.size()) capacity *= 2;
     slots_.assign(capacity, 0);
@@ -932,6 +947,7 @@ DecodeStatus JsonDecoder::Impl::Finish() {
       slots_[slot] = static_cast<std::uint32_t>(i + 1);
     }
   }
+  if (!same_names) checked_names_.swap(names_);
   std::vector<NamedFeature>& features = event_->features_;
   for (const Entry& e : entries) {
     if (e.is_object) continue;

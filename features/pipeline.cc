@@ -149,22 +149,24 @@ absl::Status Pipeline::LearnAndTransform(std::span<const NamedFeature> features,
 
 template <bool kLearn>
 void Pipeline::AddIndicator(std::string_view name, std::string_view suffix_or_value, char separator,
-                            learners::FeatureVector* x, PipelineScratch* scratch) {
+                            learners::FeatureVector* x, PipelineScratch* scratch,
+                            Vocabulary::Index* hint) {
   std::string& key = scratch->name;
   key.assign(name);
   key.push_back(separator);
   key.append(suffix_or_value);
   if constexpr (kLearn) {
-    x->Add(features_.Add(key), 1.0);
+    x->Add(features_.Add(key, hint), 1.0);
   } else {
-    if (std::optional<Vocabulary::Index> j = features_.Find(key)) x->Add(*j, 1.0);
+    if (std::optional<Vocabulary::Index> j = features_.Find(key, hint)) x->Add(*j, 1.0);
   }
 }
 
 template <bool kLearn>
 absl::Status Pipeline::AddNumeric(const FeatureDef* def, DeclaredState* state,
                                   std::string_view name, double value, bool imputed,
-                                  learners::FeatureVector* x, PipelineScratch* scratch) {
+                                  learners::FeatureVector* x, PipelineScratch* scratch,
+                                  Vocabulary::Index* hint) {
   if (def != nullptr && def->clip_min < def->clip_max) {
     value = std::clamp(value, def->clip_min, def->clip_max);
   }
@@ -176,9 +178,9 @@ absl::Status Pipeline::AddNumeric(const FeatureDef* def, DeclaredState* state,
   }
   std::optional<Vocabulary::Index> found;
   if constexpr (kLearn) {
-    found = features_.Add(name);
+    found = features_.Add(name, hint);
   } else {
-    found = features_.Find(name);
+    found = features_.Find(name, hint);
     if (!found.has_value()) return absl::OkStatus();  // never learned: no weight
   }
   const learners::FeatureIndex j = *found;
@@ -217,8 +219,11 @@ absl::Status Pipeline::Transform(std::span<const NamedFeature> features, learner
   x->Clear();
   scratch->standard.Clear();
   scratch->declared_seen.assign(spec_.declared.size(), 0);
+  if (scratch->name_hints.size() < features.size()) scratch->name_hints.resize(features.size());
   char number_buffer[32];
-  for (const NamedFeature& f : features) {
+  for (std::size_t position = 0; position < features.size(); ++position) {
+    const NamedFeature& f = features[position];
+    Vocabulary::Index* const hint = &scratch->name_hints[position];
     const FeatureDef* def = nullptr;
     DeclaredState* state = nullptr;
     if (!declared_index_.empty()) {
@@ -237,12 +242,12 @@ absl::Status Pipeline::Transform(std::span<const NamedFeature> features, learner
       if (!spec_.pass_through) continue;
       if (is_number) {
         if (absl::Status s = AddNumeric<kLearn>(nullptr, nullptr, f.name, f.value.number,
-                                                /*imputed=*/false, x, scratch);
+                                                /*imputed=*/false, x, scratch, hint);
             !s.ok()) {
           return s;
         }
       } else {
-        AddIndicator<kLearn>(f.name, f.value.text, '=', x, scratch);
+        AddIndicator<kLearn>(f.name, f.value.text, '=', x, scratch, hint);
       }
       continue;
     }
@@ -255,7 +260,7 @@ absl::Status Pipeline::Transform(std::span<const NamedFeature> features, learner
                                                     f.value.text.substr(0, 64)));
         }
         if (absl::Status s = AddNumeric<kLearn>(def, state, f.name, f.value.number,
-                                                /*imputed=*/false, x, scratch);
+                                                /*imputed=*/false, x, scratch, hint);
             !s.ok()) {
           return s;
         }

@@ -76,6 +76,8 @@ struct PipelineScratch {
   learners::FeatureVector standard;  // raw values of standard-scaled features
   std::vector<std::uint8_t> declared_seen;
   std::string name;
+  // Vocabulary::Add/Find hints by position of the feature in the event.
+  std::vector<Vocabulary::Index> name_hints;
 };
 
 // Turns an event's named features into a model's input vector, with the state that grows with
@@ -166,10 +168,11 @@ class Pipeline {
   template <bool kLearn>
   absl::Status AddNumeric(const FeatureDef* def, DeclaredState* state, std::string_view name,
                           double value, bool imputed, learners::FeatureVector* x,
-                          PipelineScratch* scratch);
+                          PipelineScratch* scratch, Vocabulary::Index* hint = nullptr);
   template <bool kLearn>
   void AddIndicator(std::string_view name, std::string_view suffix_or_value, char separator,
-                    learners::FeatureVector* x, PipelineScratch* scratch);
+                    learners::FeatureVector* x, PipelineScratch* scratch,
+                    Vocabulary::Index* hint = nullptr);
   void RebuildIndex();
 
   PipelineSpec spec_;

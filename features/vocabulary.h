@@ -29,6 +29,22 @@ class Vocabulary {
   Index Add(std::string_view name);
   // Returns the index of `name` if known.
   std::optional<Index> Find(std::string_view name) const;
+  // Add and Find with a guess: `*hint` is tried first (checked against the name, so a wrong or
+  // stale hint costs one comparison) and set to the answer. A caller keeps one hint per position
+  // of a feature in its events: the events of a stream list the same names in the same order,
+  // so nearly every lookup skips hashing the name. A null hint is a plain Add or Find.
+  Index Add(std::string_view name, Index* hint) {
+    if (hint == nullptr) return Add(name);
+    if (*hint < names_.size() && names_[*hint] == name) return *hint;
+    return *hint = Add(name);
+  }
+  std::optional<Index> Find(std::string_view name, Index* hint) const {
+    if (hint == nullptr) return Find(name);
+    if (*hint < names_.size() && names_[*hint] == name) return *hint;
+    std::optional<Index> found = Find(name);
+    if (found.has_value()) *hint = *found;
+    return found;
+  }
   // The string of a known index.
   const std::string& Name(Index index) const { return names_[index]; }
   std::size_t size() const { return names_.size(); }

@@ -1,11 +1,13 @@
 #include "service/kafka_pipeline.h"
 
 #include <algorithm>
+#include <charconv>
 #include <chrono>
 #include <cmath>
 #include <deque>
 #include <utility>
 
+#include "absl/container/flat_hash_map.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_format.h"
 #include "absl/time/clock.h"
@@ -47,12 +49,50 @@ bool Compare(double a, std::string_view op, double b) {
   return a <= b;
 }
 
-std::string FormatRfc3339(std::int64_t micros) {
-  return absl::FormatTime("%Y-%m-%d%ET%H:%M:%E6SZ", absl::FromUnixMicros(micros),
-                          absl::UTCTimeZone());
+// Appends `digits` decimal digits of `v` (0 <= v < 10^digits), zero-padded.
+void AppendDigits(std::string* out, std::int64_t v, int digits) {
+  char buffer[8];
+  for (int i = digits - 1; i >= 0; --i) {
+    buffer[i] = static_cast<char>('0' + v % 10);
+    v /= 10;
+  }
+  out->append(buffer, static_cast<std::size_t>(digits));
 }
 
 }  // namespace
+
+void AppendRfc3339Micros(std::string* out, std::int64_t micros) {
+  // By hand (std::chrono's calendar, fixed-width digits): absl::FormatTime's general
+  // formatter was 3% of the consume thread. Years outside 1000-9999 still take that path.
+  using std::chrono::days;
+  using std::chrono::microseconds;
+  const std::chrono::sys_time<microseconds> t{microseconds{micros}};
+  const std::chrono::sys_days day = std::chrono::floor<days>(t);
+  const std::chrono::year_month_day date{day};
+  const int year = static_cast<int>(date.year());
+  if (year < 1000 || year > 9999) {
+    out->append(absl::FormatTime("%Y-%m-%d%ET%H:%M:%E6SZ", absl::FromUnixMicros(micros),
+                                 absl::UTCTimeZone()));
+    return;
+  }
+  const std::int64_t in_day = (t - day).count();  // [0, 86400 * 10^6)
+  AppendDigits(out, year, 4);
+  out->push_back('-');
+  AppendDigits(out, static_cast<unsigned>(date.month()), 2);
+  out->push_back('-');
+  AppendDigits(out, static_cast<unsigned>(date.day()), 2);
+  out->push_back('T');
+  AppendDigits(out, in_day / 3'600'000'000, 2);
+  out->push_back(':');
+  AppendDigits(out, in_day / 60'000'000 % 60, 2);
+  out->push_back(':');
+  AppendDigits(out, in_day / 1'000'000 % 60, 2);
+  out->push_back('.');
+  AppendDigits(out, in_day % 1'000'000, 6);
+  out->push_back('Z');
+}
+
+namespace {}  // namespace
 
 absl::Status KafkaRoute::Validate() const {
   if (topic.empty()) return absl::InvalidArgumentError("topic: required");
@@ -143,37 +183,64 @@ absl::Status KafkaOptions::Validate() const {
   return absl::OkStatus();
 }
 
+void AppendPredictionRecord(std::string* out, std::string_view model, std::string_view id,
+                            const StreamBatchResult& batch, const StreamRecordResult& record,
+                            std::optional<std::int64_t> event_time_micros, double latency_ms) {
+  // Built with appends and std::to_chars (no format strings): this runs once per event on the
+  // consume thread.
+  char number[32];
+  auto append_integer = [&](std::uint64_t v) {
+    const auto [end, ec] = std::to_chars(number, number + sizeof(number), v);
+    out->append(number, end);
+  };
+  out->append("{\"id\":");
+  AppendJsonString(out, id);
+  out->append(",\"model\":");
+  AppendJsonString(out, model);
+  out->append(",\"version\":");
+  append_integer(batch.version);
+  out->append(",\"generation\":");
+  append_integer(batch.generation);
+  out->append(",\"predicted\":");
+  if (record.predicted.has_value() && *record.predicted < batch.classes.size()) {
+    AppendJsonString(out, batch.classes[*record.predicted]);
+  } else {
+    out->append("null");
+  }
+  out->append(",\"probabilities\":{");
+  for (std::size_t c = 0; c < record.proba_count && c < batch.classes.size(); ++c) {
+    if (c > 0) out->push_back(',');
+    AppendJsonString(out, batch.classes[c]);
+    out->push_back(':');
+    AppendJsonNumber(out, batch.probabilities[record.proba_begin + c]);
+  }
+  out->append("},\"event_time\":");
+  if (event_time_micros.has_value()) {
+    out->push_back('"');
+    AppendRfc3339Micros(out, *event_time_micros);
+    out->push_back('"');
+  } else {
+    out->append("null");
+  }
+  out->append(",\"latency_ms\":");
+  if (std::isfinite(latency_ms)) {
+    const auto [end, ec] =
+        std::to_chars(number, number + sizeof(number), latency_ms, std::chars_format::fixed, 3);
+    out->append(number, ec == std::errc() ? end : number);
+    if (ec != std::errc()) out->append("null");
+  } else {
+    out->append("null");
+  }
+  out->push_back('}');
+}
+
 std::string FormatPredictionRecord(std::string_view model, std::string_view id,
                                    const StreamBatchResult& batch, const StreamRecordResult& record,
                                    std::optional<std::int64_t> event_time_micros,
                                    double latency_ms) {
   std::string out;
   out.reserve(160 + 32 * record.proba_count);
-  out += "{\"id\":";
-  AppendJsonString(&out, id);
-  out += ",\"model\":";
-  AppendJsonString(&out, model);
-  absl::StrAppendFormat(&out, ",\"version\":%d,\"generation\":%d,\"predicted\":", batch.version,
-                        batch.generation);
-  if (record.predicted.has_value() && *record.predicted < batch.classes.size()) {
-    AppendJsonString(&out, batch.classes[*record.predicted]);
-  } else {
-    out += "null";
-  }
-  out += ",\"probabilities\":{";
-  for (std::size_t c = 0; c < record.proba_count && c < batch.classes.size(); ++c) {
-    if (c > 0) out += ',';
-    AppendJsonString(&out, batch.classes[c]);
-    out += ':';
-    out += JsonNumber(batch.probabilities[record.proba_begin + c]);
-  }
-  out += "},\"event_time\":";
-  if (event_time_micros.has_value()) {
-    AppendJsonString(&out, FormatRfc3339(*event_time_micros));
-  } else {
-    out += "null";
-  }
-  absl::StrAppendFormat(&out, ",\"latency_ms\":%.3f}", latency_ms);
+  AppendPredictionRecord(&out, model, id, batch, record, event_time_micros, latency_ms);
   return out;
 }
 
@@ -181,7 +248,9 @@ std::string FormatPredictionRecord(std::string_view model, std::string_view id,
 // for it), its kind, and how often it was attempted.
 struct KafkaPipeline::Output {
   std::string input;
-  std::int64_t source_offset = 0;
+  // Tracked under this offset of `input`: the first offset of the batch it came from (see
+  // Impl::in_flight).
+  std::int64_t held_offset = 0;
   std::int64_t source_timestamp_ms = -1;
   enum class Kind : std::uint8_t { kPrediction, kRouted, kDeadLetter } kind = Kind::kPrediction;
   int attempts = 1;
@@ -205,7 +274,10 @@ constexpr std::size_t kMaxBufferedLabels = 200'000;
 // consume thread's own working state.
 class KafkaPipeline::Impl {
  public:
-  // Guarded by mu: outputs not yet delivered, per input, by source offset (a count each).
+  // Guarded by mu: outputs not yet delivered, per input, counted under the first offset of the
+  // batch their records came from (a batch also holds one count per input while it is being
+  // applied). A checkpoint whose next offset of an input is above such an offset waits for
+  // them: every record of a batch is below the next offsets taken after it.
   std::mutex mu;
   std::condition_variable cv;
   std::map<std::string, std::map<std::int64_t, int>> in_flight;
@@ -221,8 +293,21 @@ class KafkaPipeline::Impl {
   std::vector<StreamRecordView> views;
   StreamBatchResult result;
   KafkaRecordBatch batch;
+  // The reports being served, and those collected meanwhile (by produce() waiting on a full
+  // queue, or served next time).
   std::vector<KafkaDeliveryReport> reports;
-  std::map<std::uint64_t, Output> outputs;
+  std::vector<KafkaDeliveryReport> pending_reports;
+  std::string record_text;                             // the prediction record being published
+  absl::flat_hash_map<std::uint64_t, Output> outputs;  // by token, until delivered
+  // The batch being applied: its hold on each of its inputs (first offset, outputs queued).
+  struct BatchHold {
+    std::string input;
+    std::int64_t offset = 0;
+    int outputs = 0;
+  };
+  std::vector<BatchHold> holds;
+  // Delivered outputs not yet untracked (applied under one lock per round of reports).
+  std::vector<std::pair<std::string, std::int64_t>> delivered;
   std::uint64_t next_token = 1;
   bool assigned = false;
   std::vector<KafkaTopicPartition> partitions;
@@ -236,19 +321,47 @@ class KafkaPipeline::Impl {
   std::vector<EventsPosition> events_positions;
   std::int64_t last_lag_micros = 0;
 
-  void Track(const std::string& input, std::int64_t offset) {
+  BatchHold* HoldFor(std::string_view input) {
+    for (BatchHold& h : holds) {
+      if (h.input == input) return &h;
+    }
+    return nullptr;
+  }
+  // Adds `delta` to the count of (input, offset); erased at 0.
+  void AddLocked(const std::string& input, std::int64_t offset, int delta)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu) {
+    std::map<std::int64_t, int>& counts = in_flight[input];
+    auto it = counts.try_emplace(offset, 0).first;
+    it->second += delta;
+    if (it->second <= 0) counts.erase(it);
+  }
+  // The batch's holds, taken before it is applied.
+  void HoldBatch() {
     std::lock_guard<std::mutex> lock(mu);
-    ++in_flight[input][offset];
+    for (const BatchHold& h : holds) AddLocked(h.input, h.offset, 1);
+  }
+  // Replaces the batch's holds by its queued outputs, in one step (no gap for a checkpoint).
+  void ReleaseBatch() {
+    {
+      std::lock_guard<std::mutex> lock(mu);
+      for (const BatchHold& h : holds) AddLocked(h.input, h.offset, h.outputs - 1);
+    }
+    cv.notify_all();
   }
   void Untrack(const std::string& input, std::int64_t offset) {
     {
       std::lock_guard<std::mutex> lock(mu);
-      auto it = in_flight.find(input);
-      if (it != in_flight.end()) {
-        auto o = it->second.find(offset);
-        if (o != it->second.end() && --o->second == 0) it->second.erase(o);
-      }
+      AddLocked(input, offset, -1);
     }
+    cv.notify_all();
+  }
+  void UntrackDelivered() {
+    if (delivered.empty()) return;
+    {
+      std::lock_guard<std::mutex> lock(mu);
+      for (const auto& [input, offset] : delivered) AddLocked(input, offset, -1);
+    }
+    delivered.clear();
     cv.notify_all();
   }
   // Whether every output of a record below `next_offsets` (per input) is delivered.
@@ -287,6 +400,22 @@ void KafkaPipeline::Stop() {
   if (thread_.joinable()) thread_.join();
 }
 
+void KafkaPipeline::RememberRouted(const KafkaProduceRecord& record) {
+  RoutedPrediction routed;
+  routed.topic = std::string(record.topic);
+  routed.key = std::string(record.key.value_or(""));
+  routed.value = std::string(record.value);
+  routed.time_micros = env_->NowMicros();
+  std::lock_guard<std::mutex> lock(recent_mu_);
+  recent_routed_.push_front(std::move(routed));
+  if (recent_routed_.size() > kRecentRouted) recent_routed_.pop_back();
+}
+
+std::vector<RoutedPrediction> KafkaPipeline::RecentRouted() const {
+  std::lock_guard<std::mutex> lock(recent_mu_);
+  return {recent_routed_.begin(), recent_routed_.end()};
+}
+
 KafkaPipelineStats KafkaPipeline::stats() const {
   std::lock_guard<std::mutex> lock(impl_->mu);
   KafkaPipelineStats s = impl_->stats;
@@ -316,15 +445,28 @@ void KafkaPipeline::Run() {
   // Queues one output; back-pressure (a full local queue) is served by waiting for deliveries.
   // `tracked`: a retry, whose source is still tracked (never untracked in between, or a
   // checkpoint could slip through the gap).
+  // A new output (not `tracked`) belongs to the batch being applied: it is counted in the
+  // batch's hold on its input, and tracked with it when the batch ends.
   auto produce = [&](const KafkaProduceRecord& base, Output meta, bool tracked = false) {
     KafkaProduceRecord record = base;
     record.token = m.next_token++;
-    if (!tracked) m.Track(meta.input, meta.source_offset);
+    Impl::BatchHold* hold = nullptr;
+    if (!tracked) {
+      hold = m.HoldFor(meta.input);
+      if (hold == nullptr) {  // cannot happen: every record of the batch has a hold
+        logger_->Error(absl::StrFormat("kafka model '%s': output of %s outside its batch", mo.model,
+                                       meta.input));
+        return;
+      }
+      meta.held_offset = hold->offset;
+    }
     for (;;) {
       absl::Status s = m.producer->Produce(record);
       if (s.ok()) break;
       if (s.code() == absl::StatusCode::kResourceExhausted) {
-        m.producer->PollDeliveries(absl::Milliseconds(10), &m.reports);
+        // Reports collected here are served by the next serve_deliveries (this may run inside
+        // it, while m.reports is being iterated).
+        m.producer->PollDeliveries(absl::Milliseconds(10), &m.pending_reports);
         continue;
       }
       // Not accepted at all (unknown topic, record too large): nothing will be reported.
@@ -337,9 +479,10 @@ void KafkaPipeline::Run() {
         ++m.stats.delivery_failures;
         m.stats.last_error = s.ToString();
       }
-      m.Untrack(meta.input, meta.source_offset);
+      if (tracked) m.Untrack(meta.input, meta.held_offset);
       return;
     }
+    if (hold != nullptr) ++hold->outputs;
     m.outputs.emplace(record.token, std::move(meta));
   };
 
@@ -359,7 +502,6 @@ void KafkaPipeline::Run() {
     out.headers = headers;
     Output meta;
     meta.input = std::string(input);
-    meta.source_offset = rec.offset;
     meta.source_timestamp_ms = rec.timestamp_ms;
     meta.kind = Output::Kind::kDeadLetter;
     meta.reason = std::string(code);
@@ -384,28 +526,29 @@ void KafkaPipeline::Run() {
   };
 
   auto serve_deliveries = [&](absl::Duration timeout) {
+    m.producer->PollDeliveries(timeout, &m.pending_reports);
     m.reports.clear();
-    m.producer->PollDeliveries(timeout, &m.reports);
+    m.reports.swap(m.pending_reports);
     const std::int64_t now_ms = env_->NowMicros() / 1000;
+    std::uint64_t predictions = 0, routed = 0;
     for (KafkaDeliveryReport& report : m.reports) {
       auto it = m.outputs.find(report.token);
       if (it == m.outputs.end()) continue;
       Output meta = std::move(it->second);
       m.outputs.erase(it);
       if (report.status.ok()) {
-        {
-          std::lock_guard<std::mutex> lock(m.mu);
-          switch (meta.kind) {
-            case Output::Kind::kPrediction:
-              ++m.stats.predictions;
-              break;
-            case Output::Kind::kRouted:
-              ++m.stats.routed;
-              break;
-            case Output::Kind::kDeadLetter:
-              ++m.stats.dead_letters;
-              ++m.stats.dead_letters_by_reason[meta.reason];
-              break;
+        switch (meta.kind) {
+          case Output::Kind::kPrediction:
+            ++predictions;
+            break;
+          case Output::Kind::kRouted:
+            ++routed;
+            break;
+          case Output::Kind::kDeadLetter: {
+            std::lock_guard<std::mutex> lock(m.mu);
+            ++m.stats.dead_letters;
+            ++m.stats.dead_letters_by_reason[meta.reason];
+            break;
           }
         }
         if (meta.kind == Output::Kind::kPrediction && meta.source_timestamp_ms >= 0 &&
@@ -413,7 +556,7 @@ void KafkaPipeline::Run() {
           latency_.Record(static_cast<std::uint64_t>(now_ms - meta.source_timestamp_ms) *
                           1'000'000);
         }
-        m.Untrack(meta.input, meta.source_offset);
+        m.delivered.emplace_back(std::move(meta.input), meta.held_offset);
         continue;
       }
       // Failed: retry the same record; after max attempts, a prediction or routed copy goes to
@@ -457,6 +600,12 @@ void KafkaPipeline::Run() {
       ++meta.attempts;
       produce(again, std::move(meta), /*tracked=*/true);
     }
+    if (predictions + routed > 0) {
+      std::lock_guard<std::mutex> lock(m.mu);
+      m.stats.predictions += predictions;
+      m.stats.routed += routed;
+    }
+    m.UntrackDelivered();
   };
 
   while (!stop_.load(std::memory_order_acquire)) {
@@ -634,6 +783,7 @@ void KafkaPipeline::Run() {
     if (m.events.size() < n) m.events.resize(n);
     m.inputs.resize(n);
     m.views.assign(n, StreamRecordView());
+    m.holds.clear();
     for (std::size_t i = 0; i < n; ++i) {
       const KafkaRecord& rec = *m.items[i];
       if (i > 0 && rec.partition == m.items[i - 1]->partition &&
@@ -641,6 +791,8 @@ void KafkaPipeline::Run() {
         m.inputs[i] = m.inputs[i - 1];
       } else {
         m.inputs[i] = InputName(rec.topic, rec.partition);
+        // An input's records come in offset order: its first one here is the batch's hold.
+        if (m.HoldFor(m.inputs[i]) == nullptr) m.holds.push_back({m.inputs[i], rec.offset, 0});
       }
       StreamRecordView& v = m.views[i];
       v.input = m.inputs[i];
@@ -671,10 +823,8 @@ void KafkaPipeline::Run() {
     }
     if (n > 0) {
       // Until its outputs are queued (and tracked), the batch itself holds back a checkpoint
-      // taken after ApplyStream: one entry per input, at the batch's first offset there.
-      std::map<std::string, std::int64_t> batch_start;
-      for (std::size_t i = 0; i < n; ++i) batch_start.try_emplace(m.inputs[i], m.items[i]->offset);
-      for (const auto& [input, offset] : batch_start) m.Track(input, offset);
+      // taken after ApplyStream: one count per input, at the batch's first offset there.
+      m.HoldBatch();
       const auto applied_at = std::chrono::steady_clock::now();
       model_->ApplyStream(m.views, &m.result);
       std::uint64_t events = 0, joined = 0, missed = 0;
@@ -704,15 +854,16 @@ void KafkaPipeline::Run() {
             const double latency_ms = std::chrono::duration<double, std::milli>(
                                           std::chrono::steady_clock::now() - applied_at)
                                           .count();
-            const std::string value =
-                FormatPredictionRecord(mo.model, event.id(), m.result, r, event_time, latency_ms);
+            // One buffer for every record (the producer copies the bytes).
+            m.record_text.clear();
+            AppendPredictionRecord(&m.record_text, mo.model, event.id(), m.result, r, event_time,
+                                   latency_ms);
             KafkaProduceRecord out;
             out.topic = mo.predictions_topic;
             out.key = event.id();
-            out.value = value;
+            out.value = m.record_text;
             Output meta;
             meta.input = m.inputs[i];
-            meta.source_offset = rec.offset;
             meta.source_timestamp_ms = rec.timestamp_ms;
             for (const KafkaRoute& route : mo.routes) {
               bool hit = false;
@@ -736,6 +887,7 @@ void KafkaPipeline::Run() {
               if (!hit) continue;
               KafkaProduceRecord copy = out;
               copy.topic = route.topic;
+              RememberRouted(copy);
               Output routed = meta;
               routed.kind = Output::Kind::kRouted;
               produce(copy, std::move(routed));
@@ -745,7 +897,7 @@ void KafkaPipeline::Run() {
           }
         }
       }
-      for (const auto& [input, offset] : batch_start) m.Untrack(input, offset);
+      m.ReleaseBatch();
       std::lock_guard<std::mutex> lock(m.mu);
       m.stats.events += events;
       m.stats.labels_joined += joined;

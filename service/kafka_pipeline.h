@@ -22,6 +22,7 @@
 #include <atomic>
 #include <condition_variable>
 #include <cstdint>
+#include <deque>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -29,6 +30,7 @@
 #include <thread>
 #include <vector>
 
+#include "absl/base/thread_annotations.h"
 #include "absl/status/status.h"
 #include "features/json_decoder.h"
 #include "service/kafka_client.h"
@@ -126,6 +128,14 @@ struct KafkaPipelineStats {
   std::map<std::string, std::int64_t> lag;
 };
 
+// A routed copy of a prediction (a rule hit), as published.
+struct RoutedPrediction {
+  std::string topic;             // the route's topic
+  std::string key;               // the event id
+  std::string value;             // the prediction record (JSON, FormatPredictionRecord)
+  std::int64_t time_micros = 0;  // when it was routed
+};
+
 // Names and values of a dead letter's headers.
 inline constexpr char kDlqErrorCodeHeader[] = "riffle.error.code";
 inline constexpr char kDlqErrorMessageHeader[] = "riffle.error.message";
@@ -158,12 +168,17 @@ class KafkaPipeline {
   const std::string& model_name() const { return model_options_.model; }
   // Event-to-prediction latency: from the record's timestamp to the prediction's delivery.
   const LatencyHistogram& latency() const { return latency_; }
+  // The newest routed copies (up to kRecentRouted), newest first: the dashboard's "latest
+  // flagged predictions". Kept from when they are produced, delivered or not yet.
+  std::vector<RoutedPrediction> RecentRouted() const;
+  static constexpr std::size_t kRecentRouted = 50;
 
  private:
   struct Output;
   class Impl;
 
   void Run();
+  void RememberRouted(const KafkaProduceRecord& record);
 
   const KafkaOptions options_;
   const KafkaModelOptions model_options_;
@@ -176,11 +191,20 @@ class KafkaPipeline {
   std::thread thread_;
   std::unique_ptr<Impl> impl_;
   LatencyHistogram latency_;
+  mutable std::mutex recent_mu_;
+  std::deque<RoutedPrediction> recent_routed_ ABSL_GUARDED_BY(recent_mu_);  // newest first
 };
 
 // The prediction record published for an event (JSON): id, model, version, generation,
 // classes and probabilities, the predicted class, the event time (RFC 3339, or null) and the
 // processing latency in milliseconds. Exposed for tests and the docs.
+// The same, appended to *out (the consume thread reuses one buffer).
+void AppendPredictionRecord(std::string* out, std::string_view model, std::string_view id,
+                            const StreamBatchResult& batch, const StreamRecordResult& record,
+                            std::optional<std::int64_t> event_time_micros, double latency_ms);
+// `micros` since the Unix epoch as RFC 3339 in UTC with microseconds
+// ("2026-11-23T07:02:35.123456Z"), as the prediction records' event_time.
+void AppendRfc3339Micros(std::string* out, std::int64_t micros);
 std::string FormatPredictionRecord(std::string_view model, std::string_view id,
                                    const StreamBatchResult& batch, const StreamRecordResult& record,
                                    std::optional<std::int64_t> event_time_micros,

@@ -148,14 +148,6 @@ bool AppendJsonLabel(std::string* out, std::string_view label, std::string* scra
   return AppendJsonText(out, label, scratch);
 }
 
-// The shortest text that reads back as `v` (std::to_chars), valid JSON for a finite double
-// ("1e+21", "-0", "5e-324").
-void AppendJsonNumber(std::string* out, double v) {
-  char buffer[32];
-  const auto [end, ec] = std::to_chars(buffer, buffer + sizeof(buffer), v);
-  out->append(buffer, end);
-}
-
 // A delayed label waiting for its due time.
 struct PendingLabel {
   absl::Time due;

@@ -389,6 +389,24 @@ TEST(JsonDecoderTest, NullsAreMissingByDefault) {
   EXPECT_EQ(CodeOf(strict, R"({"id":"1","time":null})"), DecodeError::kNullValue);
 }
 
+TEST(JsonDecoderTest, DuplicatesAreFoundAfterEventsWithTheSameOrSimilarNames) {
+  // The check is skipped for an event whose names equal the last checked event's: a
+  // duplicate must still be found whatever came before it.
+  JsonDecoder decoder = MakeDecoder();
+  DecodedEvent event;
+  ASSERT_TRUE(decoder.Decode(R"({"id":"1","a":1,"b":2})", &event).ok());
+  ASSERT_TRUE(decoder.Decode(R"({"id":"2","a":3,"b":4})", &event).ok());  // same names
+  EXPECT_EQ(event.features().size(), 2u);
+  EXPECT_EQ(CodeOf(decoder, R"({"id":"3","a":1,"b":2,"b":3})"), DecodeError::kDuplicateField);
+  EXPECT_EQ(CodeOf(decoder, R"({"id":"3","a":1,"a":2})"), DecodeError::kDuplicateField);
+  ASSERT_TRUE(decoder.Decode(R"({"id":"4","a":1,"b":2})", &event).ok());
+  EXPECT_EQ(CodeOf(decoder, R"({"id":"5","b":1,"b":2})"), DecodeError::kDuplicateField);
+  // Names whose concatenations are equal but not the names themselves.
+  ASSERT_TRUE(decoder.Decode(R"({"id":"6","ab":1,"c":2})", &event).ok());
+  ASSERT_TRUE(decoder.Decode(R"({"id":"7","a":1,"bc":2})", &event).ok());
+  EXPECT_EQ(CodeOf(decoder, R"({"id":"8","a":1,"a":2})"), DecodeError::kDuplicateField);
+}
+
 TEST(JsonDecoderTest, DuplicateKeys) {
   JsonDecoder decoder = MakeDecoder();
   DecodedEvent event;

@@ -53,6 +53,35 @@ TEST(PipelineTest, PassThroughScalesNumbersAndOneHotsTexts) {
   EXPECT_EQ(p.features().size(), 2u);
 }
 
+TEST(PipelineTest, AReusedScratchGivesTheSameVectorsWhateverTheOrderOfNames) {
+  // The scratch remembers vocabulary indices by position (hints); events whose names move
+  // around, appear and disappear must transform exactly as with a fresh scratch.
+  Pipeline reused = Make({});
+  Pipeline fresh = Make({});
+  PipelineScratch kept;
+  const std::vector<std::vector<NamedFeature>> events = {
+      {Num("a", 1), Num("b", 2), Text("c", "red")},
+      {Num("b", 3), Num("a", 4), Text("c", "blue")},
+      {Text("c", "red"), Num("d", 5)},
+      {Num("a", 6), Num("b", 7), Text("c", "red"), Num("d", 8)},
+      {Num("d", 9), Text("c", "green"), Num("b", 10), Num("a", 11)},
+  };
+  for (int round = 0; round < 2; ++round) {
+    for (const std::vector<NamedFeature>& e : events) {
+      learners::FeatureVector x_reused, x_fresh;
+      PipelineScratch new_scratch;
+      ASSERT_TRUE(reused.TransformForPredict(e, &x_reused, &kept).ok());
+      ASSERT_TRUE(fresh.TransformForPredict(e, &x_fresh, &new_scratch).ok());
+      EXPECT_EQ(Named(reused, x_reused), Named(fresh, x_fresh));
+      PipelineScratch new_scratch2;
+      ASSERT_TRUE(reused.LearnAndTransform(e, &x_reused, &kept).ok());
+      ASSERT_TRUE(fresh.LearnAndTransform(e, &x_fresh, &new_scratch2).ok());
+      EXPECT_EQ(Named(reused, x_reused), Named(fresh, x_fresh));
+    }
+  }
+  EXPECT_EQ(reused.features().names(), fresh.features().names());
+}
+
 TEST(PipelineTest, IgnoreUndeclared) {
   PipelineSpec spec;
   spec.pass_through = false;

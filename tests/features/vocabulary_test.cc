@@ -70,5 +70,30 @@ TEST(VocabularyTest, HugeClaimedSizeFailsWithoutHugeAllocation) {
   EXPECT_THROW(learners::LoadVector(in, &names), cereal::Exception);
 }
 
+TEST(VocabularyTest, HintsAreCheckedAgainstTheName) {
+  Vocabulary v;
+  Vocabulary::Index hint = 12345;  // out of range: looked up, then set
+  EXPECT_EQ(v.Add("a", &hint), 0u);
+  EXPECT_EQ(hint, 0u);
+  EXPECT_EQ(v.Add("b"), 1u);
+  // A right hint answers; a wrong one (another name's index) is corrected, never trusted.
+  EXPECT_EQ(v.Find("a", &hint), 0u);
+  hint = 0;
+  EXPECT_EQ(v.Find("b", &hint), 1u);
+  EXPECT_EQ(hint, 1u);
+  hint = 1;
+  EXPECT_EQ(v.Add("c", &hint), 2u);
+  EXPECT_EQ(hint, 2u);
+  EXPECT_EQ(v.size(), 3u);
+  // An unknown name leaves the hint as it was and adds nothing.
+  hint = 0;
+  EXPECT_FALSE(v.Find("zzz", &hint).has_value());
+  EXPECT_EQ(hint, 0u);
+  EXPECT_EQ(v.size(), 3u);
+  // No hint: the plain lookups.
+  EXPECT_EQ(v.Find("c", nullptr), 2u);
+  EXPECT_EQ(v.Add("d", nullptr), 3u);
+}
+
 }  // namespace
 }  // namespace riffle::features

@@ -123,6 +123,13 @@ class FakeKafkaCluster {
     std::unique_lock<std::mutex> lock(mu_);
     for (int i = 0; i < count; ++i) delivery_failures_.push_back(status);
   }
+  // A producer's local queue holds at most `records` (0: unbounded), counting records not yet
+  // delivered and reports not yet polled, as librdkafka's queue.buffering.max.messages: a
+  // Produce beyond it returns ResourceExhausted.
+  void SetProducerQueueLimit(std::size_t records) {
+    std::unique_lock<std::mutex> lock(mu_);
+    producer_queue_limit_ = records;
+  }
   // The next Produce calls return these errors (the records are not accepted).
   void FailNextProduce(absl::Status status) {
     std::unique_lock<std::mutex> lock(mu_);
@@ -348,6 +355,10 @@ class FakeKafkaCluster {
         return s;
       }
       if (record.topic.empty()) return absl::InvalidArgumentError("fake kafka: empty topic");
+      if (cluster_->producer_queue_limit_ > 0 &&
+          queue_.size() + reports_.size() >= cluster_->producer_queue_limit_) {
+        return absl::ResourceExhaustedError("fake kafka: local queue full");
+      }
       Pending p;
       p.token = record.token;
       p.record.topic = std::string(record.topic);
@@ -495,6 +506,7 @@ class FakeKafkaCluster {
   std::deque<absl::Status> produce_failures_ ABSL_GUARDED_BY(mu_);
   std::deque<absl::Status> poll_failures_ ABSL_GUARDED_BY(mu_);
   int auto_create_partitions_ ABSL_GUARDED_BY(mu_) = 1;
+  std::size_t producer_queue_limit_ ABSL_GUARDED_BY(mu_) = 0;
   bool down_ ABSL_GUARDED_BY(mu_) = false;
   std::string fetch_first_ ABSL_GUARDED_BY(mu_);
   // Counts appends, so a waiting Poll sees new records.

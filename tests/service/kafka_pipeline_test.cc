@@ -4,13 +4,16 @@
 #include <gtest/gtest.h>
 
 #include <chrono>
+#include <cmath>
 #include <functional>
+#include <random>
 #include <string>
 #include <thread>
 #include <vector>
 
 #include "../checkpoints/checkpoint_testing.h"
 #include "absl/strings/str_format.h"
+#include "absl/time/time.h"
 #include "fake_kafka.h"
 #include "service/model_definition.h"
 #include "service_testing.h"
@@ -173,6 +176,34 @@ TEST_F(KafkaPipelineTest, PredictsEveryEventAndLearnsTheLabeledOnes) {
   EXPECT_EQ(Count("events.dlq"), 0u);
 }
 
+TEST_F(KafkaPipelineTest, AFullProducerQueueLosesNoDeliveryReport) {
+  // A queue of 3 records: nearly every Produce first waits for deliveries. The reports
+  // collected while waiting must be served like the others, or the predictions would never
+  // be counted and a checkpoint would wait for them forever.
+  ScopedTempDir dir;
+  CheckpointSchedule schedule;
+  schedule.every_events = 0;
+  schedule.every_seconds = 0;
+  cluster_.SetProducerQueueLimit(3);
+  SeparableStream stream(4);
+  AppendEvents(&cluster_, &stream, 0, 300);
+  cluster_.Append("events", 0, "bad", "not json");  // a dead letter among them
+  std::shared_ptr<ServedModel> model = MakeModel(&env_, dir.path(), schedule);
+  KafkaOptions options = FastOptions();
+  options.delivery_wait_seconds = 2;
+  KafkaPipeline pipeline(options, ModelOptions(), model, FakeFactory(&cluster_), nullptr, &env_);
+  pipeline.Start();
+  ASSERT_TRUE(WaitFor([&] { return Count("predictions") == 300 && Count("events.dlq") == 1; }));
+  ASSERT_TRUE(WaitFor([&] {
+    const KafkaPipelineStats st = pipeline.stats();
+    return st.predictions == 300 && st.dead_letters == 1;
+  })) << pipeline.stats().predictions;
+  // Every output delivered and accounted for: the checkpoint's barrier lets it through.
+  EXPECT_TRUE(model->CheckpointNow().ok());
+  pipeline.Stop();
+  EXPECT_EQ(model->NextOffsets().at("events/0"), 301);
+}
+
 TEST_F(KafkaPipelineTest, BadRecordsGoToTheDeadLetterTopicAndTheStreamGoesOn) {
   cluster_.Append("events", 0, "a", R"({"id":"a","x0":1,"label":"1"})");
   cluster_.Append("events", 0, "b", R"({"id":"b","x0":)");                // invalid JSON
@@ -316,6 +347,17 @@ TEST_F(KafkaPipelineTest, RoutesPredictionsByProbabilityAndByField) {
   const std::vector<KafkaRecord> big = cluster_.Records("big", 0);
   EXPECT_EQ(big[0].key, "b");
   EXPECT_EQ(big[1].key, "c");
+  // The newest routed copies, newest first: c's (flagged, then big), b's, then a's.
+  const std::vector<RoutedPrediction> recent = pipeline.RecentRouted();
+  ASSERT_EQ(recent.size(), 5u);
+  EXPECT_EQ(recent[0].key, "c");
+  EXPECT_EQ(recent[0].topic, "big");
+  EXPECT_EQ(recent[1].topic, "flagged");
+  EXPECT_EQ(recent[2].key, "b");
+  EXPECT_EQ(recent[4].key, "a");
+  EXPECT_EQ(recent[4].topic, "flagged");
+  EXPECT_EQ(recent[0].value, big[1].value);  // the prediction record as published
+  EXPECT_GT(recent[0].time_micros, 0);
 }
 
 TEST(KafkaRouteTest, RejectsIncompleteRules) {
@@ -503,6 +545,37 @@ TEST(FormatPredictionRecordTest, WritesTheDocumentedFields) {
   r.proba_count = 0;
   EXPECT_THAT(FormatPredictionRecord("m", "x", batch, r, std::nullopt, 0),
               HasSubstr(R"("predicted":null,"probabilities":{},"event_time":null)"));
+  // Probabilities in their shortest exact form; a latency that is not a number is null.
+  r.proba_count = 2;
+  batch.probabilities = {0.1, 1.0 / 3};
+  EXPECT_THAT(FormatPredictionRecord("m", "x", batch, r, std::nullopt, std::nan("")),
+              HasSubstr(R"({"no":0.1,"yes \"really\"":0.3333333333333333},)"
+                        R"("event_time":null,"latency_ms":null})"));
+}
+
+TEST(FormatPredictionRecordTest, EventTimesMatchAbslFormatting) {
+  // The hand-written RFC 3339 formatter against absl::FormatTime, across leap years, month
+  // ends, times before 1970 and the years it hands over to absl.
+  std::mt19937_64 rng(5);
+  std::uniform_int_distribution<std::int64_t> any(-2'300'000'000'000'000,  // 1897
+                                                  7'300'000'000'000'000);  // 2201
+  std::vector<std::int64_t> times = {0,
+                                     -1,
+                                     1,
+                                     951'782'400'000'000 /* 2000-02-29 */,
+                                     253'402'300'799'999'999 /* 9999-12-31T23:59:59.999999 */,
+                                     253'402'300'800'000'000 /* 10000-01-01 */,
+                                     -62'167'219'200'000'001 /* just before year 0 */,
+                                     -30'610'224'000'000'000 /* 1000-01-01 */,
+                                     -30'610'224'000'000'001 /* 999-12-31T23:59:59.999999 */};
+  for (int i = 0; i < 20000; ++i) times.push_back(any(rng));
+  for (const std::int64_t t : times) {
+    std::string fast;
+    AppendRfc3339Micros(&fast, t);
+    EXPECT_EQ(fast, absl::FormatTime("%Y-%m-%d%ET%H:%M:%E6SZ", absl::FromUnixMicros(t),
+                                     absl::UTCTimeZone()))
+        << t;
+  }
 }
 
 }  // namespace
