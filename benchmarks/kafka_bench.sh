@@ -5,7 +5,7 @@
 #
 #   bash benchmarks/kafka_bench.sh [--events N] [--python-events M] [--rate R]
 #                                  [--latency-seconds S] [--batch-size B] [--riffle PATH]
-#                                  [--perf SECONDS] [--keep]
+#                                  [--perf SECONDS] [--scrape-pairs K] [--keep]
 #
 #  1. installs the broker jars (scripts/kafka.sh install), the benchmark venv
 #     (scripts/setup_venv.sh: .venv with River) and confluent-kafka into it, idempotently;
@@ -28,6 +28,12 @@
 #  7. prints a summary table. Results (JSON, /metrics pages, logs) stay in the printed directory;
 #     the broker's data and the CSV are deleted unless --keep.
 #
+# --scrape-pairs K (default 0) adds, after step 4, K pairs of throughput runs on the same topic
+# (fresh server and checkpoints each): one as in step 4, one with a monitoring load on the HTTP
+# endpoint (kafka_python_pipeline.py scrape: /metrics 10 times a second and the dashboard's
+# data once a second, on top of the 4 samples a second every run takes), alternating, and
+# prints events/s of each with the with/without ratio.
+#
 # --perf SECONDS also records `perf record --call-graph dwarf` of the throughput server for that
 # long once events flow, into results/perf.data and perf-report.txt (this slows the server:
 # that run's throughput is not a clean figure).
@@ -41,6 +47,7 @@ rate=10000
 latency_seconds=20
 batch_size=5000
 perf_seconds=0
+scrape_pairs=0
 keep=0
 while [[ $# -gt 0 ]]; do
   case "$1" in
@@ -51,6 +58,7 @@ while [[ $# -gt 0 ]]; do
     --batch-size) batch_size="$2"; shift 2 ;;
     --riffle) riffle="$2"; shift 2 ;;
     --perf) perf_seconds="$2"; shift 2 ;;
+    --scrape-pairs) scrape_pairs="$2"; shift 2 ;;
     --keep) keep=1; shift ;;
     -h|--help) sed -n '2,/^set -euo/p' "$0" | sed '$d'; exit 0 ;;
     *) echo "kafka_bench.sh: unknown argument $1" >&2; exit 2 ;;
@@ -249,6 +257,40 @@ predicted="$("${helper[@]}" count --bootstrap "$bootstrap" --topic bench.predict
 log "bench.predictions holds $predicted records for $events events"
 echo "{\"prediction_records\": $predicted}" >"$results/throughput_topic.json"
 
+# 4b. The same throughput runs with and without a monitoring load (--scrape-pairs).
+scrape_summary=""
+for pair in $(seq "$scrape_pairs"); do
+  for with_scraper in 0 1; do
+    run="scrape-$pair-$with_scraper"
+    sed -e "s|ckpt-throughput|ckpt-$run|" -e "s|name: tput|name: s$pair$with_scraper|" \
+      "$work/throughput.yaml" >"$work/$run.yaml"
+    uptimes "$run"
+    start_server "$work/$run.yaml" "$results/serve-$run.log"
+    scraper_pid=""
+    if ((with_scraper)); then
+      "${helper[@]}" scrape --address "$http" --rate 10 --dashboard-rate 1 \
+        >"$results/$run-scraper.json" &
+      scraper_pid=$!
+    fi
+    wait_for_predictions "s$pair$with_scraper" "$results/$run-samples.txt" "$events"
+    if [[ -n "$scraper_pid" ]]; then
+      kill -TERM "$scraper_pid"
+      wait "$scraper_pid" || true
+    fi
+    stop_server
+    "${helper[@]}" rate --samples "$results/$run-samples.txt" --events "$events" \
+      >"$results/$run.json"
+    rate_now="$("$python" -c 'import json, sys; print(round(json.load(open(sys.argv[1]))["events_per_second_middle_80"]))' "$results/$run.json")"
+    if ((with_scraper)); then
+      scrape_summary+="| $pair | $without | $rate_now | $("$python" -c "print(f'{$rate_now / $without:.3f}')") | $("$python" -c 'import json, sys
+s = json.load(open(sys.argv[1]))
+print("; ".join("%s: %d requests, %d failed, mean %.1f ms" % (p, v["requests"], v["failures"], v["mean_ms"] or 0) for p, v in s.items()))' "$results/$run-scraper.json") |"$'\n'
+    else
+      without=$rate_now
+    fi
+  done
+done
+
 # 5. The Python baseline, same topic.
 uptimes "python run"
 log "Python pipeline on the first $python_events events of bench.events"
@@ -327,5 +369,11 @@ echo "riffle settings: throughput batch_size $batch_size, fetch.max.bytes 50 MB,
   "checkpoints every 100,000 events or 60 s"
 echo
 "${helper[@]}" summary --results "$results"
+if [[ -n "$scrape_summary" ]]; then
+  echo
+  echo "| pair | events/s without | with 10 scrapes/s + dashboard 1/s | ratio | scraper |"
+  echo "|---|---:|---:|---:|---|"
+  printf '%s' "$scrape_summary"
+fi
 echo
 echo "results: $results"

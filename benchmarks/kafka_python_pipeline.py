@@ -53,6 +53,12 @@ Subcommands:
 ``summary``
     Prints the table of kafka_bench.sh from its JSON result files.
 
+``scrape``
+    A monitoring load on Riffle's HTTP endpoint: GET ``/metrics`` ``--rate`` times a second
+    and the dashboard's data (``--dashboard-path``) ``--dashboard-rate`` times a second, over
+    one keep-alive connection each, until stopped (SIGTERM) or ``--seconds``; prints the
+    requests made, failures, and the mean and max response time as JSON.
+
 Only ``pipeline``, ``create-topics``, ``count``, ``latency`` and ``probe`` import
 confluent_kafka; only
 ``pipeline`` imports River.
@@ -446,6 +452,49 @@ def cmd_summary(args):
         f"{lat['records']:,} / {lat['distinct_ids']:,} / {replay['events']:,}")
 
 
+def cmd_scrape(args):
+    import http.client
+    import signal
+
+    stop = []
+    signal.signal(signal.SIGTERM, lambda *_: stop.append(True))
+    host, port = args.address.rsplit(":", 1)
+    targets = [("/metrics", args.rate)]
+    if args.dashboard_rate > 0:
+        targets.append((args.dashboard_path, args.dashboard_rate))
+    conns = {path: http.client.HTTPConnection(host, int(port), timeout=5) for path, _ in targets}
+    due = {path: time.monotonic() for path, _ in targets}
+    stats = {path: {"requests": 0, "failures": 0, "seconds": 0.0, "max_seconds": 0.0}
+             for path, _ in targets}
+    end = time.monotonic() + args.seconds if args.seconds > 0 else math.inf
+    while not stop and time.monotonic() < end:
+        path, rate = min(targets, key=lambda t: due[t[0]])
+        wait = due[path] - time.monotonic()
+        if wait > 0:
+            time.sleep(wait)
+        due[path] += 1.0 / rate
+        st = stats[path]
+        started = time.monotonic()
+        try:
+            conns[path].request("GET", path)
+            response = conns[path].getresponse()
+            response.read()
+            if response.status != 200:
+                st["failures"] += 1
+        except (OSError, http.client.HTTPException):
+            st["failures"] += 1
+            conns[path].close()
+        took = time.monotonic() - started
+        st["requests"] += 1
+        st["seconds"] += took
+        st["max_seconds"] = max(st["max_seconds"], took)
+    for path, st in stats.items():
+        st["mean_ms"] = 1000 * st["seconds"] / st["requests"] if st["requests"] else None
+        st["max_ms"] = 1000 * st.pop("max_seconds")
+        st.pop("seconds")
+    print(json.dumps(stats))
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     sub = parser.add_subparsers(dest="command", required=True)
@@ -491,6 +540,15 @@ def main():
     p.add_argument("--metrics", required=True, help="a saved /metrics page")
     p.add_argument("--model", required=True)
     p.set_defaults(func=cmd_histogram)
+
+    p = sub.add_parser("scrape", help="GET /metrics (and the dashboard data) at a fixed rate")
+    p.add_argument("--address", required=True, help="host:port of the HTTP endpoint")
+    p.add_argument("--rate", type=float, default=10, help="/metrics requests per second")
+    p.add_argument("--dashboard-path", default="/api/v1/dashboard")
+    p.add_argument("--dashboard-rate", type=float, default=1,
+                   help="dashboard data requests per second (0: none)")
+    p.add_argument("--seconds", type=float, default=0, help="0: until SIGTERM")
+    p.set_defaults(func=cmd_scrape)
 
     p = sub.add_parser("summary", help="the summary table of kafka_bench.sh")
     p.add_argument("--results", required=True)
