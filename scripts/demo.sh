@@ -3,7 +3,7 @@
 #   A. Kafka in, Kafka out (docs/KAFKA.md):
 #      1. starts a real single-node Apache Kafka broker (scripts/kafka.sh, jars from Maven
 #         Central) and `riffle serve` with docs/examples/riffle-kafka.yaml and its HTTP
-#         metrics endpoint;
+#         endpoint on loopback, and prints the address of its dashboard (docs/DASHBOARD.md);
 #      2. replays a real dataset (German credit applications) into the "credit" topic with
 #         `riffle replay`, each label published 2 seconds after its event on "credit.labels"
 #         (a fraud confirmation arriving late), and prints the live metrics while it runs:
@@ -68,6 +68,7 @@ server_pid=$!
 wait_for_file "$work/http-ready"
 http=$(cat "$work/http-ready")
 echo "riffle serve: gRPC on $(cat "$work/ready"), metrics on http://$http/metrics"
+echo "dashboard: http://$http/"
 echo
 echo "=== A2. riffle replay data/weka-credit-g.csv at 250 events/s, each label 2 s after its event"
 "$riffle" replay --data data/weka-credit-g.csv --topic credit --bootstrap "$bootstrap" \
@@ -85,6 +86,10 @@ for _ in $(seq 50); do
 done
 show_metrics
 sed 's/^/  replay: /' "$work/replay.out"
+# Run by hand: the server (and its dashboard) stays up until Enter, to look at the page.
+if [[ -t 0 ]]; then
+  read -r -p "dashboard: http://$http/ (press Enter to go on and stop the server) " _
+fi
 echo
 echo "=== A3. what came out: predictions (first 3 of 1000) and flagged applications (first 3)"
 kcat -C -q -b "$bootstrap" -t credit.predictions -o beginning -c 3 -e

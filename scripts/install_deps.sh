@@ -16,6 +16,10 @@ PACKAGES=(
   openjdk-17-jre-headless maven kcat
   # The demo reads the HTTP metrics endpoint.
   curl
+  # The dashboard's browser test (tests/integration/test_dashboard.py): headless Chromium driven
+  # by Selenium through Debian's chromedriver (/usr/bin/chromedriver, so Selenium never
+  # downloads a browser), and a font for legible screenshots.
+  chromium chromium-driver fonts-dejavu-core
 )
 
 missing=()

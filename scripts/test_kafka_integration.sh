@@ -3,7 +3,8 @@
 # Apache Kafka broker: fetches the broker's jars if needed, starts a broker in a temporary
 # directory, runs `ctest -L integration` with RIFFLE_KAFKA_BOOTSTRAP pointing at it, then the
 # end-to-end pytest suite tests/integration (riffle serve and replay from BUILD_DIR, or
-# $RIFFLE_BIN), and stops the broker however the tests end.
+# $RIFFLE_BIN; the dashboard in headless Chromium, whose screenshot goes to
+# BUILD_DIR/test-artifacts/dashboard.png), and stops the broker however the tests end.
 #
 #   scripts/test_kafka_integration.sh BUILD_DIR [extra ctest arguments...]
 #   e.g. scripts/test_kafka_integration.sh build/release
@@ -48,6 +49,8 @@ ctest --test-dir "$BUILD_DIR" -L integration --output-on-failure --timeout 600 "
 # scripts/test_python_client.sh) plus tests/integration/requirements.txt.
 RIFFLE_BIN=${RIFFLE_BIN:-$(cd "$BUILD_DIR" && pwd)/service/riffle}
 export RIFFLE_BIN
+RIFFLE_TEST_ARTIFACTS=${RIFFLE_TEST_ARTIFACTS:-$(cd "$BUILD_DIR" && pwd)/test-artifacts}
+export RIFFLE_TEST_ARTIFACTS
 RIFFLE_CLIENT_INSTALL_ONLY=1 bash "$ROOT/scripts/test_python_client.sh" "$RIFFLE_BIN"
 venv=$ROOT/.venv-client
 requirements=$ROOT/tests/integration/requirements.txt
@@ -59,5 +62,9 @@ if [[ ! -f $stamp || $(cat "$stamp") != "$want" ]]; then
     -r "$requirements"
   echo "$want" >"$stamp"
 fi
+rm -f "$RIFFLE_TEST_ARTIFACTS/dashboard.png"  # reported below only if this run saved it
 "$venv/bin/pytest" -p no:cacheprovider -rxXs --durations=0 "$ROOT/tests/integration" || status=$?
+if [[ -f $RIFFLE_TEST_ARTIFACTS/dashboard.png ]]; then
+  echo "test_kafka_integration: dashboard screenshot: $RIFFLE_TEST_ARTIFACTS/dashboard.png"
+fi
 exit "$status"

@@ -10,22 +10,25 @@
 #include <algorithm>
 #include <atomic>
 #include <chrono>
+#include <cmath>
 #include <exception>
+#include <optional>
 
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_format.h"
 
 namespace riffle::service {
 namespace {
 
-// Scrapes and probes are rare and quick: two workers answer them; a slow client cannot hold
-// one for longer than the read and write timeouts.
+// Scrapes, probes and the dashboard's polls (one a second per open page) are rare and quick:
+// two workers answer them; a slow client cannot hold one for longer than the read and write
+// timeouts.
 constexpr std::size_t kWorkerThreads = 2;
 constexpr time_t kReadWriteTimeoutSeconds = 5;
 // Bounds how long Stop() waits for an idle keep-alive connection.
 constexpr time_t kKeepAliveTimeoutSeconds = 2;
 // Requests carry no body.
 constexpr std::size_t kMaxPayloadBytes = std::size_t{64} << 10;
-constexpr std::size_t kMaxReportedErrors = 1000;
 
 struct HostPort {
   std::string host;  // without brackets: what getaddrinfo takes
@@ -63,6 +66,36 @@ void PlainText(httplib::Response& res, int status, const std::string& body) {
   res.set_content(body, "text/plain; charset=utf-8");
 }
 
+void Redirect(httplib::Response& res, const char* location) {
+  res.status = 302;
+  res.set_header("Location", location);
+}
+
+// The page loads its own files only (no CDN, no inline script): the browser enforces it, so a
+// record text shown on the page can never run as code either.
+constexpr char kDashboardContentSecurityPolicy[] =
+    "default-src 'self'; img-src 'self' data:; base-uri 'none'; form-action 'none'; "
+    "frame-ancestors 'none'";
+
+void DashboardHeaders(httplib::Response& res) {
+  res.set_header("Content-Security-Policy", kDashboardContentSecurityPolicy);
+  res.set_header("X-Content-Type-Options", "nosniff");
+  // Revalidate each time: a restarted, upgraded riffle serves its new page at once.
+  res.set_header("Cache-Control", "no-cache");
+}
+
+// ?since=T of /api/v1/dashboard: seconds since the Unix epoch, 0 (everything) when absent.
+absl::StatusOr<double> ParseSince(const httplib::Request& req) {
+  if (!req.has_param("since")) return 0.0;
+  const std::string text = req.get_param_value("since");
+  double since = 0;
+  if (!absl::SimpleAtod(text, &since) || !std::isfinite(since) || since < 0) {
+    return absl::InvalidArgumentError(absl::StrFormat(
+        "since: expected seconds since the Unix epoch (a number >= 0), got \"%s\"", text));
+  }
+  return since;
+}
+
 }  // namespace
 
 absl::Status HttpEndpointOptions::Validate() const {
@@ -70,18 +103,23 @@ absl::Status HttpEndpointOptions::Validate() const {
   return ParseListen(listen).status();
 }
 
-HttpEndpoint::HttpEndpoint(ReadinessCheck readiness, Logger* logger)
-    : readiness_(std::move(readiness)),
+HttpEndpoint::HttpEndpoint(MetricsCollector* collector, const Dashboard* dashboard,
+                           ReadinessCheck readiness, Logger* logger)
+    : collector_(collector),
+      dashboard_(dashboard),
+      readiness_(std::move(readiness)),
       logger_(logger),
       server_(std::make_unique<httplib::Server>()) {}
 
 HttpEndpoint::~HttpEndpoint() { Stop(); }
 
 absl::StatusOr<std::unique_ptr<HttpEndpoint>> HttpEndpoint::Start(
-    const HttpEndpointOptions& options, ReadinessCheck readiness, Logger* logger) {
+    const HttpEndpointOptions& options, MetricsCollector* collector, const Dashboard* dashboard,
+    ReadinessCheck readiness, Logger* logger) {
   absl::StatusOr<HostPort> where = ParseListen(options.listen);
   if (!where.ok()) return where.status();
-  auto endpoint = std::unique_ptr<HttpEndpoint>(new HttpEndpoint(std::move(readiness), logger));
+  auto endpoint = std::unique_ptr<HttpEndpoint>(
+      new HttpEndpoint(collector, dashboard, std::move(readiness), logger));
   HttpEndpoint* self = endpoint.get();
   httplib::Server& server = *endpoint->server_;
 
@@ -98,11 +136,12 @@ absl::StatusOr<std::unique_ptr<HttpEndpoint>> HttpEndpoint::Start(
   server.set_payload_max_length(kMaxPayloadBytes);
 
   // No exception leaves a handler (STYLE.md 5): anything unexpected is logged and answered 500.
-  auto guarded = [self](const char* what, std::function<void(httplib::Response&)> handler) {
-    return [self, what, handler = std::move(handler)](const httplib::Request&,
+  using Handler = std::function<void(const httplib::Request&, httplib::Response&)>;
+  auto guarded = [self](const char* what, Handler handler) {
+    return [self, what, handler = std::move(handler)](const httplib::Request& req,
                                                       httplib::Response& res) {
       try {
-        handler(res);
+        handler(req, res);
       } catch (const std::exception& e) {
         self->logger_->Error(absl::StrFormat("http %s: %s", what, e.what()));
         PlainText(res, 500, "internal error\n");
@@ -112,13 +151,16 @@ absl::StatusOr<std::unique_ptr<HttpEndpoint>> HttpEndpoint::Start(
       }
     };
   };
-  server.Get("/metrics", guarded("/metrics", [self](httplib::Response& res) {
+  server.Get("/metrics",
+             guarded("/metrics", [self](const httplib::Request&, httplib::Response& res) {
                res.status = 200;
-               res.set_content(self->Scrape(), kTextExpositionContentType);
+               res.set_content(WriteTextExposition(self->collector_->Collect()),
+                               kTextExpositionContentType);
              }));
-  server.Get("/healthz",
-             guarded("/healthz", [](httplib::Response& res) { PlainText(res, 200, "ok\n"); }));
-  server.Get("/readyz", guarded("/readyz", [self](httplib::Response& res) {
+  server.Get("/healthz", guarded("/healthz", [](const httplib::Request&, httplib::Response& res) {
+               PlainText(res, 200, "ok\n");
+             }));
+  server.Get("/readyz", guarded("/readyz", [self](const httplib::Request&, httplib::Response& res) {
                const absl::Status ready = self->readiness_ ? self->readiness_() : absl::OkStatus();
                if (ready.ok()) {
                  PlainText(res, 200, "ready\n");
@@ -126,15 +168,50 @@ absl::StatusOr<std::unique_ptr<HttpEndpoint>> HttpEndpoint::Start(
                  PlainText(res, 503, absl::StrFormat("not ready: %s\n", ready.message()));
                }
              }));
-  server.set_error_handler(
-      httplib::Server::HandlerWithResponse([](const httplib::Request& req, httplib::Response& res) {
+  if (dashboard != nullptr) {
+    auto redirect = [](const httplib::Request&, httplib::Response& res) {
+      Redirect(res, "/dashboard/");
+    };
+    server.Get("/", guarded("/", redirect));
+    server.Get("/dashboard", guarded("/dashboard", redirect));
+    // "/dashboard/" is the page; its other files are named after it. Only names of embedded
+    // files match (FindDashboardAsset), so no request reaches anything else.
+    server.Get(R"(/dashboard/([A-Za-z0-9_.-]*))",
+               guarded("/dashboard/", [](const httplib::Request& req, httplib::Response& res) {
+                 const std::string name = req.matches[1].str();
+                 const std::optional<DashboardAsset> asset =
+                     FindDashboardAsset(name.empty() ? "index.html" : name);
+                 if (!asset.has_value()) {
+                   res.status = 404;  // answered by the error handler below
+                   return;
+                 }
+                 DashboardHeaders(res);
+                 res.status = 200;
+                 res.set_content(std::string(asset->body), std::string(asset->content_type));
+               }));
+    server.Get("/api/v1/dashboard", guarded("/api/v1/dashboard", [self](const httplib::Request& req,
+                                                                        httplib::Response& res) {
+                 const absl::StatusOr<double> since = ParseSince(req);
+                 if (!since.ok()) {
+                   PlainText(res, 400, absl::StrFormat("%s\n", since.status().message()));
+                   return;
+                 }
+                 res.set_header("Cache-Control", "no-store");
+                 res.status = 200;
+                 res.set_content(self->dashboard_->Json(*since), "application/json");
+               }));
+  }
+  const char* const routes = dashboard != nullptr
+                                 ? "/metrics, /healthz, /readyz, the dashboard at /dashboard/ "
+                                   "and its data at /api/v1/dashboard"
+                                 : "/metrics, /healthz and /readyz";
+  server.set_error_handler(httplib::Server::HandlerWithResponse(
+      [routes](const httplib::Request& req, httplib::Response& res) {
         if (res.status != 404 || !res.body.empty()) {
           return httplib::Server::HandlerResponse::Unhandled;
         }
         PlainText(res, 404,
-                  absl::StrFormat("not found: %s (this endpoint serves /metrics, /healthz and "
-                                  "/readyz)\n",
-                                  req.path));
+                  absl::StrFormat("not found: %s (this endpoint serves %s)\n", req.path, routes));
         return httplib::Server::HandlerResponse::Handled;
       }));
 
@@ -164,32 +241,6 @@ absl::StatusOr<std::unique_ptr<HttpEndpoint>> HttpEndpoint::Start(
         absl::StrFormat("http.listen: accepting connections on %s failed", endpoint->address_));
   }
   return endpoint;
-}
-
-void HttpEndpoint::AddSource(MetricsSource* source) {
-  std::lock_guard<std::mutex> lock(sources_mu_);
-  if (std::find(sources_.begin(), sources_.end(), source) == sources_.end()) {
-    sources_.push_back(source);
-  }
-}
-
-void HttpEndpoint::RemoveSource(MetricsSource* source) {
-  std::lock_guard<std::mutex> lock(sources_mu_);
-  sources_.erase(std::remove(sources_.begin(), sources_.end(), source), sources_.end());
-}
-
-std::string HttpEndpoint::Scrape() {
-  MetricFamilies families;
-  {
-    std::lock_guard<std::mutex> lock(sources_mu_);
-    for (MetricsSource* source : sources_) source->Collect(&families);
-    for (const std::string& error : families.errors()) {
-      if (reported_.size() < kMaxReportedErrors && reported_.insert(error).second) {
-        logger_->Warn(absl::StrFormat("metrics: sample left out: %s", error));
-      }
-    }
-  }
-  return WriteTextExposition(families);
 }
 
 void HttpEndpoint::Stop() {

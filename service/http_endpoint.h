@@ -3,17 +3,14 @@
 
 #include <functional>
 #include <memory>
-#include <mutex>
-#include <set>
 #include <string>
 #include <thread>
-#include <vector>
 
-#include "absl/base/thread_annotations.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "service/dashboard.h"
 #include "service/logger.h"
-#include "service/prometheus.h"
+#include "service/metrics_history.h"
 
 namespace httplib {  // NOLINT(readability-identifier-naming): cpp-httplib's namespace
 class Server;
@@ -33,29 +30,38 @@ struct HttpEndpointOptions {
 };
 
 // The HTTP side of `riffle serve`, for monitoring (cpp-httplib, on its own threads):
-//   GET /metrics  every registered MetricsSource, in the Prometheus text format 0.0.4
-//   GET /healthz  liveness: 200 "ok" as long as the endpoint answers
-//   GET /readyz   readiness: 200 "ready" when the ReadinessCheck returns OK, otherwise 503 with
-//                 its message (e.g. the gRPC server is shutting down)
-//   anything else 404.
+//   GET /metrics            every source of the MetricsCollector, in the Prometheus text
+//                           format 0.0.4
+//   GET /healthz            liveness: 200 "ok" as long as the endpoint answers
+//   GET /readyz             readiness: 200 "ready" when the ReadinessCheck returns OK,
+//                           otherwise 503 with its message (e.g. the gRPC server is shutting
+//                           down)
+//   GET /, GET /dashboard   (with a dashboard) redirect to /dashboard/
+//   GET /dashboard/         the dashboard page; /dashboard/<file> its scripts and styles
+//   GET /api/v1/dashboard   the dashboard's data as JSON (docs/DASHBOARD.md); ?since=T (Unix
+//                           seconds) keeps only the points after T; 400 for a bad T
+//   anything else 404 (without a dashboard, its routes too).
 //
-// A scrape collects every source under the endpoint's own mutex (so sources are never
-// collected concurrently, and RemoveSource waits for a scrape in progress), then formats and
-// sends the text with no lock held. Sources read the served models through their reader locks
-// and lock-free histograms (ModelMetricsSource), so scraping never stops predictions.
+// A scrape collects every source (MetricsCollector::Collect, which never runs sources
+// concurrently), then formats and sends the text. Sources read the served models through
+// their reader locks and lock-free histograms (ModelMetricsSource), so scraping never stops
+// predictions; the dashboard reads only the MetricsHistory, never the models.
 //
-// Thread-safety: AddSource and RemoveSource may be called from any thread at any time; Stop
-// and the destructor from the owner's thread. Sources and the logger are not owned.
+// Thread-safety: Stop and the destructor are called from the owner's thread. The collector,
+// the dashboard and the logger are not owned and must outlive the endpoint (or its Stop()).
 class HttpEndpoint {
  public:
   // What /readyz answers: OK = ready; otherwise the status message is the 503 body. Called on
   // the endpoint's threads, so it must be thread-safe. Null: always ready.
   using ReadinessCheck = std::function<absl::Status()>;
 
-  // Binds and starts serving. InvalidArgument for an invalid address, FailedPrecondition if it
+  // Binds and starts serving /metrics from `collector` (required) and, unless `dashboard` is
+  // null, the dashboard. InvalidArgument for an invalid address, FailedPrecondition if it
   // cannot be bound (in use: the endpoint does not set SO_REUSEPORT, so a second server never
   // silently shares the port).
   static absl::StatusOr<std::unique_ptr<HttpEndpoint>> Start(const HttpEndpointOptions& options,
+                                                             MetricsCollector* collector,
+                                                             const Dashboard* dashboard,
                                                              ReadinessCheck readiness,
                                                              Logger* logger);
   ~HttpEndpoint();
@@ -67,23 +73,16 @@ class HttpEndpoint {
   // The bound address, host:port ("127.0.0.1:39417").
   const std::string& address() const { return address_; }
 
-  // Adds `source` to every scrape from now on. It must stay valid until RemoveSource(source)
-  // returns or the endpoint is destroyed. Adding the same source twice has no effect.
-  void AddSource(MetricsSource* source);
-  // Removes `source`, waiting for a scrape that is collecting it.
-  void RemoveSource(MetricsSource* source);
-
-  // The body of GET /metrics, now. A sample a source got wrong is left out and logged (once
-  // per distinct message) as a warning.
-  std::string Scrape();
-
   // Stops accepting connections and waits for the requests in progress (an idle keep-alive
   // connection is dropped within ~2 s). Idempotent.
   void Stop();
 
  private:
-  HttpEndpoint(ReadinessCheck readiness, Logger* logger);
+  HttpEndpoint(MetricsCollector* collector, const Dashboard* dashboard, ReadinessCheck readiness,
+               Logger* logger);
 
+  MetricsCollector* const collector_;
+  const Dashboard* const dashboard_;
   const ReadinessCheck readiness_;
   Logger* const logger_;
   std::unique_ptr<httplib::Server> server_;
@@ -91,11 +90,6 @@ class HttpEndpoint {
   int port_ = 0;
   std::string address_;
   bool stopped_ = false;
-
-  std::mutex sources_mu_;
-  std::vector<MetricsSource*> sources_ ABSL_GUARDED_BY(sources_mu_);
-  // Source errors already logged (bounded), so a faulty source does not log every scrape.
-  std::set<std::string> reported_ ABSL_GUARDED_BY(sources_mu_);
 };
 
 }  // namespace riffle::service

@@ -11,8 +11,11 @@
 #include "absl/strings/str_format.h"
 #include "absl/synchronization/mutex.h"
 #include "checkpoints/env.h"
+#include "service/alerts.h"
+#include "service/dashboard.h"
 #include "service/http_endpoint.h"
 #include "service/kafka_metrics.h"
+#include "service/metrics_history.h"
 #include "service/metrics_sources.h"
 #include "service/model_import.h"
 #include "service/model_registry.h"
@@ -313,15 +316,45 @@ absl::Status RunServer(const ServeConfig& config, Logger* logger, const std::ato
       absl::StrFormat("serving riffle.v1 on %s (%s, %s)", address,
                       config.server.tls.enabled() ? "TLS" : "plaintext",
                       config.server.auth_token.empty() ? "no token" : "token for mutating calls"));
-  // The HTTP endpoint, when asked for: up before the ready file is written, so a script that
-  // waits for that file finds it serving too. Its sources outlive it (declared first).
+  // The process's metrics: one collector serves /metrics and feeds the history (sampled each
+  // second below), which the dashboard draws and the alert rules evaluate; so both exist even
+  // without the HTTP endpoint. Sources, collector, history and dashboard outlive the endpoint
+  // (declared first).
   ModelMetricsSource model_metrics(&registry, env);
   ProcessMetricsSource process_metrics;
+  MetricsCollector collector(logger);
+  collector.AddSource(&model_metrics);
+  collector.AddSource(&process_metrics);
+  const MetricsHistoryOptions history_options;
+  MetricsHistory history(history_options);
+  DashboardOptions dashboard_options;
+  dashboard_options.retention_seconds = history_options.retention_seconds;
+  Dashboard dashboard(&history, dashboard_options);
+  // Alert rules (the `alerts:` section) read that history after each sample; their own
+  // counters join the collector. Declared before the endpoint, so it stops scraping first.
+  std::unique_ptr<AlertManager> alerts;
+  if (config.alerts.has_value()) {
+    absl::StatusOr<std::unique_ptr<AlertManager>> created =
+        AlertManager::Create(*config.alerts, env, logger);
+    if (!created.ok()) {
+      (*server)->Shutdown(std::chrono::milliseconds(0));
+      return created.status();
+    }
+    alerts = *std::move(created);
+    collector.AddSource(alerts.get());
+    absl::StatusOr<WebhookUrl> url = ParseWebhookUrl(config.alerts->webhook);
+    logger->Info(absl::StrFormat(
+        "alerts: %d rule%s, evaluated every %g s, posted to %s", config.alerts->rules.size(),
+        config.alerts->rules.size() == 1 ? "" : "s", config.alerts->evaluate_every_seconds,
+        url.ok() ? url->Origin() : "the webhook"));
+  }
+  // The HTTP endpoint, when asked for: up before the ready file is written, so a script that
+  // waits for that file finds it serving too.
   std::unique_ptr<HttpEndpoint> http;
   if (!config.http.listen.empty()) {
     const RiffleServer* grpc_server = server->get();
     absl::StatusOr<std::unique_ptr<HttpEndpoint>> started = HttpEndpoint::Start(
-        config.http,
+        config.http, &collector, &dashboard,
         [grpc_server] {
           return grpc_server->serving()
                      ? absl::OkStatus()
@@ -333,10 +366,9 @@ absl::Status RunServer(const ServeConfig& config, Logger* logger, const std::ato
       return started.status();
     }
     http = *std::move(started);
-    http->AddSource(&model_metrics);
-    http->AddSource(&process_metrics);
-    logger->Info(
-        absl::StrFormat("serving /metrics, /healthz and /readyz on http://%s", http->address()));
+    logger->Info(absl::StrFormat(
+        "serving /metrics, /healthz and /readyz on http://%s; dashboard: http://%s/dashboard/",
+        http->address(), http->address()));
     if (!config.http_ready_file.empty()) {
       if (absl::Status s =
               checkpoints::WriteFileAtomically(env, config.http_ready_file, http->address() + "\n");
@@ -372,8 +404,23 @@ absl::Status RunServer(const ServeConfig& config, Logger* logger, const std::ato
   std::vector<const KafkaPipeline*> pipeline_views;
   for (const std::unique_ptr<KafkaPipeline>& p : pipelines) pipeline_views.push_back(p.get());
   KafkaMetricsSource kafka_metrics(std::move(pipeline_views));
-  if (http != nullptr && !pipelines.empty()) http->AddSource(&kafka_metrics);
+  if (!pipelines.empty()) {
+    collector.AddSource(&kafka_metrics);
+    // The dashboard's latest flagged predictions: the routed copies of every Kafka path.
+    dashboard.SetFlaggedPredictions([&pipelines] {
+      std::vector<FlaggedPrediction> flagged;
+      for (const std::unique_ptr<KafkaPipeline>& p : pipelines) {
+        for (RoutedPrediction& r : p->RecentRouted()) {
+          flagged.push_back({p->model_name(), std::move(r.topic), std::move(r.key),
+                             std::move(r.value), r.time_micros});
+        }
+      }
+      return flagged;
+    });
+  }
 
+  // A first sample of the metrics history at once, so the dashboard has a point to show.
+  history.Record(static_cast<double>(env->NowMicros()) / 1e6, collector.Collect());
   auto last_tick = std::chrono::steady_clock::now();
   while (!stop->load()) {
     std::this_thread::sleep_for(std::chrono::milliseconds(50));
@@ -382,8 +429,18 @@ absl::Status RunServer(const ServeConfig& config, Logger* logger, const std::ato
       for (const std::unique_ptr<KafkaPipeline>& p : pipelines) {
         (*server)->SetHealth(KafkaHealthName(p->model_name()), p->connected());
       }
+      // The metrics history (dashboard, alert rules): one sample a second.
+      history.Record(static_cast<double>(env->NowMicros()) / 1e6, collector.Collect());
+      // Alert rules on the sample just taken; notifications leave on the alerts' own thread.
+      if (alerts != nullptr) alerts->Evaluate(history);
       last_tick = std::chrono::steady_clock::now();
     }
+  }
+  // Alerts first: delivering what is queued (bounded by alerts.flush_seconds) while nothing
+  // new is evaluated.
+  if (alerts != nullptr) {
+    alerts->Stop();
+    collector.RemoveSource(alerts.get());
   }
   if (!pipelines.empty()) logger->Info("stopping: the Kafka path finishes its batches");
   for (const std::unique_ptr<KafkaPipeline>& p : pipelines) {

@@ -263,6 +263,142 @@ absl::Status ParseModelKafka(const YAML::Node& node, std::string_view path, Kafk
   return absl::OkStatus();
 }
 
+// An optional number: left unset when the key is absent.
+absl::Status ReadOptionalNumber(const YAML::Node& parent, std::string_view key,
+                                std::string_view path, std::optional<double>* out) {
+  if (!parent[std::string(key)]) return absl::OkStatus();
+  double v = 0;
+  if (absl::Status s = ReadNumber(parent, key, path, &v, -1e300, 1e300); !s.ok()) return s;
+  *out = v;
+  return absl::OkStatus();
+}
+
+absl::Status ReadBool(const YAML::Node& parent, std::string_view key, std::string_view path,
+                      bool* out) {
+  const YAML::Node node = parent[std::string(key)];
+  if (!node) return absl::OkStatus();
+  if (!node.IsScalar() || !YAML::convert<bool>::decode(node, *out)) {
+    return KeyError(Join(path, key), "expected true or false");
+  }
+  return absl::OkStatus();
+}
+
+// One entry of alerts.rules. Only the YAML shape is checked here; ranges and combinations are
+// AlertRule::Validate's (run by ServeConfig::Validate, with the rule's path in the message).
+absl::Status ParseAlertRule(const YAML::Node& node, std::string_view path, AlertRule* r) {
+  if (absl::Status s =
+          CheckKeys(node, path,
+                    {"name", "kind", "model", "metric", "window", "labels", "function", "quantile",
+                     "above", "below", "for_seconds", "window_seconds", "description"});
+      !s.ok()) {
+    return s;
+  }
+  std::string kind;
+  std::vector<std::function<absl::Status()>> steps = {
+      [&] { return ReadString(node, "name", path, &r->name); },
+      [&] { return ReadString(node, "kind", path, &kind); },
+      [&] { return ReadString(node, "model", path, &r->model); },
+      [&] { return ReadString(node, "metric", path, &r->metric); },
+      [&] { return ReadString(node, "window", path, &r->window); },
+      [&] { return ReadString(node, "function", path, &r->function); },
+      [&] { return ReadString(node, "description", path, &r->description); },
+      [&] { return ReadOptionalNumber(node, "quantile", path, &r->quantile); },
+      [&] { return ReadOptionalNumber(node, "above", path, &r->above); },
+      [&] { return ReadOptionalNumber(node, "below", path, &r->below); },
+      [&] { return ReadNumber(node, "for_seconds", path, &r->for_seconds, -1e300, 1e300); },
+      [&] { return ReadNumber(node, "window_seconds", path, &r->window_seconds, -1e300, 1e300); },
+  };
+  for (auto& step : steps) {
+    if (absl::Status s = step(); !s.ok()) return s;
+  }
+  if (!node["kind"]) {
+    return KeyError(Join(path, "kind"), "required: metric, drift, lag or dead_letters");
+  }
+  absl::StatusOr<AlertKind> parsed = ParseAlertKind(kind);
+  if (!parsed.ok()) return KeyError(Join(path, "kind"), std::string(parsed.status().message()));
+  r->kind = *parsed;
+  if (const YAML::Node labels = node["labels"]) {
+    const std::string lpath = Join(path, "labels");
+    if (!labels.IsMap()) return KeyError(lpath, "expected a mapping of label: value");
+    for (const auto& entry : labels) {
+      const std::string name = entry.first.as<std::string>();
+      if (!entry.second.IsScalar()) return KeyError(Join(lpath, name), "expected a string");
+      r->labels[name] = entry.second.as<std::string>();
+    }
+  }
+  return absl::OkStatus();
+}
+
+absl::Status ParseAlerts(const YAML::Node& node, ServeConfig* c) {
+  const std::string_view path = "alerts";
+  if (absl::Status s = CheckKeys(
+          node, path,
+          {"webhook", "timeout_seconds", "max_attempts", "backoff_seconds", "backoff_max_seconds",
+           "max_retry_after_seconds", "min_interval_seconds", "max_per_minute",
+           "evaluate_every_seconds", "send_resolved", "queue_size", "flush_seconds", "rules"});
+      !s.ok()) {
+    return s;
+  }
+  AlertOptions& a = c->alerts.emplace();
+  // Wide bounds: the ranges are AlertOptions::Validate's, reported with the same key path.
+  std::vector<std::function<absl::Status()>> steps = {
+      [&] { return ReadString(node, "webhook", path, &a.webhook); },
+      [&] { return ReadNumber(node, "timeout_seconds", path, &a.timeout_seconds, -1e9, 1e9); },
+      [&] { return ReadNumber(node, "max_attempts", path, &a.max_attempts, -1e9, 1e9); },
+      [&] { return ReadNumber(node, "backoff_seconds", path, &a.backoff_seconds, -1e9, 1e9); },
+      [&] {
+        return ReadNumber(node, "backoff_max_seconds", path, &a.backoff_max_seconds, -1e9, 1e9);
+      },
+      [&] {
+        return ReadNumber(node, "max_retry_after_seconds", path, &a.max_retry_after_seconds, -1e9,
+                          1e9);
+      },
+      [&] {
+        return ReadNumber(node, "min_interval_seconds", path, &a.min_interval_seconds, -1e9, 1e9);
+      },
+      [&] { return ReadNumber(node, "max_per_minute", path, &a.max_per_minute, -1e9, 1e9); },
+      [&] {
+        return ReadNumber(node, "evaluate_every_seconds", path, &a.evaluate_every_seconds, -1e9,
+                          1e9);
+      },
+      [&] { return ReadBool(node, "send_resolved", path, &a.send_resolved); },
+      [&] { return ReadNumber(node, "queue_size", path, &a.queue_size, 0, 1e9); },
+      [&] { return ReadNumber(node, "flush_seconds", path, &a.flush_seconds, -1e9, 1e9); },
+  };
+  for (auto& step : steps) {
+    if (absl::Status s = step(); !s.ok()) return s;
+  }
+  if (const YAML::Node rules = node["rules"]) {
+    if (!rules.IsSequence()) return KeyError("alerts.rules", "expected a list of rules");
+    for (std::size_t i = 0; i < rules.size(); ++i) {
+      AlertRule rule;
+      if (absl::Status s = ParseAlertRule(rules[i], absl::StrFormat("alerts.rules[%d]", i), &rule);
+          !s.ok()) {
+        return s;
+      }
+      a.rules.push_back(std::move(rule));
+    }
+  }
+  return absl::OkStatus();
+}
+
+// A model's `spec:` (at `path`.spec; path "" for a spec file of its own). The YAML becomes
+// JSON for the proto's JSON mapping, then gets the same validation as CreateModel, so a bad
+// spec fails at start, naming the field. One parser for `riffle serve` and `riffle eval --spec`.
+absl::Status ParseSpec(const YAML::Node& spec, std::string_view path, riffle::v1::ModelSpec* out) {
+  std::string json;
+  AppendJson(spec, &json);
+  google::protobuf::util::JsonParseOptions options;
+  if (auto s = google::protobuf::util::JsonStringToMessage(json, out, options); !s.ok()) {
+    return KeyError(Join(path, "spec"), std::string(s.message()));
+  }
+  if (absl::StatusOr<ModelDefinition> d = DefinitionFromSpec(*out); !d.ok()) {
+    return absl::InvalidArgumentError(
+        absl::StrFormat("%s%s%s", path, path.empty() ? "" : ".", d.status().message()));
+  }
+  return absl::OkStatus();
+}
+
 absl::Status ParseModel(const YAML::Node& node, std::string_view path, DeclaredModel* out) {
   if (absl::Status s = CheckKeys(node, path, {"name", "spec", "from_checkpoint", "kafka"});
       !s.ok()) {
@@ -288,24 +424,15 @@ absl::Status ParseModel(const YAML::Node& node, std::string_view path, DeclaredM
     return absl::OkStatus();
   }
   if (!spec) return KeyError(Join(path, "spec"), "required (or from_checkpoint)");
-  std::string json;
-  AppendJson(spec, &json);
-  google::protobuf::util::JsonParseOptions options;
-  if (auto s = google::protobuf::util::JsonStringToMessage(json, &out->spec, options); !s.ok()) {
-    return KeyError(Join(path, "spec"), std::string(s.message()));
-  }
-  // The same validation as CreateModel, so a bad config fails at start, naming the field.
-  if (absl::StatusOr<ModelDefinition> d = DefinitionFromSpec(out->spec); !d.ok()) {
-    return absl::InvalidArgumentError(absl::StrFormat("%s.%s", path, d.status().message()));
-  }
-  return absl::OkStatus();
+  return ParseSpec(spec, path, &out->spec);
 }
 
 absl::Status Parse(const YAML::Node& root, ServeConfig* c) {
   if (root.IsNull()) return absl::OkStatus();  // an empty file: all defaults
-  if (absl::Status s = CheckKeys(root, "",
-                                 {"listen", "checkpoint", "limits", "log", "security", "models",
-                                  "shutdown_grace_seconds", "ready_file", "http", "kafka"});
+  if (absl::Status s =
+          CheckKeys(root, "",
+                    {"listen", "checkpoint", "limits", "log", "security", "models",
+                     "shutdown_grace_seconds", "ready_file", "http", "kafka", "alerts"});
       !s.ok()) {
     return s;
   }
@@ -400,6 +527,9 @@ absl::Status Parse(const YAML::Node& root, ServeConfig* c) {
   if (const YAML::Node n = root["kafka"]) {
     if (absl::Status s = ParseKafka(n, c); !s.ok()) return s;
   }
+  if (const YAML::Node n = root["alerts"]) {
+    if (absl::Status s = ParseAlerts(n, c); !s.ok()) return s;
+  }
   if (const YAML::Node n = root["models"]) {
     if (!n.IsSequence()) return KeyError("models", "expected a list of {name, spec}");
     std::set<std::string> names;
@@ -431,6 +561,11 @@ absl::Status ServeConfig::Validate() const {
   if (absl::Status s = kafka.Validate(); !s.ok()) {
     return absl::InvalidArgumentError(absl::StrFormat("kafka.%s", s.message()));
   }
+  if (alerts.has_value()) {
+    if (absl::Status s = alerts->Validate(); !s.ok()) {
+      return absl::InvalidArgumentError(absl::StrFormat("alerts.%s", s.message()));
+    }
+  }
   if (!std::isfinite(shutdown_grace_seconds) || shutdown_grace_seconds < 0 ||
       shutdown_grace_seconds > 3600) {
     return absl::InvalidArgumentError(absl::StrFormat(
@@ -440,6 +575,25 @@ absl::Status ServeConfig::Validate() const {
     return absl::InvalidArgumentError("checkpoint.every_seconds: must be >= 0");
   }
   return absl::OkStatus();
+}
+
+absl::StatusOr<riffle::v1::ModelSpec> ParseModelSpecYaml(std::string_view yaml,
+                                                         std::string_view source) {
+  riffle::v1::ModelSpec spec;
+  try {
+    const YAML::Node root = YAML::Load(std::string(yaml));
+    if (!root.IsMap()) {
+      return absl::InvalidArgumentError(
+          absl::StrFormat("%s: spec: expected a mapping (learner, features, ...)", source));
+    }
+    if (absl::Status s = ParseSpec(root, "", &spec); !s.ok()) {
+      return absl::InvalidArgumentError(absl::StrFormat("%s: %s", source, s.message()));
+    }
+  } catch (const YAML::Exception& e) {
+    return absl::InvalidArgumentError(absl::StrFormat("%s:%d:%d: not valid YAML: %s", source,
+                                                      e.mark.line + 1, e.mark.column + 1, e.msg));
+  }
+  return spec;
 }
 
 absl::StatusOr<ServeConfig> ParseServeConfig(std::string_view yaml, std::string_view source) {

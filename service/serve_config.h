@@ -8,6 +8,7 @@
 
 #include "absl/status/statusor.h"
 #include "riffle/v1/riffle.pb.h"
+#include "service/alerts.h"
 #include "service/http_endpoint.h"
 #include "service/kafka_pipeline.h"
 #include "service/logger.h"
@@ -55,6 +56,9 @@ struct ServeConfig {
   // Once the HTTP endpoint serves, its bound address ("host:port") is written here, atomically
   // (a file of its own, so ready_file keeps its one-line format). Requires http.listen.
   std::string http_ready_file;
+  // The `alerts:` section (docs/ALERTS.md): rules evaluated on the metrics history, their
+  // firing and resolved transitions posted to a webhook. None when the section is absent.
+  std::optional<AlertOptions> alerts;
 
   absl::Status Validate() const;
 };
@@ -63,6 +67,12 @@ struct ServeConfig {
 // ..." or "checkpoint.every_seconds: ..."), including unknown keys, so a typo is an error
 // rather than a silently ignored setting. `source` names the file in messages.
 absl::StatusOr<ServeConfig> ParseServeConfig(std::string_view yaml, std::string_view source);
+
+// Parses a model spec on its own: a file holding what a model's `spec:` holds in the config
+// (`riffle eval --spec`), converted and validated exactly as there. InvalidArgument prefixed
+// with `source`, naming the field ("model.yaml: spec.features.crosses[0].second: ...").
+absl::StatusOr<riffle::v1::ModelSpec> ParseModelSpecYaml(std::string_view yaml,
+                                                         std::string_view source);
 
 }  // namespace riffle::service
 

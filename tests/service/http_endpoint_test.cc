@@ -1,5 +1,6 @@
 // The HTTP endpoint over real HTTP on loopback: /metrics values against known traffic,
-// /healthz, /readyz following the gRPC server's health, 404s, and `riffle serve` wiring.
+// /healthz, /readyz following the gRPC server's health, 404s, and `riffle serve` wiring. The
+// dashboard's routes: tests/service/dashboard_test.cc.
 
 #include "service/http_endpoint.h"
 
@@ -123,8 +124,9 @@ std::string Slurp(const std::string& path) {
 }
 
 TEST(HttpEndpointTest, ListensOnAFreePortAndReportsIt) {
+  MetricsCollector collector(NullLogger());
   absl::StatusOr<std::unique_ptr<HttpEndpoint>> e =
-      HttpEndpoint::Start(Loopback(), nullptr, NullLogger());
+      HttpEndpoint::Start(Loopback(), &collector, nullptr, nullptr, NullLogger());
   ASSERT_TRUE(e.ok()) << e.status();
   EXPECT_GT((*e)->port(), 0);
   EXPECT_EQ((*e)->address(), absl::StrFormat("127.0.0.1:%d", (*e)->port()));
@@ -138,13 +140,19 @@ TEST(HttpEndpointTest, ListensOnAFreePortAndReportsIt) {
 }
 
 TEST(HttpEndpointTest, AnythingElseIsNotFound) {
-  auto e = HttpEndpoint::Start(Loopback(), nullptr, NullLogger());
+  MetricsCollector collector(NullLogger());
+  // Without a dashboard, its routes are not served either.
+  auto e = HttpEndpoint::Start(Loopback(), &collector, nullptr, nullptr, NullLogger());
   ASSERT_TRUE(e.ok()) << e.status();
-  for (const char* path : {"/", "/metric", "/metrics/x", "/healthz/", "/admin"}) {
+  for (const char* path :
+       {"/", "/metric", "/metrics/x", "/healthz/", "/admin", "/dashboard/", "/api/v1/dashboard"}) {
     httplib::Result r = Get((*e)->port(), path);
     ASSERT_TRUE(r) << path;
     EXPECT_EQ(r->status, 404) << path;
-    EXPECT_THAT(r->body, HasSubstr("not found")) << path;
+    EXPECT_EQ(r->body, absl::StrFormat("not found: %s (this endpoint serves /metrics, /healthz "
+                                       "and /readyz)\n",
+                                       path))
+        << path;
   }
   httplib::Client client("127.0.0.1", (*e)->port());
   httplib::Result post = client.Post("/metrics", "x", "text/plain");
@@ -163,7 +171,8 @@ TEST(HttpEndpointTest, InvalidOrBusyAddressesAreErrors) {
     o.listen = listen;
     EXPECT_EQ(o.Validate().code(), absl::StatusCode::kInvalidArgument) << listen;
     EXPECT_THAT(std::string(o.Validate().message()), StartsWith("http.listen: ")) << listen;
-    EXPECT_EQ(HttpEndpoint::Start(o, nullptr, NullLogger()).status().code(),
+    MetricsCollector collector(NullLogger());
+    EXPECT_EQ(HttpEndpoint::Start(o, &collector, nullptr, nullptr, NullLogger()).status().code(),
               absl::StatusCode::kInvalidArgument)
         << listen;
   }
@@ -173,12 +182,13 @@ TEST(HttpEndpointTest, InvalidOrBusyAddressesAreErrors) {
   EXPECT_TRUE(ipv6.Validate().ok());
 
   // A port in use fails (no SO_REUSEPORT: two servers never silently share a port).
-  auto first = HttpEndpoint::Start(Loopback(), nullptr, NullLogger());
+  MetricsCollector collector(NullLogger());
+  auto first = HttpEndpoint::Start(Loopback(), &collector, nullptr, nullptr, NullLogger());
   ASSERT_TRUE(first.ok());
   HttpEndpointOptions same;
   same.listen = (*first)->address();
   absl::StatusOr<std::unique_ptr<HttpEndpoint>> second =
-      HttpEndpoint::Start(same, nullptr, NullLogger());
+      HttpEndpoint::Start(same, &collector, nullptr, nullptr, NullLogger());
   EXPECT_EQ(second.status().code(), absl::StatusCode::kFailedPrecondition);
   EXPECT_THAT(std::string(second.status().message()), HasSubstr("cannot listen on " + same.listen));
 }
@@ -188,8 +198,9 @@ TEST(HttpEndpointTest, ReadyzFollowsTheGrpcServersHealth) {
   registry_options.env = checkpoints::DefaultEnv();
   ModelRegistry registry(registry_options);
   std::atomic<RiffleServer*> grpc{nullptr};
+  MetricsCollector collector(NullLogger());
   auto e = HttpEndpoint::Start(
-      Loopback(),
+      Loopback(), &collector, nullptr,
       [&grpc]() -> absl::Status {
         const RiffleServer* s = grpc.load();
         if (s == nullptr) return absl::UnavailableError("the gRPC server has not started");
@@ -274,11 +285,12 @@ TEST(HttpEndpointTest, MetricsReportKnownTraffic) {
   ModelMetricsSource models(&registry, &env);
   ProcessMetricsSource process;
   RecordingLogger logger;
-  auto e = HttpEndpoint::Start(Loopback(), nullptr, &logger);
+  MetricsCollector collector(&logger);
+  collector.AddSource(&models);
+  collector.AddSource(&process);
+  collector.AddSource(&models);  // no effect: added once
+  auto e = HttpEndpoint::Start(Loopback(), &collector, nullptr, nullptr, &logger);
   ASSERT_TRUE(e.ok()) << e.status();
-  (*e)->AddSource(&models);
-  (*e)->AddSource(&process);
-  (*e)->AddSource(&models);  // no effect: added once
   httplib::Result scrape = Get((*e)->port(), "/metrics");
   ASSERT_TRUE(scrape) << httplib::to_string(scrape.error());
   EXPECT_EQ(scrape->status, 200);
@@ -357,12 +369,13 @@ TEST(HttpEndpointTest, MetricsReportKnownTraffic) {
   EXPECT_GE(at("process_cpu_seconds_total"), 0);
 
   // The same scrape as text, in process, for the same state.
-  EXPECT_EQ(Parse((*e)->Scrape()).size(), v.size());
+  EXPECT_EQ(Parse(WriteTextExposition(collector.Collect())).size(), v.size());
   EXPECT_TRUE(logger.lines().empty());
 }
 
-// A source of another component (the Kafka pipeline, say): added and removed at run time; a
-// sample it gets wrong is left out and logged once, the rest is served.
+// A source of another component (the Kafka pipeline, say): added to and removed from the
+// collector while the endpoint serves; a sample it gets wrong is left out and logged once, the
+// rest is served.
 class FakeKafkaSource : public MetricsSource {
  public:
   void Collect(MetricFamilies* out) override {
@@ -376,10 +389,11 @@ class FakeKafkaSource : public MetricsSource {
 
 TEST(HttpEndpointTest, OtherSourcesContributeAndCanBeRemoved) {
   RecordingLogger logger;
-  auto e = HttpEndpoint::Start(Loopback(), nullptr, &logger);
+  MetricsCollector collector(&logger);
+  auto e = HttpEndpoint::Start(Loopback(), &collector, nullptr, nullptr, &logger);
   ASSERT_TRUE(e.ok());
   FakeKafkaSource kafka;
-  (*e)->AddSource(&kafka);
+  collector.AddSource(&kafka);
   for (int i = 0; i < 2; ++i) {
     httplib::Result r = Get((*e)->port(), "/metrics");
     ASSERT_TRUE(r);
@@ -394,7 +408,7 @@ TEST(HttpEndpointTest, OtherSourcesContributeAndCanBeRemoved) {
   EXPECT_THAT(logger.lines(),
               ::testing::ElementsAre(HasSubstr(
                   "metrics: sample left out: riffle_kafka_lag: counter names end in _total")));
-  (*e)->RemoveSource(&kafka);
+  collector.RemoveSource(&kafka);
   httplib::Result r = Get((*e)->port(), "/metrics");
   ASSERT_TRUE(r);
   EXPECT_EQ(r->body, "");
@@ -409,9 +423,10 @@ TEST(HttpEndpointTest, ScrapingDuringTrafficIsConsistent) {
   auto created = registry.Create("m", LogregSpec());
   ASSERT_TRUE(created.ok());
   ModelMetricsSource models(&registry, checkpoints::DefaultEnv());
-  auto e = HttpEndpoint::Start(Loopback(), nullptr, NullLogger());
+  MetricsCollector collector(NullLogger());
+  collector.AddSource(&models);
+  auto e = HttpEndpoint::Start(Loopback(), &collector, nullptr, nullptr, NullLogger());
   ASSERT_TRUE(e.ok());
-  (*e)->AddSource(&models);
   std::atomic<bool> done{false};
   std::thread traffic([&] {
     SeparableStream stream(3);
@@ -448,13 +463,14 @@ TEST(HttpEndpointTest, ScrapingDuringTrafficIsConsistent) {
   }
   traffic.join();
   EXPECT_GT(scrapes, 0);
-  const std::map<std::string, double> last = Parse((*e)->Scrape());
+  const std::map<std::string, double> last = Parse(WriteTextExposition(collector.Collect()));
   EXPECT_EQ(last.at(R"(riffle_model_labeled_events_total{model="m"})"), 2000);
   EXPECT_EQ(last.at(R"(riffle_model_predictions_total{model="m"})"), 2000);
 }
 
 // `riffle serve`'s RunServer with the endpoint on: it serves once the ready files are written,
-// answers /readyz, leaves the gRPC ready file's format alone, and stops with the server.
+// answers /readyz and the dashboard, leaves the gRPC ready file's format alone, and stops with
+// the server.
 TEST(HttpEndpointTest, RunServerServesTheEndpointUntilStopped) {
   ScopedTempDir dir;
   ServeConfig config;
@@ -493,6 +509,18 @@ TEST(HttpEndpointTest, RunServerServesTheEndpointUntilStopped) {
   EXPECT_EQ(v.at("riffle_models"), 1);
   EXPECT_EQ(v.at(R"(riffle_model_labeled_events_total{model="credit"})"), 0);
   EXPECT_EQ(v.count("process_resident_memory_bytes"), 1u);
+  // The dashboard, on the same port: its page, and the history sampled from the start.
+  httplib::Result root = Get(port, "/");
+  ASSERT_TRUE(root);
+  EXPECT_EQ(root->status, 302);
+  EXPECT_EQ(root->get_header_value("Location"), "/dashboard/");
+  httplib::Result page = Get(port, "/dashboard/");
+  ASSERT_TRUE(page);
+  EXPECT_EQ(page->status, 200);
+  httplib::Result data = Get(port, "/api/v1/dashboard");
+  ASSERT_TRUE(data);
+  EXPECT_EQ(data->status, 200);
+  EXPECT_THAT(data->body, HasSubstr(R"("models":[{"name":"credit","learner":"logreg",)"));
 
   stop = true;
   serve.join();
@@ -501,7 +529,8 @@ TEST(HttpEndpointTest, RunServerServesTheEndpointUntilStopped) {
 }
 
 TEST(HttpEndpointTest, RunServerFailsCleanlyWhenTheHttpPortIsTaken) {
-  auto taken = HttpEndpoint::Start(Loopback(), nullptr, NullLogger());
+  MetricsCollector collector(NullLogger());
+  auto taken = HttpEndpoint::Start(Loopback(), &collector, nullptr, nullptr, NullLogger());
   ASSERT_TRUE(taken.ok());
   ScopedTempDir dir;
   ServeConfig config;
