@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <charconv>
 #include <cmath>
+#include <map>
 #include <optional>
 #include <unordered_set>
 
@@ -14,6 +15,9 @@ namespace riffle::features {
 namespace {
 
 constexpr std::string_view kOther = "__other__";
+// Crosses hash with a fixed seed: FeatureCross has no seed of its own (the API has none), and
+// the bucket of a pair must never change.
+constexpr std::uint64_t kCrossHashSeed = 0;
 
 absl::Status FieldError(std::string_view name, std::string_view what) {
   return absl::InvalidArgumentError(absl::StrFormat("features[\"%s\"]: %s", name, what));
@@ -67,6 +71,26 @@ absl::Status PipelineSpec::Validate() const {
       return error("max_categories", "only categorical features have a category cap");
     }
   }
+  // Pairs as (smaller, larger) name: a cross of (a, b) is the same information as (b, a).
+  std::map<std::pair<std::string_view, std::string_view>, std::size_t> pairs;
+  for (std::size_t i = 0; i < crosses.size(); ++i) {
+    const FeatureCross& c = crosses[i];
+    auto error = [i](std::string_view field, std::string_view what) {
+      return absl::InvalidArgumentError(absl::StrFormat("crosses[%d].%s: %s", i, field, what));
+    };
+    if (c.first.empty()) return error("first", "must not be empty");
+    if (c.second.empty()) return error("second", "must not be empty");
+    if (c.first == c.second) {
+      return error("second", absl::StrFormat("'%s' is crossed with itself", c.second));
+    }
+    const auto pair = std::minmax(std::string_view(c.first), std::string_view(c.second));
+    if (auto [it, added] = pairs.emplace(pair, i); !added) {
+      return error("second", absl::StrFormat("'%s' and '%s' are already crossed in crosses[%d]",
+                                             c.first, c.second, it->second));
+    }
+    // hash_buckets: any value; 0 is one-hot, and a hashed cross names its bucket lazily, so a
+    // large count costs nothing until pairs land in the buckets.
+  }
   std::unordered_set<std::string_view> classes_seen;
   for (std::size_t i = 0; i < classes.size(); ++i) {
     if (classes[i].empty()) {
@@ -116,6 +140,15 @@ void Pipeline::RebuildIndex() {
   for (std::size_t i = 0; i < spec_.declared.size(); ++i) {
     declared_index_.emplace(spec_.declared[i].name, i);
   }
+  cross_slot_.clear();
+  cross_slots_.clear();
+  const auto slot = [this](const std::string& name) {
+    return cross_slot_.emplace(name, static_cast<std::uint32_t>(cross_slot_.size())).first->second;
+  };
+  for (const FeatureCross& c : spec_.crosses) {
+    const std::uint32_t first = slot(c.first);
+    cross_slots_.emplace_back(first, slot(c.second));
+  }
 }
 
 absl::Status Pipeline::Validate(std::span<const NamedFeature> features) const {
@@ -159,6 +192,42 @@ void Pipeline::AddIndicator(std::string_view name, std::string_view suffix_or_va
     x->Add(features_.Add(key, hint), 1.0);
   } else {
     if (std::optional<Vocabulary::Index> j = features_.Find(key, hint)) x->Add(*j, 1.0);
+  }
+}
+
+template <bool kLearn>
+void Pipeline::AddCross(std::size_t cross, learners::FeatureVector* x, PipelineScratch* scratch) {
+  const auto [first_slot, second_slot] = cross_slots_[cross];
+  const FeatureValue* first = scratch->cross_values[first_slot];
+  const FeatureValue* second = scratch->cross_values[second_slot];
+  if (first == nullptr || second == nullptr) return;  // a side is missing: no cross
+  const FeatureCross& c = spec_.crosses[cross];
+  char first_buffer[32];
+  char second_buffer[32];
+  std::string& key = scratch->name;
+  key.assign(c.first);
+  key.push_back('=');
+  key.append(first->kind == FeatureValue::Kind::kNumber ? NumberText(first->number, first_buffer)
+                                                        : first->text);
+  key.push_back('&');
+  key.append(c.second);
+  key.push_back('=');
+  key.append(second->kind == FeatureValue::Kind::kNumber ? NumberText(second->number, second_buffer)
+                                                         : second->text);
+  if (c.hash_buckets != 0) {
+    // The hashed kind's hash of the whole "<first>=<v1>&<second>=<v2>" text; the feature is
+    // the bucket.
+    const std::uint64_t bucket = XXH64(key.data(), key.size(), kCrossHashSeed) % c.hash_buckets;
+    key.assign(c.first);
+    key.push_back('&');
+    key.append(c.second);
+    key.push_back('#');
+    key.append(NumberText(static_cast<double>(bucket), first_buffer));
+  }
+  if constexpr (kLearn) {
+    x->Add(features_.Add(key), 1.0);
+  } else {
+    if (std::optional<Vocabulary::Index> j = features_.Find(key)) x->Add(*j, 1.0);
   }
 }
 
@@ -220,6 +289,7 @@ absl::Status Pipeline::Transform(std::span<const NamedFeature> features, learner
   scratch->standard.Clear();
   scratch->declared_seen.assign(spec_.declared.size(), 0);
   if (scratch->name_hints.size() < features.size()) scratch->name_hints.resize(features.size());
+  scratch->cross_values.assign(cross_slot_.size(), nullptr);
   char number_buffer[32];
   for (std::size_t position = 0; position < features.size(); ++position) {
     const NamedFeature& f = features[position];
@@ -237,6 +307,13 @@ absl::Status Pipeline::Transform(std::span<const NamedFeature> features, learner
     const bool is_number = f.value.kind == FeatureValue::Kind::kNumber;
     if (is_number) {
       if (absl::Status s = CheckNumber(f.name, f.value.number); !s.ok()) return s;
+    }
+    // Before the kind decides what else happens: a cross reads the side's value even where the
+    // feature itself is dropped or ignored.
+    if (!cross_slot_.empty()) {
+      if (auto it = cross_slot_.find(f.name); it != cross_slot_.end()) {
+        scratch->cross_values[it->second] = &f.value;
+      }
     }
     if (def == nullptr) {
       if (!spec_.pass_through) continue;
@@ -320,6 +397,7 @@ absl::Status Pipeline::Transform(std::span<const NamedFeature> features, learner
       }
     }
   }
+  for (std::size_t c = 0; c < spec_.crosses.size(); ++c) AddCross<kLearn>(c, x, scratch);
   if constexpr (kLearn) {
     scaler_.LearnAndAppendTransformed(scratch->standard, x);
   } else {
@@ -330,7 +408,7 @@ absl::Status Pipeline::Transform(std::span<const NamedFeature> features, learner
 
 bool Pipeline::PlanDense(std::span<const std::string_view> names, DensePlan* plan) const {
   plan->columns.clear();
-  if (!spec_.declared.empty() || !spec_.pass_through) return false;
+  if (!spec_.declared.empty() || !spec_.crosses.empty() || !spec_.pass_through) return false;
   std::vector<std::size_t> order(names.size());
   for (std::size_t c = 0; c < names.size(); ++c) order[c] = c;
   std::sort(order.begin(), order.end(),
@@ -371,7 +449,9 @@ absl::StatusOr<learners::ClassIndex> Pipeline::EncodeLabel(std::string_view labe
 std::size_t Pipeline::MemoryBytes() const {
   return sizeof(*this) + features_.MemoryBytes() + labels_.MemoryBytes() + scaler_.MemoryBytes() +
          (mins_.capacity() + maxs_.capacity()) * sizeof(double) +
-         declared_state_.capacity() * sizeof(DeclaredState);
+         declared_state_.capacity() * sizeof(DeclaredState) +
+         cross_slot_.size() * (sizeof(std::string) + sizeof(std::uint32_t) + 2 * sizeof(void*)) +
+         cross_slots_.capacity() * sizeof(cross_slots_[0]);
 }
 
 }  // namespace riffle::features

@@ -3,11 +3,14 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <limits>
+#include <optional>
 #include <span>
 #include <string>
 #include <string_view>
 #include <unordered_map>
+#include <utility>
 #include <vector>
 
 #include "absl/status/status.h"
@@ -55,17 +58,39 @@ struct FeatureDef {
   friend bool operator==(const FeatureDef&, const FeatureDef&) = default;
 };
 
+// A cross of two features (first, second): for an event that has both, the categorical value
+// "<first>=<v1>&<second>=<v2>", where a number is rendered as a categorical feature renders it
+// (the shortest text that reads back as the same double: 3 and 3.0 are one value). An event
+// missing either side gets no cross feature. The sides are looked up in the event by name,
+// whatever their declaration: a declared feature of any kind (even kDrop, so a raw feature can
+// be replaced by its crosses) or an undeclared one, also when undeclared features are ignored
+// (naming a feature in a cross is what uses it).
+struct FeatureCross {
+  std::string first;
+  std::string second;
+  // 0: one-hot, the value above being its own feature, as a categorical. Otherwise the value's
+  // text goes to bucket XXH64(text, seed 0) % hash_buckets, feature "<first>&<second>#<bucket>"
+  // = 1: the hash of the hashed kind, so a pair lands in the same bucket in every process and
+  // every Riffle version.
+  std::uint32_t hash_buckets = 0;
+
+  friend bool operator==(const FeatureCross&, const FeatureCross&) = default;
+};
+
 struct PipelineSpec {
   // Features not declared: true (the default) passes them through by name, River-style:
   // numbers standard-scaled, texts one-hot ("<name>=<value>" = 1). false ignores them.
   bool pass_through = true;
   std::vector<FeatureDef> declared;
+  // Crosses of two features each; the same pair (in either order) at most once.
+  std::vector<FeatureCross> crosses;
   // Class names known up front, in order (for binary models the second one is the positive
   // class). Empty: classes are added as labels arrive, in order of first appearance. When
   // given, a label outside them is an error.
   std::vector<std::string> classes;
 
-  // InvalidArgument naming the field, e.g. "declared[2].hash_buckets: must be at least 1".
+  // InvalidArgument naming the field, e.g. "declared[2].hash_buckets: must be at least 1" or
+  // "crosses[0].second: must not be empty".
   absl::Status Validate() const;
 
   friend bool operator==(const PipelineSpec&, const PipelineSpec&) = default;
@@ -78,11 +103,13 @@ struct PipelineScratch {
   std::string name;
   // Vocabulary::Add/Find hints by position of the feature in the event.
   std::vector<Vocabulary::Index> name_hints;
+  // The event's value of each feature crosses use (PipelineSpec::crosses), null if absent.
+  std::vector<const FeatureValue*> cross_values;
 };
 
 // Turns an event's named features into a model's input vector, with the state that grows with
 // the stream: feature and class vocabularies, scaler statistics, min/max, category counts.
-// Used identically by the gRPC service and the Kafka path (and later `riffle eval --spec`).
+// Used identically by the gRPC service, the Kafka path and `riffle eval --spec`.
 //
 // Order of operations, as River's pipelines: a prediction sees the statistics of earlier
 // learned events only (TransformForPredict is const and never adds a name); learning updates
@@ -112,8 +139,8 @@ class Pipeline {
   absl::Status TransformForPredict(std::span<const NamedFeature> features,
                                    learners::FeatureVector* x, PipelineScratch* scratch) const;
   // Columns of numbers resolved once for many rows (gRPC DenseBatch). Only for pipelines
-  // without declared features (pure pass-through, the schemaless default): there every
-  // number is a standard-scaled feature by name, so a column is just a feature index.
+  // without declared features or crosses (pure pass-through, the schemaless default): there
+  // every number is a standard-scaled feature by name, so a column is just a feature index.
   struct DensePlan {
     // (column, feature index) of the columns the model knows, in name order (the order
     // TransformForPredict sees sorted named features in, so results are bit-identical).
@@ -173,11 +200,23 @@ class Pipeline {
   void AddIndicator(std::string_view name, std::string_view suffix_or_value, char separator,
                     learners::FeatureVector* x, PipelineScratch* scratch,
                     Vocabulary::Index* hint = nullptr);
+  template <bool kLearn>
+  void AddCross(std::size_t cross, learners::FeatureVector* x, PipelineScratch* scratch);
   void RebuildIndex();
+
+  // Lookups by a string_view name without building a string.
+  struct NameHash {
+    using is_transparent = void;
+    std::size_t operator()(std::string_view s) const { return std::hash<std::string_view>{}(s); }
+  };
 
   PipelineSpec spec_;
   std::unordered_map<std::string, std::size_t> declared_index_;  // derived from spec_
   std::vector<DeclaredState> declared_state_;
+  // Derived from spec_.crosses: each distinct side name's slot in PipelineScratch::cross_values,
+  // and the (first, second) slots of each cross.
+  std::unordered_map<std::string, std::uint32_t, NameHash, std::equal_to<>> cross_slot_;
+  std::vector<std::pair<std::uint32_t, std::uint32_t>> cross_slots_;
   Vocabulary features_;
   Vocabulary labels_;
   StandardScaler scaler_;
@@ -186,6 +225,8 @@ class Pipeline {
   std::vector<double> maxs_;
 };
 
+// Version 1: declared features, classes, state. Version 2 adds the crosses after the classes;
+// version 1 data loads as a pipeline without crosses.
 template <class Archive>
 void Pipeline::save(Archive& archive, std::uint32_t /*version*/) const {
   archive(spec_.pass_through);
@@ -197,6 +238,12 @@ void Pipeline::save(Archive& archive, std::uint32_t /*version*/) const {
             d.missing_indicator, d.max_categories, d.hash_buckets, d.hash_seed);
   }
   learners::SaveVector(archive, spec_.classes);
+  archive(static_cast<std::uint64_t>(spec_.crosses.size()));
+  for (const FeatureCross& c : spec_.crosses) {
+    learners::SaveString(archive, c.first);
+    learners::SaveString(archive, c.second);
+    archive(c.hash_buckets);
+  }
   for (const DeclaredState& s : declared_state_) archive(s.categories, s.count, s.mean);
   archive(features_, labels_, scaler_);
   learners::SaveVector(archive, mins_);
@@ -204,7 +251,10 @@ void Pipeline::save(Archive& archive, std::uint32_t /*version*/) const {
 }
 
 template <class Archive>
-void Pipeline::load(Archive& archive, std::uint32_t /*version*/) {
+void Pipeline::load(Archive& archive, std::uint32_t version) {
+  if (version == 0 || version > 2) {
+    throw cereal::Exception("pipeline: unknown version " + std::to_string(version));
+  }
   Pipeline loaded;
   std::uint64_t declared = 0;
   archive(loaded.spec_.pass_through, declared);
@@ -226,6 +276,17 @@ void Pipeline::load(Archive& archive, std::uint32_t /*version*/) {
     loaded.spec_.declared.push_back(std::move(d));
   }
   learners::LoadVector(archive, &loaded.spec_.classes);
+  if (version >= 2) {
+    std::uint64_t crosses = 0;
+    archive(crosses);
+    for (std::uint64_t i = 0; i < crosses; ++i) {
+      FeatureCross c;  // each consumes bytes, as above
+      learners::LoadString(archive, &c.first);
+      learners::LoadString(archive, &c.second);
+      archive(c.hash_buckets);
+      loaded.spec_.crosses.push_back(std::move(c));
+    }
+  }
   if (!loaded.spec_.Validate().ok()) throw cereal::Exception("pipeline: invalid spec");
   loaded.declared_state_.resize(loaded.spec_.declared.size());
   for (DeclaredState& s : loaded.declared_state_) archive(s.categories, s.count, s.mean);
@@ -242,6 +303,6 @@ void Pipeline::load(Archive& archive, std::uint32_t /*version*/) {
 
 }  // namespace riffle::features
 
-CEREAL_CLASS_VERSION(riffle::features::Pipeline, 1);
+CEREAL_CLASS_VERSION(riffle::features::Pipeline, 2);
 
 #endif  // RIFFLE_FEATURES_PIPELINE_H_

@@ -1,9 +1,11 @@
 #include "service/eval.h"
 
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <fstream>
 #include <memory>
+#include <unordered_set>
 
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
@@ -15,7 +17,9 @@
 #include "learners/classifier.h"
 #include "learners/tree_model.h"
 #include "service/json.h"
+#include "service/model_definition.h"
 #include "service/prequential.h"
+#include "service/serve_config.h"
 
 namespace riffle::service {
 namespace {
@@ -23,6 +27,8 @@ namespace {
 constexpr std::uint64_t kProgressEveryRows = 4096;
 // The input position recorded in checkpoints: data rows consumed so far.
 constexpr char kRowsOffsetKey[] = "csv:rows";
+// A spec file is a few lines; anything near this is not one.
+constexpr std::uint64_t kMaxSpecBytes = 1 << 20;
 
 absl::Status RaggedRow(const features::CsvReader& reader, std::size_t got, std::size_t want) {
   return absl::InvalidArgumentError(absl::StrFormat(
@@ -65,6 +71,9 @@ EvalReport Report(const checkpoints::ModelState& state) {
     r.coerced_values = state.schema->coerced_values();
     r.classes = state.schema->labels().names();
     r.num_features = state.schema->features().size();
+  } else if (state.pipeline.has_value()) {
+    r.classes = state.pipeline->labels().names();
+    r.num_features = state.pipeline->features().size();
   }
   const bool binary = r.classes.size() == 2;
   r.cumulative = SnapshotMetrics(state.metrics.cumulative(), binary);
@@ -75,9 +84,29 @@ EvalReport Report(const checkpoints::ModelState& state) {
   return r;
 }
 
+// A checkpoint continued with --spec must be an event-pipeline model of that same spec: a
+// different spec would read the learned vocabulary and weights with other features.
+absl::StatusOr<checkpoints::ModelState> CheckSameSpec(checkpoints::ModelState state,
+                                                      const ModelDefinition& definition,
+                                                      const std::string& from) {
+  if (!state.pipeline.has_value()) {
+    return absl::InvalidArgumentError(absl::StrFormat(
+        "checkpoint %s is a table model of riffle eval without --spec: continue it without --spec",
+        from));
+  }
+  absl::StatusOr<ModelDefinition> stored = DefinitionFromJson(state.spec);
+  if (!stored.ok() || stored->spec_json != definition.spec_json) {
+    return absl::InvalidArgumentError(absl::StrFormat(
+        "checkpoint %s was trained with another spec than --spec gives (its spec: %s)", from,
+        state.spec));
+  }
+  return state;
+}
+
 // Where the run starts: a checkpoint file, the newest valid generation of a store, or a fresh
 // model. `resumed_from` describes the checkpoint used, if any.
 absl::StatusOr<checkpoints::ModelState> InitialState(const EvalOptions& options,
+                                                     const ModelDefinition* definition,
                                                      checkpoints::Env* env,
                                                      checkpoints::CheckpointStore* store,
                                                      std::string* resumed_from, bool* from_store,
@@ -116,12 +145,16 @@ absl::StatusOr<checkpoints::ModelState> InitialState(const EvalOptions& options,
           "--learner and --set cannot be combined with a checkpoint to resume from: the "
           "checkpoint carries its own learner and options");
     }
+    if (definition != nullptr) return CheckSameSpec(*std::move(state), *definition, *resumed_from);
     if (!state->schema.has_value()) {
       return absl::InvalidArgumentError(absl::StrFormat(
-          "checkpoint %s has no table schema: it was not written by riffle eval", *resumed_from));
+          "checkpoint %s has no table schema: it was not written by riffle eval without --spec "
+          "(an event-pipeline model continues with --spec and its spec)",
+          *resumed_from));
     }
     return state;
   }
+  if (definition != nullptr) return NewModelState("eval", *definition, /*version=*/1);
   const std::string kind = options.learner.empty() ? "logreg" : options.learner;
   absl::StatusOr<std::unique_ptr<learners::Classifier>> learner =
       learners::CreateClassifier(kind, options.learner_options);
@@ -173,6 +206,7 @@ absl::Status DumpTree(const checkpoints::ModelState& state, const std::string& p
   if (tree == nullptr) return absl::InvalidArgumentError("--dump-tree needs a tree learner");
   std::vector<std::string> names;
   if (state.schema.has_value()) names = state.schema->features().names();
+  if (state.pipeline.has_value()) names = state.pipeline->features().names();
   const bool dot = path.size() >= 4 && path.compare(path.size() - 4, 4, ".dot") == 0;
   const std::string text = dot ? tree->ToDot(names) : tree->ToJson(names);
   std::ofstream out(path, std::ios::binary | std::ios::trunc);
@@ -181,6 +215,95 @@ absl::Status DumpTree(const checkpoints::ModelState& state, const std::string& p
   if (!out) return absl::UnavailableError(absl::StrFormat("--dump-tree: cannot write %s", path));
   return absl::OkStatus();
 }
+
+// The definition in the --spec file, read with `riffle serve`'s spec parser.
+absl::StatusOr<ModelDefinition> LoadSpec(checkpoints::Env* env, const std::string& path) {
+  absl::StatusOr<std::string> yaml = env->ReadFile(path, kMaxSpecBytes);
+  if (!yaml.ok()) {
+    return absl::Status(yaml.status().code(),
+                        absl::StrFormat("--spec %s: %s", path, yaml.status().message()));
+  }
+  absl::StatusOr<riffle::v1::ModelSpec> spec = ParseModelSpecYaml(*yaml, path);
+  if (!spec.ok()) return spec.status();
+  return DefinitionFromSpec(*spec);
+}
+
+// `riffle eval --spec`: CSV rows as the events of a served model. Each column but the target is
+// a feature named by its header, in name order (the order the gRPC adapter sorts a request's
+// features in, so a row and a request with the same values give bit-identical sums).
+class EventRows {
+ public:
+  static absl::StatusOr<EventRows> Create(const std::vector<std::string>& header,
+                                          const std::string& target, std::string_view source) {
+    EventRows rows;
+    rows.header_ = header;
+    std::unordered_set<std::string_view> seen;
+    for (const std::string& name : header) {
+      if (!seen.insert(name).second) {
+        return absl::InvalidArgumentError(
+            absl::StrFormat("%s: column '%s' appears twice in the header", source, name));
+      }
+    }
+    const auto it = std::find(header.begin(), header.end(), target);
+    if (it == header.end()) {
+      return absl::InvalidArgumentError(
+          absl::StrFormat("%s: target column '%s' is not in the header (columns: %s)", source,
+                          target, absl::StrJoin(header, ", ")));
+    }
+    rows.target_ = static_cast<std::size_t>(it - header.begin());
+    for (std::size_t c = 0; c < header.size(); ++c) {
+      if (c != rows.target_) rows.order_.push_back(c);
+    }
+    std::sort(rows.order_.begin(), rows.order_.end(),
+              [&header](std::size_t a, std::size_t b) { return header[a] < header[b]; });
+    return rows;
+  }
+
+  // Test-then-train of one row, as a served model's Learn (or Predict, for an empty target).
+  // InvalidArgument naming the line for a row the pipeline or the classes reject.
+  absl::Status Apply(checkpoints::ModelState* state, std::span<const std::string_view> fields,
+                     const features::CsvReader& reader, PrequentialStep* step) {
+    features_.clear();
+    for (std::size_t c : order_) {
+      const std::string_view field = fields[c];
+      if (field.empty()) continue;  // missing
+      // ParseNumber refuses nan and inf, so every number here is finite.
+      if (std::optional<double> v = features::ParseNumber(field)) {
+        features_.push_back({header_[c], features::FeatureValue::Number(*v)});
+      } else {
+        features_.push_back({header_[c], features::FeatureValue::Text(field)});
+      }
+    }
+    features::Pipeline& pipeline = *state->pipeline;
+    const auto line_error = [&reader](const absl::Status& s) {
+      return absl::InvalidArgumentError(
+          absl::StrFormat("%s:%d: %s", reader.name(), reader.line(), s.message()));
+    };
+    if (absl::Status s = pipeline.Validate(features_); !s.ok()) return line_error(s);
+    const std::string_view label = fields[target_];
+    if (label.empty()) {
+      step->ApplyUnlabeledEvent(state, features_);
+      return absl::OkStatus();
+    }
+    // The service's class limit, so eval accepts exactly what a served model accepts.
+    if (!pipeline.FindLabel(label).has_value() &&
+        pipeline.labels().size() >= ServedModel::kMaxClasses) {
+      return line_error(absl::InvalidArgumentError(absl::StrFormat(
+          "label \"%s\" would be class %d; a model has at most %d", label.substr(0, 64),
+          pipeline.labels().size() + 1, ServedModel::kMaxClasses)));
+    }
+    absl::StatusOr<learners::ClassIndex> y = pipeline.EncodeLabel(label);
+    if (!y.ok()) return line_error(y.status());
+    step->ApplyLabeledEvent(state, features_, *y, /*weight=*/1.0, /*score=*/true);
+    return absl::OkStatus();
+  }
+
+ private:
+  std::vector<std::string> header_;
+  std::size_t target_ = 0;
+  std::vector<std::size_t> order_;  // feature columns, by name
+  std::vector<features::NamedFeature> features_;
+};
 
 }  // namespace
 
@@ -197,6 +320,24 @@ absl::Status EvalOptions::Validate() const {
   if (checkpoint_every_seconds < 0 || checkpoint_keep == 0) {
     return absl::InvalidArgumentError(
         "--checkpoint-every-seconds must be >= 0 and --checkpoint-keep >= 1");
+  }
+  if (!spec_file.empty()) {
+    // The spec names the learner and says how every column is used; a flag saying it again
+    // would be ignored or contradict it.
+    if (!learner.empty()) {
+      return absl::InvalidArgumentError(
+          "--learner cannot be combined with --spec: the spec names the learner (learner:)");
+    }
+    if (!learner_options.empty()) {
+      return absl::InvalidArgumentError(
+          "--set cannot be combined with --spec: give learner options in the spec "
+          "(learner_options:)");
+    }
+    if (!table.nominal.empty() || !table.drop.empty()) {
+      return absl::InvalidArgumentError(
+          "--nominal and --drop cannot be combined with --spec: declare the columns in the "
+          "spec (features.declared, kind CATEGORICAL or DROP)");
+    }
   }
   if (absl::Status s = table.Validate(); !s.ok()) return s;
   return metrics.Validate();
@@ -215,11 +356,18 @@ absl::StatusOr<EvalReport> RunEval(const EvalOptions& options, const EvalProgres
   }
   // The learner (and any checkpoint) first: an unknown learner or option fails before I/O on
   // the data.
+  std::optional<ModelDefinition> definition;
+  if (!options.spec_file.empty()) {
+    absl::StatusOr<ModelDefinition> loaded = LoadSpec(env, options.spec_file);
+    if (!loaded.ok()) return loaded.status();
+    definition = *std::move(loaded);
+  }
   std::string resumed_from;
   bool from_store = false;
   std::vector<std::string> warnings;
   absl::StatusOr<checkpoints::ModelState> initial =
-      InitialState(options, env, store.get(), &resumed_from, &from_store, &warnings);
+      InitialState(options, definition.has_value() ? &*definition : nullptr, env, store.get(),
+                   &resumed_from, &from_store, &warnings);
   if (!initial.ok()) return initial.status();
   checkpoints::ModelState state = *std::move(initial);
   if (!options.dump_tree.empty() &&
@@ -257,7 +405,13 @@ absl::StatusOr<EvalReport> RunEval(const EvalOptions& options, const EvalProgres
   // A fresh model decides column types from the first rows, which are kept (as owned strings)
   // and replayed; a resumed one already has its schema.
   std::vector<std::vector<std::string>> buffered;
-  if (state.schema.has_value()) {
+  std::optional<EventRows> event_rows;
+  if (definition.has_value()) {
+    // Events need no column typing: a field is a number or a text as it comes.
+    absl::StatusOr<EventRows> rows = EventRows::Create(header, options.table.target, reader.name());
+    if (!rows.ok()) return rows.status();
+    event_rows = *std::move(rows);
+  } else if (state.schema.has_value()) {
     if (absl::Status s = CheckSameTable(*state.schema, header, options, reader.name()); !s.ok()) {
       return s;
     }
@@ -313,19 +467,24 @@ absl::StatusOr<EvalReport> RunEval(const EvalOptions& options, const EvalProgres
   };
 
   PrequentialStep step;
-  const auto process = [&](std::span<const std::string_view> record) {
+  const auto process = [&](std::span<const std::string_view> record) -> absl::Status {
     if (row >= first_row) {
-      step.Apply(&state, record);
+      if (event_rows.has_value()) {
+        if (absl::Status s = event_rows->Apply(&state, record, reader, &step); !s.ok()) return s;
+      } else {
+        step.Apply(&state, record);
+      }
     } else {
       ++skipped_rows;
     }
     ++row;
     if (checkpointer.has_value()) maybe_checkpoint();
+    return absl::OkStatus();
   };
   std::vector<std::string_view> views;
   for (const std::vector<std::string>& owned : buffered) {
     views.assign(owned.begin(), owned.end());
-    process(views);
+    if (absl::Status s = process(views); !s.ok()) return s;
   }
   buffered.clear();
   buffered.shrink_to_fit();
@@ -334,7 +493,7 @@ absl::StatusOr<EvalReport> RunEval(const EvalOptions& options, const EvalProgres
     if (!more.ok()) return more.status();
     if (!*more) break;
     if (fields.size() != header.size()) return RaggedRow(reader, fields.size(), header.size());
-    process(fields);
+    if (absl::Status s = process(fields); !s.ok()) return s;
     if (progress && row % kProgressEveryRows == 0) {
       progress(row, reader.bytes_read(), reader.size_bytes());
     }

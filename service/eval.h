@@ -20,11 +20,24 @@ namespace riffle::service {
 // CSV file, as River's evaluate.progressive_val_score. For each row: decode, predict with the
 // model as it is, update the metrics, then learn. Rows with an empty target are predicted
 // only.
+//
+// With a spec (`--spec model.yaml`) the row goes through a served model's event pipeline and
+// learner instead of the tabular preprocessing: each column but the target is a feature named by
+// its header (a number is a number, any other text a text, an empty field missing), the same
+// features::Pipeline + Classifier + PrequentialStep as `riffle serve`, so a served model with the
+// same spec fed the same rows ends with the same metrics.
 
 struct EvalOptions {
   // CSV file with a header row; "-" reads standard input.
   std::string data;
+  // table.target is the label column in both modes; the other table options are for the
+  // tabular preprocessing only.
   features::TabularOptions table;
+  // A YAML model spec, the shape of a model's `spec:` in `riffle serve`'s config (learner,
+  // learner_options, features, classes, metrics_window). When set, learner, learner_options,
+  // table.nominal and table.drop must stay empty: the spec says all that. metrics is then
+  // ignored in favour of the spec's metrics_window.
+  std::string spec_file;
   // Learner kind; empty means "logreg". Must stay empty (and learner_options too) when
   // starting from a checkpoint, which carries its own learner.
   std::string learner;

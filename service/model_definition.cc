@@ -163,9 +163,9 @@ absl::StatusOr<ModelDefinition> DefinitionFromSpec(const v1::ModelSpec& spec) {
     if (!d.ok()) return d.status();
     def.pipeline.declared.push_back(*std::move(d));
   }
-  if (fs.crosses_size() > 0) {
-    return absl::UnimplementedError(
-        "spec.features.crosses: feature crosses are not supported by this Riffle yet");
+  for (const v1::FeatureCross& c : fs.crosses()) {
+    def.pipeline.crosses.push_back(
+        {.first = c.first(), .second = c.second(), .hash_buckets = c.hash_buckets()});
   }
   if (fs.aggregates_size() > 0) {
     return absl::UnimplementedError(
@@ -192,6 +192,24 @@ absl::StatusOr<ModelDefinition> DefinitionFromSpec(const v1::ModelSpec& spec) {
 
   if (absl::Status s = CanonicalJson(spec, &def.spec_json); !s.ok()) return s;
   return def;
+}
+
+absl::StatusOr<checkpoints::ModelState> NewModelState(std::string name,
+                                                      const ModelDefinition& definition,
+                                                      std::uint64_t version) {
+  absl::StatusOr<std::unique_ptr<learners::Classifier>> learner =
+      learners::CreateClassifier(definition.learner, definition.learner_options);
+  if (!learner.ok()) return learner.status();
+  absl::StatusOr<features::Pipeline> pipeline = features::Pipeline::Create(definition.pipeline);
+  if (!pipeline.ok()) return pipeline.status();
+  checkpoints::ModelState state;
+  state.name = std::move(name);
+  state.spec = definition.spec_json;
+  state.version = version;
+  state.learner = *std::move(learner);
+  state.pipeline = *std::move(pipeline);
+  state.metrics = learners::PrequentialMetrics(definition.metrics);
+  return state;
 }
 
 absl::StatusOr<ModelDefinition> DefinitionFromJson(std::string_view json) {

@@ -6,6 +6,7 @@
 #include <string_view>
 
 #include "absl/status/statusor.h"
+#include "checkpoints/model_checkpoint.h"
 #include "features/pipeline.h"
 #include "learners/metrics.h"
 #include "learners/registry.h"
@@ -34,6 +35,14 @@ absl::StatusOr<ModelDefinition> DefinitionFromSpec(const riffle::v1::ModelSpec& 
 
 // The definition stored in a checkpoint (ModelState::spec, JSON). DataLoss if it does not parse.
 absl::StatusOr<ModelDefinition> DefinitionFromJson(std::string_view json);
+
+// A fresh model of `definition`: learner, event pipeline, metrics and the spec's JSON, nothing
+// learned. What a served model starts from and what `riffle eval --spec` trains, so both run
+// the same model for the same spec. Errors: the learner's or pipeline's (a definition from
+// DefinitionFromSpec has none).
+absl::StatusOr<checkpoints::ModelState> NewModelState(std::string name,
+                                                      const ModelDefinition& definition,
+                                                      std::uint64_t version);
 
 // Model names: [a-zA-Z0-9_.-]{1,128}, not "." or "..", so a name is also a safe directory name.
 absl::Status ValidateModelName(std::string_view name);

@@ -70,6 +70,8 @@ struct EvalFlags {
   std::vector<std::string> sets;
   bool json = false;
   bool no_progress = false;
+  // Tabular-only flags, to tell whether they were given along with --spec.
+  std::vector<const CLI::Option*> tabular_only;
 };
 
 void AddEvalCommand(CLI::App& app, EvalFlags* flags) {
@@ -78,11 +80,16 @@ void AddEvalCommand(CLI::App& app, EvalFlags* flags) {
       "Prequential (test-then-train) evaluation of a learner over one pass of a CSV file:\n"
       "for each row, predict, update the metrics, then learn (as River's\n"
       "evaluate.progressive_val_score). Numeric columns are standard-scaled online;\n"
-      "nominal columns are one-hot encoded; an empty field is a missing value.");
+      "nominal columns are one-hot encoded; an empty field is a missing value.\n"
+      "With --spec, the rows go through a served model's pipeline and learner instead.");
   EvalOptions& o = flags->options;
   eval->add_option("--data", o.data, "CSV file with a header row (RFC 4180); '-' reads stdin")
       ->required();
   eval->add_option("--target", o.table.target, "Name of the label column")->required();
+  eval->add_option("--spec", o.spec_file,
+                   "YAML model spec (what a model's spec: holds in riffle serve's config): run "
+                   "its feature pipeline and learner, each column but the target a feature by "
+                   "name; excludes --learner, --set, --nominal, --drop, --infer-rows, --window");
   eval->add_option("--learner", o.learner,
                    "Learner: " + absl::StrJoin(learners::LearnerKinds(), ", "))
       ->capture_default_str();
@@ -96,12 +103,14 @@ void AddEvalCommand(CLI::App& app, EvalFlags* flags) {
                    "Columns to treat as nominal (one-hot) even if their values are numbers")
       ->delimiter(',');
   eval->add_option("--drop", o.table.drop, "Columns to ignore")->delimiter(',');
-  eval->add_option("--infer-rows", o.table.infer_rows,
-                   "Rows read to decide column types: a column with a non-numeric value in them "
-                   "is nominal")
-      ->capture_default_str();
-  eval->add_option("--window", o.metrics.window, "Rows in the rolling metrics window")
-      ->capture_default_str();
+  flags->tabular_only.push_back(
+      eval->add_option("--infer-rows", o.table.infer_rows,
+                       "Rows read to decide column types: a column with a non-numeric value in "
+                       "them is nominal")
+          ->capture_default_str());
+  flags->tabular_only.push_back(
+      eval->add_option("--window", o.metrics.window, "Rows in the rolling metrics window")
+          ->capture_default_str());
   eval->add_flag("--json", flags->json,
                  "Print one JSON object: rows, accuracy, log_loss, roc_auc (binary), macro_f1, "
                  "seconds, rows_per_second, and details");
@@ -182,6 +191,22 @@ int RunEvalCommand(EvalFlags& flags) {
       !s.ok()) {
     std::fprintf(stderr, "riffle eval: error: %s\n", std::string(s.message()).c_str());
     return kExitUsage;
+  }
+  if (!flags.options.spec_file.empty()) {
+    // Flags the spec overrides are usage errors, not silently ignored.
+    for (const CLI::Option* option : flags.tabular_only) {
+      if (option->count() > 0) {
+        std::fprintf(stderr,
+                     "riffle eval: error: %s cannot be combined with --spec (the spec's "
+                     "metrics_window sets the window; columns need no type inference)\n",
+                     option->get_name().c_str());
+        return kExitUsage;
+      }
+    }
+    if (absl::Status s = flags.options.Validate(); !s.ok()) {
+      std::fprintf(stderr, "riffle eval: error: %s\n", std::string(s.message()).c_str());
+      return kExitUsage;
+    }
   }
   InstallStopHandlers();
   flags.options.stop = &g_stop_requested;

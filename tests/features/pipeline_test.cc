@@ -3,12 +3,15 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cereal/archives/portable_binary.hpp>
 #include <cmath>
+#include <fstream>
 #include <limits>
 #include <map>
 #include <sstream>
 #include <string>
+#include <tuple>
 #include <vector>
 
 namespace riffle::features {
@@ -184,6 +187,127 @@ TEST(PipelineTest, HashingIsStableAndBounded) {
   EXPECT_EQ(p.features().Name(x.index(0)), "user#3");
 }
 
+TEST(PipelineTest, CrossesOneHotPairsOfDeclaredAndUndeclaredFeatures) {
+  PipelineSpec spec;
+  spec.declared.push_back({.name = "country", .kind = FeatureDef::Kind::kCategorical});
+  spec.crosses.push_back({.first = "country", .second = "device"});
+  spec.crosses.push_back({.first = "country", .second = "n"});  // n: undeclared number
+  Pipeline p = Make(spec);
+  PipelineScratch scratch;
+  learners::FeatureVector x;
+  // n = 3 is standard-scaled as itself (0: one value seen) and crossed as the text "3".
+  ASSERT_TRUE(
+      p.LearnAndTransform(std::vector{Text("country", "fr"), Text("device", "ios"), Num("n", 3.0)},
+                          &x, &scratch)
+          .ok());
+  EXPECT_EQ(Named(p, x), (std::map<std::string, double>{{"country=fr", 1.0},
+                                                        {"device=ios", 1.0},
+                                                        {"n", 0.0},
+                                                        {"country=fr&device=ios", 1.0},
+                                                        {"country=fr&n=3", 1.0}}));
+  // No device: no country x device cross. n = 0.5 renders as "0.5"; mean of n is now 1.75,
+  // population variance ((3 - 1.75)^2 + (0.5 - 1.75)^2) / 2 = 1.5625, so n scales to
+  // (0.5 - 1.75) / 1.25 = -1.
+  ASSERT_TRUE(
+      p.LearnAndTransform(std::vector{Text("country", "de"), Num("n", 0.5)}, &x, &scratch).ok());
+  EXPECT_EQ(Named(p, x), (std::map<std::string, double>{
+                             {"country=de", 1.0}, {"n", -1.0}, {"country=de&n=0.5", 1.0}}));
+  // No country: no cross at all.
+  ASSERT_TRUE(
+      p.LearnAndTransform(std::vector{Text("device", "ios"), Num("n", 3.0)}, &x, &scratch).ok());
+  for (const std::string& name : p.features().names()) {
+    EXPECT_EQ(name.find("device=ios&"), std::string::npos) << name;
+  }
+  EXPECT_EQ(p.features().size(), 7u);  // the five of the first event, country=de, its n cross
+}
+
+TEST(PipelineTest, PredictNeverAddsACross) {
+  PipelineSpec spec;
+  spec.crosses.push_back({.first = "a", .second = "b"});
+  Pipeline p = Make(spec);
+  PipelineScratch scratch;
+  learners::FeatureVector x;
+  // Before anything is learned, a cross contributes nothing and is not added.
+  ASSERT_TRUE(
+      p.TransformForPredict(std::vector{Text("a", "x"), Text("b", "y")}, &x, &scratch).ok());
+  EXPECT_EQ(x.size(), 0u);
+  EXPECT_EQ(p.features().size(), 0u);
+  ASSERT_TRUE(p.LearnAndTransform(std::vector{Text("a", "x"), Text("b", "y")}, &x, &scratch).ok());
+  EXPECT_EQ(p.features().size(), 3u);  // a=x, b=y, a=x&b=y
+  // A learned pair is predicted with; an unseen pair of seen values is not added.
+  ASSERT_TRUE(
+      p.TransformForPredict(std::vector{Text("a", "x"), Text("b", "y")}, &x, &scratch).ok());
+  EXPECT_EQ(Named(p, x),
+            (std::map<std::string, double>{{"a=x", 1.0}, {"b=y", 1.0}, {"a=x&b=y", 1.0}}));
+  ASSERT_TRUE(
+      p.TransformForPredict(std::vector{Text("a", "y"), Text("b", "y")}, &x, &scratch).ok());
+  EXPECT_EQ(Named(p, x), (std::map<std::string, double>{{"b=y", 1.0}}));
+  EXPECT_EQ(p.features().size(), 3u);
+  // Crosses rule out the dense fast path, which only knows numbers by name.
+  Pipeline::DensePlan plan;
+  const std::vector<std::string_view> names = {"a", "b"};
+  EXPECT_FALSE(p.PlanDense(names, &plan));
+}
+
+TEST(PipelineTest, HashedCrossBucketsArePinned) {
+  PipelineSpec spec;
+  spec.crosses.push_back({.first = "country", .second = "device", .hash_buckets = 16});
+  spec.pass_through = false;  // only the crosses: the sides are still read
+  Pipeline p = Make(spec);
+  PipelineScratch scratch;
+  learners::FeatureVector x;
+  // Pinned buckets: XXH64(text, seed 0) % 16, computed with libxxhash's XXH64 directly (a
+  // separate C program, not through Riffle). They must never change: every deployed model
+  // with a hashed cross depends on them.
+  //   "country=fr&device=ios"     -> 6491987470900592971 % 16 = 11
+  //   "country=fr&device=android" -> 1898120883699688268 % 16 = 12
+  //   "country=de&device=ios"     ->  749172153452229419 % 16 = 11
+  const std::vector<std::tuple<std::string, std::string, std::string>> pinned = {
+      {"fr", "ios", "country&device#11"},
+      {"fr", "android", "country&device#12"},
+      {"de", "ios", "country&device#11"}};
+  for (const auto& [country, device, bucket] : pinned) {
+    ASSERT_TRUE(p.LearnAndTransform(std::vector{Text("country", country), Text("device", device)},
+                                    &x, &scratch)
+                    .ok());
+    EXPECT_EQ(Named(p, x), (std::map<std::string, double>{{bucket, 1.0}}))
+        << country << " " << device;
+  }
+  EXPECT_EQ(p.features().names(),
+            (std::vector<std::string>{"country&device#11", "country&device#12"}));
+}
+
+TEST(PipelineTest, ACrossReadsDroppedAndIgnoredFeatures) {
+  PipelineSpec spec;
+  spec.pass_through = false;
+  spec.declared.push_back({.name = "a", .kind = FeatureDef::Kind::kDrop});
+  spec.crosses.push_back({.first = "a", .second = "b"});  // b: undeclared, and ignored alone
+  Pipeline p = Make(spec);
+  PipelineScratch scratch;
+  learners::FeatureVector x;
+  ASSERT_TRUE(
+      p.LearnAndTransform(std::vector{Num("a", 1), Num("b", 2), Num("c", 3)}, &x, &scratch).ok());
+  EXPECT_EQ(Named(p, x), (std::map<std::string, double>{{"a=1&b=2", 1.0}}));
+}
+
+TEST(PipelineTest, CrossSpecValidationNamesTheField) {
+  PipelineSpec spec;
+  spec.crosses.push_back({.first = "", .second = "b"});
+  EXPECT_THAT(spec.Validate().message(), HasSubstr("crosses[0].first: must not be empty"));
+  spec.crosses[0] = {.first = "a", .second = ""};
+  EXPECT_THAT(spec.Validate().message(), HasSubstr("crosses[0].second: must not be empty"));
+  spec.crosses[0] = {.first = "a", .second = "a"};
+  EXPECT_THAT(spec.Validate().message(), HasSubstr("crosses[0].second: 'a' is crossed with"));
+  spec.crosses[0] = {.first = "a", .second = "b"};
+  spec.crosses.push_back({.first = "a", .second = "c", .hash_buckets = 4});
+  EXPECT_TRUE(spec.Validate().ok()) << spec.Validate();
+  // The same pair in the other order is the same cross.
+  spec.crosses.push_back({.first = "b", .second = "a", .hash_buckets = 8});
+  EXPECT_THAT(spec.Validate().message(),
+              HasSubstr("crosses[2].second: 'b' and 'a' are already crossed in crosses[0]"));
+  EXPECT_EQ(Pipeline::Create(spec).status().code(), absl::StatusCode::kInvalidArgument);
+}
+
 TEST(PipelineTest, SpecValidationNamesTheField) {
   PipelineSpec spec;
   spec.declared.push_back({.name = "a"});
@@ -222,6 +346,8 @@ TEST(PipelineTest, SaveLoadRoundTripContinuesIdentically) {
   spec.declared.push_back(
       {.name = "c", .kind = FeatureDef::Kind::kCategorical, .max_categories = 3});
   spec.declared.push_back({.name = "h", .kind = FeatureDef::Kind::kHashed, .hash_buckets = 16});
+  spec.crosses.push_back({.first = "c", .second = "m"});
+  spec.crosses.push_back({.first = "c", .second = "h", .hash_buckets = 8});
   Pipeline a = Make(spec);
   PipelineScratch scratch;
   learners::FeatureVector xa, xb;
@@ -252,6 +378,79 @@ TEST(PipelineTest, SaveLoadRoundTripContinuesIdentically) {
     ASSERT_EQ(Named(a, xa), Named(b, xb)) << i;
   }
   EXPECT_EQ(a.features().names(), b.features().names());
+  // The crosses were learned with and survive the round trip.
+  EXPECT_TRUE(b.features().Find("c=c1&m=1").has_value());
+  EXPECT_TRUE(std::any_of(b.features().names().begin(), b.features().names().end(),
+                          [](const std::string& n) { return n.rfind("c&h#", 0) == 0; }));
+}
+
+std::string ReadFixture(const std::string& name) {
+  std::ifstream in(std::string(RIFFLE_FEATURES_FIXTURES_DIR) + "/" + name, std::ios::binary);
+  std::stringstream bytes;
+  bytes << in.rdbuf();
+  EXPECT_TRUE(in.good()) << name;
+  return bytes.str();
+}
+
+// tests/fixtures/features/pipeline_v1.bin was written by the Riffle before crosses (Pipeline
+// class version 1; make_pipeline_v1.cc there shows how). Checkpoints holding such pipelines
+// must keep loading and predicting as they did.
+TEST(PipelineTest, LoadsAVersion1Pipeline) {
+  std::stringstream buffer(ReadFixture("pipeline_v1.bin"));
+  Pipeline p = Pipeline::ForLoading();
+  {
+    cereal::PortableBinaryInputArchive in(buffer);
+    in(p);
+  }
+  EXPECT_TRUE(p.spec().crosses.empty());
+  ASSERT_EQ(p.spec().declared.size(), 3u);
+  EXPECT_EQ(p.spec().declared[2].hash_seed, 7u);
+  EXPECT_EQ(p.labels().names(), (std::vector<std::string>{"no", "yes"}));
+  EXPECT_EQ(p.features().names(),
+            (std::vector<std::string>{"age", "amount", "country=fr", "user#3", "country=de",
+                                      "user#0", "user#1", "country=us", "user#2"}));
+  PipelineScratch scratch;
+  learners::FeatureVector x;
+  // The four learned events had age 20..23 (mean 21.5, population variance 1.25) and amount
+  // 10..40 (min-max): age 22 -> 0.5 / sqrt(1.25), amount 25 -> (25 - 10) / 30 = 0.5.
+  ASSERT_TRUE(p.TransformForPredict(std::vector{Num("age", 22), Num("amount", 25),
+                                                Text("country", "de"), Text("user", "u0")},
+                                    &x, &scratch)
+                  .ok());
+  const std::map<std::string, double> named = Named(p, x);
+  ASSERT_EQ(named.size(), 4u);
+  EXPECT_DOUBLE_EQ(named.at("age"), 0.5 / std::sqrt(1.25));
+  EXPECT_DOUBLE_EQ(named.at("amount"), 0.5);
+  EXPECT_EQ(named.at("country=de"), 1.0);
+  EXPECT_EQ(
+      named.count("user#0") + named.count("user#1") + named.count("user#2") + named.count("user#3"),
+      1u);
+  // Saved again it is a version 2 pipeline that loads to the same state.
+  std::stringstream again;
+  {
+    cereal::PortableBinaryOutputArchive out(again);
+    out(p);
+  }
+  Pipeline q = Pipeline::ForLoading();
+  {
+    cereal::PortableBinaryInputArchive in(again);
+    in(q);
+  }
+  EXPECT_EQ(q.spec(), p.spec());
+  EXPECT_EQ(q.features().names(), p.features().names());
+}
+
+TEST(PipelineTest, LoadRejectsAnUnknownNewerVersion) {
+  std::string bytes = ReadFixture("pipeline_v1.bin");
+  // Byte 0 is the portable archive's endianness; bytes 1..4 the class version, little-endian.
+  ASSERT_EQ(bytes.substr(1, 4), std::string("\x01\x00\x00\x00", 4));
+  bytes[1] = 3;
+  std::stringstream buffer(bytes);
+  Pipeline p = Pipeline::ForLoading();
+  EXPECT_ANY_THROW({
+    cereal::PortableBinaryInputArchive in(buffer);
+    in(p);
+  });
 }
 
 TEST(PipelineTest, LoadRejectsTruncatedData) {

@@ -1,9 +1,18 @@
 #include "service/eval.h"
 
+#include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
 #include <fstream>
+#include <random>
 #include <string>
+#include <vector>
+
+#include "absl/strings/str_format.h"
+#include "service/model_definition.h"
+#include "service/serve_config.h"
+#include "service/served_model.h"
+#include "tests/service/service_testing.h"
 
 namespace riffle::service {
 namespace {
@@ -159,6 +168,199 @@ TEST(EvalTest, EmptyFileHasNoHeader) {
   absl::StatusOr<EvalReport> r = RunEval(o);
   EXPECT_EQ(r.status().code(), absl::StatusCode::kInvalidArgument);
   EXPECT_NE(r.status().message().find("no header"), absl::string_view::npos);
+}
+
+// ---- riffle eval --spec ----
+
+std::string WriteFile(const std::string& name, const std::string& content) {
+  const std::string path = ::testing::TempDir() + "/" + name;
+  std::ofstream(path) << content;
+  return path;
+}
+
+constexpr char kXorSpec[] = R"(
+learner: logreg
+learner_options: {lr: 0.1}
+metrics_window: 100
+features:
+  declared:
+    - {name: a, kind: CATEGORICAL}
+    - {name: b, kind: CATEGORICAL}
+    - {name: n, missing_indicator: true}
+  crosses:
+    - {first: a, second: b}
+)";
+
+// One row of the parity stream; n is missing when !has_n, the label empty when unlabeled.
+struct XorRow {
+  std::string a, b;
+  bool has_n = true;
+  double n = 0;
+  std::string label;
+};
+
+// XOR of a and b plus a numeric feature, with missing values and unlabeled rows. Raw engine
+// bits only: the stream is the same with every standard library.
+std::vector<XorRow> XorRows(int count) {
+  std::mt19937_64 rng(11);
+  std::vector<XorRow> rows;
+  for (int i = 0; i < count; ++i) {
+    const std::uint64_t bits = rng();
+    XorRow r;
+    r.a = (bits & 1) ? "x" : "y";
+    r.b = (bits & 2) ? "x" : "y";
+    r.has_n = i % 7 != 3;
+    r.n = static_cast<double>((bits >> 8) % 2001) / 100.0 - 10.0;
+    r.label = i % 11 == 5 ? "" : (r.a == r.b ? "same" : "diff");
+    rows.push_back(std::move(r));
+  }
+  return rows;
+}
+
+// The rows as CSV with the columns out of name order (the pipeline must not care).
+std::string XorCsv(const std::vector<XorRow>& rows) {
+  std::string csv = "n,label,b,a\n";
+  for (const XorRow& r : rows) {
+    // %.17g reads back as the same double.
+    absl::StrAppendFormat(&csv, "%s,%s,%s,%s\n", r.has_n ? absl::StrFormat("%.17g", r.n) : "",
+                          r.label, r.b, r.a);
+  }
+  return csv;
+}
+
+EvalOptions SpecOptions(const std::string& data, const std::string& spec_yaml,
+                        const std::string& spec_name = "spec.yaml") {
+  EvalOptions o;
+  o.data = data;
+  o.table.target = "label";
+  o.spec_file = WriteFile(spec_name, spec_yaml);
+  return o;
+}
+
+TEST(EvalSpecTest, GivesTheMetricsOfAServedModelWithTheSameSpecAndRows) {
+  const std::vector<XorRow> rows = XorRows(600);
+  absl::StatusOr<EvalReport> report =
+      RunEval(SpecOptions(WriteFile("xor.csv", XorCsv(rows)), kXorSpec));
+  ASSERT_TRUE(report.ok()) << report.status();
+
+  // The same rows through a served model, as gRPC requests would bring them: features sorted
+  // by name, a missing value left out; labeled rows learned (test-then-train), unlabeled ones
+  // predicted.
+  absl::StatusOr<riffle::v1::ModelSpec> spec = ParseModelSpecYaml(kXorSpec, "spec.yaml");
+  ASSERT_TRUE(spec.ok()) << spec.status();
+  absl::StatusOr<ModelDefinition> def = DefinitionFromSpec(*spec);
+  ASSERT_TRUE(def.ok()) << def.status();
+  testing::FakeClockEnv env;
+  ServedModel::Options options;
+  options.env = &env;
+  absl::StatusOr<std::unique_ptr<ServedModel>> model =
+      ServedModel::Create("m", *std::move(def), 1, options);
+  ASSERT_TRUE(model.ok()) << model.status();
+  std::uint64_t labeled = 0;
+  for (const XorRow& r : rows) {
+    std::vector<features::NamedFeature> f = {{"a", features::FeatureValue::Text(r.a)},
+                                             {"b", features::FeatureValue::Text(r.b)}};
+    if (r.has_n) f.push_back({"n", features::FeatureValue::Number(r.n)});
+    if (r.label.empty()) {
+      const InstanceView instance{"", f};
+      PredictBatchResult predicted;
+      ASSERT_TRUE((*model)->Predict({&instance, 1}, &predicted).ok());
+      continue;
+    }
+    const ExampleView example{{"", f}, r.label, 1.0, false};
+    LearnBatchResult learned;
+    ASSERT_TRUE((*model)->Learn({&example, 1}, false, &learned).ok());
+    ++labeled;
+  }
+  const ModelMetricsReport served = (*model)->Metrics();
+
+  EXPECT_EQ(report->rows, rows.size());
+  EXPECT_EQ(report->scored, labeled);
+  EXPECT_EQ(report->unlabeled, rows.size() - labeled);
+  EXPECT_EQ(report->window, 100u);
+  EXPECT_THAT(report->classes, ::testing::UnorderedElementsAre("diff", "same"));
+  for (const auto& [eval, service] : {std::pair{&report->cumulative, &served.cumulative},
+                                      std::pair{&report->rolling, &served.rolling}}) {
+    // Bit for bit: the same pipeline, learner and order of operations.
+    EXPECT_EQ(eval->accuracy, service->accuracy);
+    EXPECT_EQ(eval->log_loss, service->log_loss);
+    EXPECT_EQ(eval->roc_auc, service->roc_auc);
+    EXPECT_EQ(eval->macro_f1, service->macro_f1);
+    EXPECT_EQ(eval->count, service->count);
+  }
+  // And the cross is what the model learned from: XOR is learned.
+  EXPECT_GT(report->cumulative.accuracy, 0.9);
+}
+
+TEST(EvalSpecTest, FlagsTheSpecDecidesAreRejected) {
+  EvalOptions o = SpecOptions(Data("weka-vote.csv"), "learner: logreg\n");
+  o.learner = "logreg";
+  EXPECT_THAT(std::string(RunEval(o).status().message()),
+              ::testing::HasSubstr("--learner cannot be combined with --spec"));
+  o.learner.clear();
+  o.learner_options = {{"lr", "0.1"}};
+  EXPECT_THAT(std::string(RunEval(o).status().message()),
+              ::testing::HasSubstr("--set cannot be combined with --spec"));
+  o.learner_options.clear();
+  o.table.nominal = {"x"};
+  EXPECT_THAT(std::string(RunEval(o).status().message()),
+              ::testing::HasSubstr("--nominal and --drop cannot be combined with --spec"));
+}
+
+TEST(EvalSpecTest, SpecErrorsNameTheFileAndTheField) {
+  EvalOptions o = SpecOptions(Data("weka-vote.csv"),
+                              "learner: logreg\nfeatures: {crosses: [{first: a}]}\n", "bad.yaml");
+  absl::StatusOr<EvalReport> r = RunEval(o);
+  EXPECT_EQ(r.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(std::string(r.status().message()),
+              ::testing::HasSubstr("bad.yaml: spec.features.crosses[0].second: must not be empty"));
+  o.spec_file = ::testing::TempDir() + "/no-such-spec.yaml";
+  r = RunEval(o);
+  EXPECT_EQ(r.status().code(), absl::StatusCode::kNotFound) << r.status();
+  EXPECT_THAT(std::string(r.status().message()), ::testing::HasSubstr("--spec"));
+}
+
+TEST(EvalSpecTest, ARowThePipelineRejectsNamesItsLine) {
+  const std::string data = WriteFile("bad_row.csv", "n,label\n1,p\n2,q\nlots,p\n");
+  absl::StatusOr<EvalReport> r = RunEval(
+      SpecOptions(data, "learner: logreg\nfeatures: {declared: [{name: n, kind: NUMERIC}]}\n"));
+  EXPECT_EQ(r.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(std::string(r.status().message()),
+              ::testing::HasSubstr("bad_row.csv:4: features[\"n\"]: expected a number"));
+  r = RunEval(SpecOptions(data, "learner: logreg\n"));  // undeclared: "lots" is a category
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(r->rows, 3u);
+  EXPECT_EQ(r->num_features, 2u);  // n, n=lots
+  EvalOptions o = SpecOptions(data, "learner: logreg\n");
+  o.table.target = "y";
+  EXPECT_THAT(std::string(RunEval(o).status().message()),
+              ::testing::HasSubstr("target column 'y' is not in the header"));
+}
+
+TEST(EvalSpecTest, ACheckpointContinuesOnlyWithItsSpec) {
+  const std::vector<XorRow> rows = XorRows(200);
+  const std::string data = WriteFile("xor_ckpt.csv", XorCsv(rows));
+  const std::string checkpoint = ::testing::TempDir() + "/xor_spec.riffle";
+  EvalOptions first = SpecOptions(data, kXorSpec);
+  first.save_checkpoint = checkpoint;
+  ASSERT_TRUE(RunEval(first).ok());
+  EvalOptions again = SpecOptions(data, kXorSpec);
+  again.load_checkpoint = checkpoint;
+  absl::StatusOr<EvalReport> continued = RunEval(again);
+  ASSERT_TRUE(continued.ok()) << continued.status();
+  EXPECT_EQ(continued->rows, 400u);
+  std::string other = kXorSpec;
+  other.replace(other.find("lr: 0.1"), 7, "lr: 0.2");
+  EvalOptions different = SpecOptions(data, other, "other.yaml");
+  different.load_checkpoint = checkpoint;
+  EXPECT_THAT(std::string(RunEval(different).status().message()),
+              ::testing::HasSubstr("was trained with another spec"));
+  EvalOptions tabular;
+  tabular.data = data;
+  tabular.table.target = "label";
+  tabular.load_checkpoint = checkpoint;
+  EXPECT_THAT(std::string(RunEval(tabular).status().message()),
+              ::testing::HasSubstr("continues with --spec"));
 }
 
 }  // namespace

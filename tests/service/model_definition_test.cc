@@ -75,6 +75,43 @@ TEST(ModelDefinitionTest, ErrorsNameTheField) {
   EXPECT_THAT(Error(spec), HasSubstr("spec.features.aggregates"));
 }
 
+TEST(ModelDefinitionTest, ConvertsCrosses) {
+  riffle::v1::ModelSpec spec = Spec("logreg");
+  auto* c = spec.mutable_features()->add_crosses();
+  c->set_first("country");
+  c->set_second("device");
+  c = spec.mutable_features()->add_crosses();
+  c->set_first("country");
+  c->set_second("hour");
+  c->set_hash_buckets(64);
+  absl::StatusOr<ModelDefinition> def = DefinitionFromSpec(spec);
+  ASSERT_TRUE(def.ok()) << def.status();
+  EXPECT_EQ(def->pipeline.crosses,
+            (std::vector<features::FeatureCross>{
+                {.first = "country", .second = "device"},
+                {.first = "country", .second = "hour", .hash_buckets = 64}}));
+  // Checkpoints keep the spec as JSON: the crosses survive it.
+  absl::StatusOr<ModelDefinition> again = DefinitionFromJson(def->spec_json);
+  ASSERT_TRUE(again.ok()) << again.status();
+  EXPECT_EQ(again->pipeline, def->pipeline);
+}
+
+TEST(ModelDefinitionTest, CrossErrorsNameTheField) {
+  riffle::v1::ModelSpec spec = Spec("logreg");
+  spec.mutable_features()->add_crosses()->set_first("a");
+  EXPECT_THAT(Error(spec), HasSubstr("spec.features.crosses[0].second: must not be empty"));
+  spec = Spec("logreg");
+  auto* c = spec.mutable_features()->add_crosses();
+  c->set_first("a");
+  c->set_second("b");
+  c = spec.mutable_features()->add_crosses();
+  c->set_first("b");
+  c->set_second("a");
+  EXPECT_THAT(Error(spec), HasSubstr("spec.features.crosses[1].second: 'b' and 'a' are already "
+                                     "crossed in crosses[0]"));
+  EXPECT_EQ(DefinitionFromSpec(spec).status().code(), absl::StatusCode::kInvalidArgument);
+}
+
 TEST(ModelDefinitionTest, ModelNames) {
   EXPECT_TRUE(ValidateModelName("fraud-v2.1_a").ok());
   EXPECT_FALSE(ValidateModelName("").ok());

@@ -131,11 +131,55 @@ TEST(RiffleCliTest, MissingRequiredFlagIsAUsageError) {
   EXPECT_NE(r.output.find("--data"), std::string::npos) << r.output;
 }
 
+TEST(RiffleCliTest, EvalSpecRunsTheSpecsPipelineAndLearner) {
+  const std::string spec = WriteTemp(
+      "cli_spec.yaml", "learner: logreg\nfeatures:\n  crosses:\n    - {first: a, second: b}\n");
+  std::string csv = "a,b,y\n";
+  for (int i = 0; i < 40; ++i) {
+    const bool a = i % 2 == 0, b = i % 3 == 0;
+    csv += std::string(a ? "x" : "z") + "," + (b ? "x" : "z") + "," + (a == b ? "s" : "d") + "\n";
+  }
+  CommandResult r = RunRiffle("eval --data " + WriteTemp("cli_spec.csv", csv) +
+                              " --target y --spec " + spec + " --json");
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_NE(r.output.find("\"rows\": 40"), std::string::npos) << r.output;
+  // a=x, a=z, b=x, b=z and the four pairs.
+  EXPECT_NE(r.output.find("\"features\": 8"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("\"learner\": \"logreg\""), std::string::npos) << r.output;
+}
+
+TEST(RiffleCliTest, EvalSpecWithFlagsItDecidesIsAUsageError) {
+  const std::string spec = WriteTemp("cli_spec_conflict.yaml", "learner: logreg\n");
+  const std::string base =
+      "eval --data " + Data("sklearn-iris.csv") + " --target target --spec " + spec;
+  for (const auto& [flag, message] :
+       {std::pair<std::string, std::string>{" --learner logreg", "--learner cannot be combined"},
+        {" --set lr=0.1", "--set cannot be combined"},
+        {" --nominal sepal", "--nominal and --drop cannot be combined"},
+        {" --window 50", "--window cannot be combined with --spec"},
+        {" --infer-rows 10", "--infer-rows cannot be combined with --spec"}}) {
+    CommandResult r = RunRiffle(base + flag);
+    EXPECT_EQ(r.exit_code, 2) << flag << ": " << r.output;
+    EXPECT_EQ(CountLines(r.output), 1) << r.output;
+    EXPECT_NE(r.output.find(message), std::string::npos) << r.output;
+  }
+}
+
+TEST(RiffleCliTest, EvalSpecErrorIsAOneLineErrorNamingTheField) {
+  const std::string spec =
+      WriteTemp("cli_bad_spec.yaml", "learner: logreg\nfeatures: {crosses: [{first: a}]}\n");
+  CommandResult r =
+      RunRiffle("eval --data " + Data("sklearn-iris.csv") + " --target target --spec " + spec);
+  EXPECT_EQ(r.exit_code, 1) << r.output;
+  EXPECT_EQ(CountLines(r.output), 1) << r.output;
+  EXPECT_NE(r.output.find("spec.features.crosses[0].second"), std::string::npos) << r.output;
+}
+
 TEST(RiffleCliTest, HelpDocumentsEveryOption) {
   CommandResult r = RunRiffle("eval --help");
   EXPECT_EQ(r.exit_code, 0);
   for (const char* flag : {"--data", "--target", "--learner", "--set", "--nominal", "--drop",
-                           "--infer-rows", "--window", "--json", "--no-progress"}) {
+                           "--infer-rows", "--window", "--json", "--no-progress", "--spec"}) {
     EXPECT_NE(r.output.find(flag), std::string::npos) << flag;
   }
 }
