@@ -93,8 +93,10 @@ std::string WriteTextExposition(const MetricFamilies& families);
 std::string FormatMetricValue(double value);
 
 // Something that contributes metrics to a scrape: the served models, the process, the Kafka
-// pipeline. Registered on the HttpEndpoint (AddSource), which calls Collect() once per scrape,
-// never concurrently with itself, on an HTTP worker thread while the service keeps serving.
+// pipeline. Registered on the process's MetricsCollector (service/metrics_history.h), which
+// calls Collect() for every scrape of /metrics and once a second for the metrics history, never
+// concurrently with itself, on an HTTP worker thread or the server's main loop while the
+// service keeps serving.
 // Collect() must therefore be thread-safe with respect to the rest of the program, quick, and
 // must not hold a lock the serving path needs for longer than a snapshot of its values takes.
 class MetricsSource {
