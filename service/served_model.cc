@@ -77,20 +77,10 @@ absl::StatusOr<std::unique_ptr<ServedModel>> ServedModel::Create(std::string nam
                                                                  std::uint64_t version,
                                                                  const Options& options) {
   if (absl::Status s = ValidateModelName(name); !s.ok()) return s;
-  absl::StatusOr<std::unique_ptr<learners::Classifier>> learner =
-      learners::CreateClassifier(definition.learner, definition.learner_options);
-  if (!learner.ok()) return learner.status();
-  absl::StatusOr<features::Pipeline> pipeline = features::Pipeline::Create(definition.pipeline);
-  if (!pipeline.ok()) return pipeline.status();
-  checkpoints::ModelState state;
-  state.name = name;
-  state.spec = definition.spec_json;
-  state.version = version;
-  state.learner = *std::move(learner);
-  state.pipeline = *std::move(pipeline);
-  state.metrics = learners::PrequentialMetrics(definition.metrics);
+  absl::StatusOr<checkpoints::ModelState> state = NewModelState(name, definition, version);
+  if (!state.ok()) return state.status();
   auto model = std::unique_ptr<ServedModel>(
-      new ServedModel(std::move(name), std::move(definition), std::move(state), options));
+      new ServedModel(std::move(name), std::move(definition), *std::move(state), options));
   if (absl::Status s = model->OpenStore(); !s.ok()) return s;
   if (model->store_ != nullptr) {
     absl::StatusOr<checkpoints::WrittenCheckpoint> first = model->CheckpointNow();
