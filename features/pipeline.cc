@@ -83,7 +83,11 @@ absl::Status PipelineSpec::Validate() const {
     if (c.first == c.second) {
       return error("second", absl::StrFormat("'%s' is crossed with itself", c.second));
     }
-    const auto pair = std::minmax(std::string_view(c.first), std::string_view(c.second));
+    // (std::minmax returns references: its arguments must outlive the pair.)
+    const std::string_view first = c.first;
+    const std::string_view second = c.second;
+    const std::pair<std::string_view, std::string_view> pair =
+        first < second ? std::pair(first, second) : std::pair(second, first);
     if (auto [it, added] = pairs.emplace(pair, i); !added) {
       return error("second", absl::StrFormat("'%s' and '%s' are already crossed in crosses[%d]",
                                              c.first, c.second, it->second));
