@@ -252,7 +252,8 @@
                      text));
   }
 
-  function drawChart(fig, chart, model) {
+  // Clears a figure's SVG (sized to its box) and legend for a redraw.
+  function resetFigure(fig) {
     const svg = fig.querySelector('svg');
     const w = Math.max(Math.round(svg.getBoundingClientRect().width), 200);
     const h = 120;
@@ -260,6 +261,11 @@
     svg.replaceChildren();
     const legend = fig.querySelector('.legend');
     legend.replaceChildren();
+    return {svg, w, h, legend};
+  }
+
+  function drawChart(fig, chart, model) {
+    const {svg, w, h, legend} = resetFigure(fig);
 
     const lines = chart.lines.filter(([key]) => model.present.has(key))
                       .map(([key, label], i) => ({key, label, i,
@@ -341,12 +347,7 @@
   }
 
   function drawClasses(fig, model) {
-    const svg = fig.querySelector('svg');
-    const w = Math.max(Math.round(svg.getBoundingClientRect().width), 200);
-    const h = 120;
-    svg.setAttribute('viewBox', `0 0 ${w} ${h}`);
-    svg.replaceChildren();
-    const legend = fig.querySelector('.legend');
+    const {svg, w, h, legend} = resetFigure(fig);
     const classWindow = state.windows.class_seconds || 0;
     legend.textContent = `last ${classWindow} s`;
     if (model.classes === null) {
