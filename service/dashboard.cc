@@ -242,8 +242,7 @@ void AppendModel(std::string* out, const DashboardModel& m) {
 absl::Status DashboardOptions::Validate() const {
   for (const auto& [name, value] :
        {std::pair{"rate_seconds", rate_seconds}, std::pair{"latency_seconds", latency_seconds},
-        std::pair{"class_seconds", class_seconds},
-        std::pair{"retention_seconds", retention_seconds}}) {
+        std::pair{"class_seconds", class_seconds}}) {
     if (!(value > 0) || !std::isfinite(value)) {
       return absl::InvalidArgumentError(
           absl::StrFormat("dashboard: %s must be a positive number, got %g", name, value));
@@ -260,6 +259,7 @@ DashboardSnapshot BuildDashboardSnapshot(const MetricsHistory& history, double s
   // out and the next one (since = now) includes, so the page sees every sample exactly once.
   snap.now = history.last_time();
   snap.since = since_seconds;
+  snap.retention_seconds = history.retention_seconds();
   snap.options = options;
   snap.flagged_available = flagged != nullptr;
   const double now = snap.now;
@@ -398,7 +398,7 @@ std::string DashboardJson(const DashboardSnapshot& snapshot) {
   AppendNumber(&out, snapshot.since);
   out.push_back(',');
   AppendKey(&out, "retention_seconds");
-  AppendNumber(&out, snapshot.options.retention_seconds);
+  AppendNumber(&out, snapshot.retention_seconds);
   out.push_back(',');
   AppendKey(&out, "windows");
   out.push_back('{');

@@ -50,9 +50,6 @@ struct DashboardOptions {
   double latency_seconds = 10;
   // Window of the class distribution of recent predictions.
   double class_seconds = 60;
-  // How far back the history goes (MetricsHistoryOptions::retention_seconds): the page keeps
-  // points this long.
-  double retention_seconds = 600;
   // Flagged predictions listed per model (the newest).
   std::size_t max_flagged = 20;
 
@@ -104,8 +101,9 @@ struct DashboardModel {
 
 // Everything one GET /api/v1/dashboard answers.
 struct DashboardSnapshot {
-  double now = 0;    // the history's last sample time (0: none yet); the next `since`
-  double since = 0;  // as asked
+  double now = 0;                // the history's last sample time (0: none yet); the next `since`
+  double since = 0;              // as asked
+  double retention_seconds = 0;  // the history's: the page keeps points this long
   DashboardOptions options;
   bool flagged_available = false;      // a provider of flagged predictions is set
   std::vector<DashboardModel> models;  // sorted by name

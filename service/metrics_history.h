@@ -129,6 +129,8 @@ class MetricsHistory {
 
   // Names of the series it holds, sorted.
   std::vector<std::string> Names() const;
+  // How far back samples are kept (the options').
+  double retention_seconds() const { return options_.retention_seconds; }
   // The time of the last Record that was kept, or 0 before the first.
   double last_time() const;
   // Samples of series beyond max_series that were dropped.

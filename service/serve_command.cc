@@ -325,11 +325,8 @@ absl::Status RunServer(const ServeConfig& config, Logger* logger, const std::ato
   MetricsCollector collector(logger);
   collector.AddSource(&model_metrics);
   collector.AddSource(&process_metrics);
-  const MetricsHistoryOptions history_options;
-  MetricsHistory history(history_options);
-  DashboardOptions dashboard_options;
-  dashboard_options.retention_seconds = history_options.retention_seconds;
-  Dashboard dashboard(&history, dashboard_options);
+  MetricsHistory history;
+  Dashboard dashboard(&history, DashboardOptions());
   // Alert rules (the `alerts:` section) read that history after each sample; their own
   // counters join the collector. Declared before the endpoint, so it stops scraping first.
   std::unique_ptr<AlertManager> alerts;
