@@ -1,4 +1,5 @@
-// JSON event decoding, alone and followed by the feature pipeline (Google Benchmark).
+// JSON event decoding, alone and followed by the feature pipeline, with and without windowed
+// aggregates (Google Benchmark).
 //
 //   build/release/benchmarks/json_decoder_benchmark --benchmark_min_time=1
 //
@@ -9,7 +10,9 @@
 // items_per_second is events per second on one core.
 #include <benchmark/benchmark.h>
 
+#include <charconv>
 #include <cstdio>
+#include <cstring>
 #include <random>
 #include <string>
 #include <vector>
@@ -17,6 +20,7 @@
 #include "absl/strings/str_format.h"
 #include "features/json_decoder.h"
 #include "features/pipeline.h"
+#include "features/window_aggregates.h"
 
 namespace riffle::features {
 namespace {
@@ -72,12 +76,9 @@ void BM_JsonDecode30Fields(benchmark::State& state) {
 }
 BENCHMARK(BM_JsonDecode30Fields);
 
-// Decode, then the model input as the predict path computes it. The pipeline declares the
-// categorical fields and hashes the device id; the numbers pass through (standard-scaled). Its
-// statistics are warmed up by learning every event once first.
-void BM_JsonDecodeTransformForPredict(benchmark::State& state) {
-  const std::vector<std::string>& events = Events();
-  JsonDecoder decoder = Decoder();
+// The pipeline declares the categorical fields and hashes the device id; the numbers pass
+// through (standard-scaled).
+PipelineSpec PaymentPipelineSpec() {
   PipelineSpec spec;
   for (const char* name : {"country", "channel", "currency", "mcc", "merchant.country"}) {
     spec.declared.push_back({.name = name, .kind = FeatureDef::Kind::kCategorical});
@@ -88,7 +89,15 @@ void BM_JsonDecodeTransformForPredict(benchmark::State& state) {
                            .kind = FeatureDef::Kind::kNumeric,
                            .imputation = FeatureDef::Imputation::kMean,
                            .missing_indicator = true});
-  Pipeline pipeline = std::move(Pipeline::Create(spec).value());
+  return spec;
+}
+
+// Decode, then the model input as the predict path computes it. The pipeline's statistics are
+// warmed up by learning every event once first.
+void BM_JsonDecodeTransformForPredict(benchmark::State& state) {
+  const std::vector<std::string>& events = Events();
+  JsonDecoder decoder = Decoder();
+  Pipeline pipeline = std::move(Pipeline::Create(PaymentPipelineSpec()).value());
   DecodedEvent event;
   learners::FeatureVector x;
   PipelineScratch scratch;
@@ -111,6 +120,144 @@ void BM_JsonDecodeTransformForPredict(benchmark::State& state) {
   state.counters["inputs"] = static_cast<double>(x.size());
 }
 BENCHMARK(BM_JsonDecodeTransformForPredict);
+
+// The two aggregates of the windowed-aggregate benchmarks, keyed by the event key (the card):
+// events of the card in the last 10 minutes (sliding, 1-minute hop) and the mean amount of the
+// card in the current hour (tumbling).
+WindowAggregator CardAggregator() {
+  AggregatorSpec spec;
+  AggregateDef& count = spec.aggregates.emplace_back();
+  count.name = "card_count_10m";
+  count.function = AggregateDef::Function::kCount;
+  count.window_seconds = 600;
+  count.hop_seconds = 60;
+  AggregateDef& mean = spec.aggregates.emplace_back();
+  mean.name = "card_amount_mean_1h";
+  mean.field = "num_00";  // the amount
+  mean.function = AggregateDef::Function::kMean;
+  mean.window_seconds = 3600;
+  return std::move(WindowAggregator::Create(spec).value());
+}
+
+// Card i of `cards`, visited in a scattered order (as real traffic), as "card-<n>" in *buffer.
+std::string_view CardKey(std::uint64_t i, std::uint64_t cards, char (&buffer)[32]) {
+  const std::uint64_t card = (i * 7919) % cards;  // 7919 is prime: a permutation of the cards
+  std::memcpy(buffer, "card-", 5);
+  auto [end, ec] = std::to_chars(buffer + 5, buffer + sizeof(buffer), card);
+  return std::string_view(buffer, static_cast<std::size_t>(end - buffer));
+}
+
+constexpr std::int64_t kBenchStartMicros = 1'714'564'800'000'000;  // 2024-05-01T12:00:00Z
+
+// The predict path of a model with windowed aggregates: decode, Compute the event's two
+// aggregates (appended to its features), Observe it, then TransformForPredict of the features
+// with the aggregates. The 1,024 messages are decoded in turn as above; the key and time come
+// from the loop instead of the message, so the aggregator sees state.range(0) distinct cards
+// (each already tracked: the table is warmed up with all of them first) and an event time that
+// advances 10 ms per event (a card comes back every cards * 10 ms: 1,000 s for 100k cards,
+// within the hour-long horizon, so no key expires). The pipeline is the one above; compare with
+// BM_JsonDecodeTransformForPredict for the cost of the aggregates.
+void BM_JsonDecodeAggregateTransform(benchmark::State& state) {
+  const std::vector<std::string>& events = Events();
+  const auto cards = static_cast<std::uint64_t>(state.range(0));
+  JsonDecoder decoder = Decoder();
+  Pipeline pipeline = std::move(Pipeline::Create(PaymentPipelineSpec()).value());
+  WindowAggregator aggregator = CardAggregator();
+  WindowAggregator::Scratch agg_scratch;
+  DecodedEvent event;
+  std::vector<NamedFeature> features;
+  learners::FeatureVector x;
+  PipelineScratch scratch;
+  char buffer[32];
+  std::uint64_t i = 0;
+  const auto step = [&](bool learn) {
+    const DecodeStatus s = decoder.Decode(events[i & 1023], &event);
+    if (!s.ok()) state.SkipWithError(s.message().c_str());
+    const std::string_view key = CardKey(i, cards, buffer);
+    const std::int64_t t = kBenchStartMicros + static_cast<std::int64_t>(i) * 10'000;
+    features.assign(event.features().begin(), event.features().end());
+    aggregator.Compute(key, event.features(), t, &features, &agg_scratch);
+    aggregator.Observe(key, event.features(), t, &agg_scratch);
+    const absl::Status st = learn ? pipeline.LearnAndTransform(features, &x, &scratch)
+                                  : pipeline.TransformForPredict(features, &x, &scratch);
+    if (!st.ok()) state.SkipWithError(std::string(st.message()).c_str());
+    ++i;
+  };
+  // Warm-up: every card tracked, then the pipeline's statistics learned from 1,024 events whose
+  // cards have history (so both aggregates are features it knows).
+  while (i < cards) step(/*learn=*/false);
+  for (int k = 0; k < 1024; ++k) step(/*learn=*/true);
+  for (auto _ : state) {
+    step(/*learn=*/false);
+    benchmark::DoNotOptimize(x);
+  }
+  state.SetItemsProcessed(static_cast<std::int64_t>(state.iterations()));
+  state.counters["keys"] = static_cast<double>(aggregator.stats().keys);
+  state.counters["inputs"] = static_cast<double>(x.size());
+}
+BENCHMARK(BM_JsonDecodeAggregateTransform)->Arg(1024)->Arg(100'000);
+
+// Compute + Observe of the two aggregates alone, on the features of a decoded event (so the
+// field lookups scan a real event), over state.range(0) distinct cards: 1,024 cards stay in
+// cache (a warm key), 100k do not.
+void BM_AggregateComputeObserve(benchmark::State& state) {
+  const auto cards = static_cast<std::uint64_t>(state.range(0));
+  JsonDecoder decoder = Decoder();
+  DecodedEvent event;
+  if (!decoder.Decode(Events()[0], &event).ok()) state.SkipWithError("decode failed");
+  WindowAggregator aggregator = CardAggregator();
+  WindowAggregator::Scratch scratch;
+  std::vector<NamedFeature> out;
+  char buffer[32];
+  std::uint64_t i = 0;
+  const auto step = [&] {
+    const std::string_view key = CardKey(i, cards, buffer);
+    const std::int64_t t = kBenchStartMicros + static_cast<std::int64_t>(i) * 10'000;
+    out.clear();
+    aggregator.Compute(key, event.features(), t, &out, &scratch);
+    aggregator.Observe(key, event.features(), t, &scratch);
+    ++i;
+  };
+  while (i < cards) step();
+  for (auto _ : state) {
+    step();
+    benchmark::DoNotOptimize(out.data());
+  }
+  state.SetItemsProcessed(static_cast<std::int64_t>(state.iterations()));
+}
+BENCHMARK(BM_AggregateComputeObserve)->Arg(1024)->Arg(100'000);
+
+// Memory per tracked key: state.range(0) distinct cards observed state.range(1) times each
+// (1 ms apart in event time, so none expires), then MemoryBytes() / keys. One iteration: the
+// time is the cost of building the table (items: observed events).
+void BM_AggregatorMemoryPerKey(benchmark::State& state) {
+  const auto cards = static_cast<std::uint64_t>(state.range(0));
+  const auto visits = static_cast<std::uint64_t>(state.range(1));
+  JsonDecoder decoder = Decoder();
+  DecodedEvent event;
+  if (!decoder.Decode(Events()[0], &event).ok()) state.SkipWithError("decode failed");
+  WindowAggregator::Scratch scratch;
+  char buffer[32];
+  double bytes_per_key = 0;
+  double keys = 0;
+  for (auto _ : state) {
+    WindowAggregator aggregator = CardAggregator();
+    for (std::uint64_t i = 0; i < cards * visits; ++i) {
+      aggregator.Observe(CardKey(i, cards, buffer), event.features(),
+                         kBenchStartMicros + static_cast<std::int64_t>(i) * 1'000, &scratch);
+    }
+    keys = static_cast<double>(aggregator.stats().keys);
+    bytes_per_key = static_cast<double>(aggregator.MemoryBytes()) / keys;
+  }
+  state.SetItemsProcessed(static_cast<std::int64_t>(state.iterations() * cards * visits));
+  state.counters["keys"] = keys;
+  state.counters["bytes_per_key"] = bytes_per_key;
+}
+BENCHMARK(BM_AggregatorMemoryPerKey)
+    ->Args({1'000'000, 1})
+    ->Args({1'000'000, 3})
+    ->Iterations(1)
+    ->Unit(benchmark::kMillisecond);
 
 }  // namespace
 }  // namespace riffle::features
