@@ -78,10 +78,13 @@ std::string DescribeByte(char c) {
   return absl::StrFormat("byte 0x%02X", byte);
 }
 
+// The delimiter must not be a byte the grammar itself gives a meaning.
+bool IsValidDelimiter(char c) { return c != '"' && c != '\n' && c != '\r'; }
+
 }  // namespace
 
 absl::Status CsvReaderOptions::Validate() const {
-  if (delimiter == '"' || delimiter == '\n' || delimiter == '\r') {
+  if (!IsValidDelimiter(delimiter)) {
     return absl::InvalidArgumentError(
         absl::StrFormat("CsvReaderOptions.delimiter must not be a quote, CR or LF (got %s)",
                         DescribeByte(delimiter)));
@@ -469,6 +472,98 @@ CsvReader::ParseOutcome CsvReader::RecordTooLong(const char* record) {
   return SyntaxError(
       record, next_line_,
       absl::StrFormat("record is longer than max_record_bytes (%d)", options_.max_record_bytes));
+}
+
+// SplitCsvRecord: the grammar of CsvReader::ParseRecord's general path on a text that is
+// known to be whole, so there is no buffer to refill and no resumable state; a message is one
+// record, so the line-splitting fast path would not pay here.
+absl::Status SplitCsvRecord(std::string_view text, char delimiter,
+                            std::vector<std::string_view>* fields, std::string* scratch) {
+  fields->clear();
+  if (!IsValidDelimiter(delimiter)) {
+    return absl::InvalidArgumentError(absl::StrFormat(
+        "delimiter must not be a quote, CR or LF (got %s)", DescribeByte(delimiter)));
+  }
+  const char* const begin = text.data();
+  const char* const end = begin + text.size();
+  auto error = [begin](const char* at, std::string_view what) {
+    return absl::InvalidArgumentError(absl::StrFormat("byte offset %d: %s", at - begin, what));
+  };
+  // The length of the line terminator at p (LF, CRLF, or a CR that ends the text), 0 if none.
+  auto terminator = [end](const char* p) -> std::size_t {
+    if (p == end) return 0;
+    if (*p == '\n') return 1;
+    if (*p == '\r' && p + 1 == end) return 1;
+    if (*p == '\r' && p[1] == '\n') return 2;
+    return 0;
+  };
+  if (text.empty() || terminator(begin) != 0) return error(begin, "empty line: no record");
+
+  std::size_t scratch_used = 0;
+  const char* field = begin;
+  const char* record_end;  // the first byte after the last field
+  for (;;) {
+    if (field < end && *field == '"') {
+      // Quoted field: find the closing quote, stepping over "" pairs.
+      const char* close;
+      bool escaped = false;
+      for (const char* from = field + 1;;) {
+        close = static_cast<const char*>(std::memchr(from, '"', end - from));
+        if (close == nullptr) return error(field, "quoted field is not terminated");
+        if (close + 1 == end || close[1] != '"') break;
+        escaped = true;
+        from = close + 2;
+      }
+      std::string_view value(field + 1, close - field - 1);
+      if (escaped) {
+        // Unescaped fields are never longer than the text, so once grown to it the scratch
+        // does not move while views into it are live (it grows before the first one exists).
+        if (scratch->size() < text.size()) scratch->resize(text.size());
+        char* const out = scratch->data() + scratch_used;
+        char* w = out;
+        for (const char* r = value.data(); r < value.data() + value.size(); ++r) {
+          *w++ = *r;
+          if (*r == '"') ++r;  // inside the field every quote is the first of a "" pair
+        }
+        value = std::string_view(out, w - out);
+        scratch_used += value.size();
+      }
+      fields->push_back(value);
+      const char* const after = close + 1;
+      if (after < end && *after == delimiter) {
+        field = after + 1;
+        continue;
+      }
+      if (after < end && terminator(after) == 0) {
+        return error(after, absl::StrFormat("%s after a closing quote; expected the delimiter or "
+                                            "end of line",
+                                            DescribeByte(*after)));
+      }
+      record_end = after;
+      break;
+    }
+    // Unquoted field: up to the delimiter or the line end. A CR followed by neither LF nor the
+    // end of the text is data, as for CsvReader.
+    const char* scan = field;
+    while (scan < end && *scan != delimiter && *scan != '"' && terminator(scan) == 0) ++scan;
+    if (scan < end && *scan == '"') {
+      return error(scan,
+                   "quote inside an unquoted field; quote the whole field and write a literal "
+                   "quote as \"\"");
+    }
+    fields->emplace_back(field, scan - field);
+    if (scan < end && *scan == delimiter) {
+      field = scan + 1;
+      continue;
+    }
+    record_end = scan;
+    break;
+  }
+  const char* const rest = record_end + terminator(record_end);
+  if (rest != end) {
+    return error(rest, "content after the end of the record (one record was expected)");
+  }
+  return absl::OkStatus();
 }
 
 // ParseNumber. Parsing numbers is most of the cost of reading a numeric CSV, so the most common

@@ -172,6 +172,23 @@ class CsvReader {
   absl::Status status_;               // sticky error
 };
 
+// Splits `text`, one CSV record given whole (a Kafka message value, one line), into *fields
+// (cleared first; its capacity is reused), in CsvReader's format: fields separated by
+// `delimiter`, RFC 4180 quoting ("" is a literal quote; the delimiter, CR and LF are data
+// inside quotes), and at most one line terminator at the end (LF, CRLF, or a lone CR as a
+// truncated CRLF). Unlike CsvReader it skips neither a byte order mark nor empty lines: the
+// text must be exactly one record. The views point into `text`, or for a quoted field holding
+// "" into *scratch (whose contents are replaced); they stay valid while neither is changed.
+//
+// InvalidArgument, with the 0-based byte offset of the offending byte, for: a delimiter that
+// CsvReaderOptions would refuse; an empty text or a line terminator alone (no record); a
+// quoted field not terminated before the end; a quote inside an unquoted field; a byte other
+// than the delimiter or the line end after a closing quote; anything after the line
+// terminator (a second record, or an empty line). Allocation-free once *fields and *scratch
+// have grown to the largest record seen.
+absl::Status SplitCsvRecord(std::string_view text, char delimiter,
+                            std::vector<std::string_view>* fields, std::string* scratch);
+
 namespace csv_internal {
 // ParseNumber's implementation: false where ParseNumber returns nullopt, leaving *value
 // unspecified. It returns bool rather than std::optional<double> because GCC returns the

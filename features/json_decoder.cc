@@ -227,6 +227,10 @@ std::string_view DecodeErrorName(DecodeError code) {
       return "UNSUPPORTED_ARRAY";
     case DecodeError::kNullValue:
       return "NULL_VALUE";
+    case DecodeError::kFieldCount:
+      return "FIELD_COUNT";
+    case DecodeError::kInvalidCsv:
+      return "INVALID_CSV";
   }
   return "UNKNOWN";
 }

@@ -36,6 +36,8 @@ enum class DecodeError : std::uint8_t {
   kBadIdType = 13,         // an id or key that is not a non-empty string or an integer
   kUnsupportedArray = 14,  // an array while skip_arrays is false
   kNullValue = 15,         // a null while null_is_missing is false
+  kFieldCount = 16,        // CSV: a record with more or fewer fields than the header
+  kInvalidCsv = 17,        // CSV: malformed quoting, or not exactly one record in a message
 };
 
 // "INVALID_JSON", "TOO_DEEP", ...: the code as an upper-case identifier ("OK" for kOk).
@@ -144,6 +146,7 @@ class DecodedEvent {
 
  private:
   friend class JsonDecoder;
+  friend class CsvEventDecoder;
 
   // A feature (or, with is_object, the dotted path of an object, kept only to detect a name
   // given twice) whose strings are at offsets in arena_: views are made once decoding is done,

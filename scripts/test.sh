@@ -12,7 +12,7 @@
 #      (seen only through interceptors, without their synchronization), and our own locks are
 #      pthread-based (service/rw_mutex.h) so TSan sees every ordering in Riffle's code;
 #      tests/tsan.supp explains the one suppression (races inside gRPC's own header code),
-#   5. run the checkpoint-loader fuzzer for a bounded time.
+#   5. run the fuzzers (checkpoint loader, JSON and CSV event decoders) for a bounded time.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -36,6 +36,6 @@ ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:ha
   run_suite asan -LE integration
 TSAN_OPTIONS="halt_on_error=1:second_deadlock_stack=1:ignore_noninstrumented_modules=1:suppressions=$PWD/tests/tsan.supp" \
   run_suite tsan -LE kafka
-echo "=== fuzz (checkpoint loader)"
+echo "=== fuzz (checkpoint loader, JSON and CSV event decoders)"
 bash scripts/fuzz.sh "${RIFFLE_FUZZ_SECONDS:-60}"
 echo "=== all suites passed"
