@@ -78,6 +78,7 @@ ModelState ModelState::Clone() const {
   copy.counters = counters;
   copy.next_offsets = next_offsets;
   copy.pending_labels = pending_labels;
+  copy.aggregator = aggregator;
   return copy;
 }
 
@@ -123,6 +124,8 @@ std::string SerializeModelState(const ModelState& state, std::int64_t created_un
         }
       }
     }
+    learners::SaveBool(archive, state.aggregator.has_value());
+    if (state.aggregator.has_value()) archive(*state.aggregator);
   }
   return std::move(out).str();
 }
@@ -178,6 +181,10 @@ absl::StatusOr<ModelState> ParseModelState(std::string_view payload, CheckpointM
       state.next_offsets[input] = offset;
     }
     if (meta.payload_version >= kModelPayloadV3) LoadPendingLabels(archive, &state);
+    if (meta.payload_version >= kModelPayloadV4 && learners::LoadBool(archive)) {
+      state.aggregator = features::WindowAggregator::ForLoading();
+      archive(*state.aggregator);
+    }
   } catch (const std::exception& e) {
     return absl::DataLossError(absl::StrFormat("malformed model payload: %s", e.what()));
   }

@@ -12,6 +12,7 @@
 #include "absl/status/statusor.h"
 #include "features/pipeline.h"
 #include "features/tabular.h"
+#include "features/window_aggregates.h"
 #include "learners/classifier.h"
 #include "learners/metrics.h"
 
@@ -64,6 +65,10 @@ struct ModelState {
   // and puts them here only in the snapshots it checkpoints, so a delayed label that arrives
   // after a restart still finds the features its event was predicted on.
   std::vector<PendingLabel> pending_labels;
+  // The per-key windowed aggregates of a served model whose spec declares some. A served model
+  // keeps its live aggregator outside the state (predictions update it) and puts a copy here
+  // in the snapshots it checkpoints.
+  std::optional<features::WindowAggregator> aggregator;
 
   ModelState Clone() const;
 };
@@ -79,11 +84,13 @@ struct CheckpointMetadata {
 // Version of the payload layout below the file header. Bump it, and keep the reader for the
 // previous one, whenever SerializeModelState changes.
 // V1: `riffle eval` models only. V2 adds the optional event pipeline after the tabular state.
-// V3 adds the pending labels after the offsets.
+// V3 adds the pending labels after the offsets. V4 adds the optional window aggregator after
+// them.
 inline constexpr std::uint32_t kModelPayloadV1 = 1;
 inline constexpr std::uint32_t kModelPayloadV2 = 2;
 inline constexpr std::uint32_t kModelPayloadV3 = 3;
-inline constexpr std::uint32_t kCurrentModelPayload = kModelPayloadV3;
+inline constexpr std::uint32_t kModelPayloadV4 = 4;
+inline constexpr std::uint32_t kCurrentModelPayload = kModelPayloadV4;
 
 // The payload: cereal portable binary with a version per serialized type. Requires a learner.
 std::string SerializeModelState(const ModelState& state, std::int64_t created_unix_micros);

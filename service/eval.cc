@@ -13,6 +13,7 @@
 #include "checkpoints/env.h"
 #include "checkpoints/model_checkpoint.h"
 #include "checkpoints/store.h"
+#include "features/csv_event_decoder.h"
 #include "features/csv_reader.h"
 #include "learners/classifier.h"
 #include "learners/tree_model.h"
@@ -228,15 +229,26 @@ absl::StatusOr<ModelDefinition> LoadSpec(checkpoints::Env* env, const std::strin
   return DefinitionFromSpec(*spec);
 }
 
-// `riffle eval --spec`: CSV rows as the events of a served model. Each column but the target is
-// a feature named by its header, in name order (the order the gRPC adapter sorts a request's
-// features in, so a row and a request with the same values give bit-identical sums).
+// A role name for the CSV event decoder that is no column of `header`: eval --spec gives a
+// column an id, key or time role only when asked to (--id, --key, --time), while the decoder
+// always has an id and a key field.
+std::string AbsentColumn(const std::vector<std::string>& header, std::string name) {
+  while (std::find(header.begin(), header.end(), name) != header.end()) name += '_';
+  return name;
+}
+
+// `riffle eval --spec`: CSV rows as the events of a served model, decoded as the Kafka path
+// decodes CSV events (features::CsvEventDecoder): the target is the label, --id, --key and
+// --time name the columns with those roles, every other column is a feature named by its
+// header. Features go to the pipeline in name order (the order the gRPC adapter sorts a
+// request's features in, so a row and a request with the same values give bit-identical sums).
 class EventRows {
  public:
   static absl::StatusOr<EventRows> Create(const std::vector<std::string>& header,
-                                          const std::string& target, std::string_view source) {
-    EventRows rows;
-    rows.header_ = header;
+                                          const EvalOptions& options,
+                                          const checkpoints::ModelState& state,
+                                          std::string_view source) {
+    const std::string& target = options.table.target;
     std::unordered_set<std::string_view> seen;
     for (const std::string& name : header) {
       if (!seen.insert(name).second) {
@@ -244,65 +256,104 @@ class EventRows {
             absl::StrFormat("%s: column '%s' appears twice in the header", source, name));
       }
     }
-    const auto it = std::find(header.begin(), header.end(), target);
-    if (it == header.end()) {
+    const auto require = [&](const std::string& column, const char* flag) -> absl::Status {
+      if (column.empty() || seen.contains(column)) return absl::OkStatus();
       return absl::InvalidArgumentError(
-          absl::StrFormat("%s: target column '%s' is not in the header (columns: %s)", source,
-                          target, absl::StrJoin(header, ", ")));
+          absl::StrFormat("%s: %s column '%s' is not in the header (columns: %s)", source, flag,
+                          column, absl::StrJoin(header, ", ")));
+    };
+    if (absl::Status s = require(target, "target"); !s.ok()) return s;
+    if (absl::Status s = require(options.id_column, "--id"); !s.ok()) return s;
+    if (absl::Status s = require(options.key_column, "--key"); !s.ok()) return s;
+    if (absl::Status s = require(options.time_column, "--time"); !s.ok()) return s;
+    if (state.aggregator.has_value() && options.time_column.empty()) {
+      return absl::InvalidArgumentError(
+          "the spec has windowed aggregates (features.aggregates), which need event times: "
+          "name the time column with --time");
     }
-    rows.target_ = static_cast<std::size_t>(it - header.begin());
-    for (std::size_t c = 0; c < header.size(); ++c) {
-      if (c != rows.target_) rows.order_.push_back(c);
+    features::CsvEventDecoderOptions decoder_options;
+    decoder_options.label_field = target;
+    decoder_options.id_field =
+        options.id_column.empty() ? AbsentColumn(header, "id") : options.id_column;
+    decoder_options.key_field =
+        options.key_column.empty() ? AbsentColumn(header, "key") : options.key_column;
+    decoder_options.time_fields.clear();
+    if (!options.time_column.empty()) decoder_options.time_fields.push_back(options.time_column);
+    decoder_options.require_id = false;
+    const std::vector<std::string_view> names(header.begin(), header.end());
+    absl::StatusOr<features::CsvEventDecoder> decoder =
+        features::CsvEventDecoder::Create(names, decoder_options);
+    if (!decoder.ok()) {
+      return absl::InvalidArgumentError(
+          absl::StrFormat("%s: %s", source, decoder.status().message()));
     }
-    std::sort(rows.order_.begin(), rows.order_.end(),
-              [&header](std::size_t a, std::size_t b) { return header[a] < header[b]; });
-    return rows;
+    return EventRows(*std::move(decoder));
   }
 
   // Test-then-train of one row, as a served model's Learn (or Predict, for an empty target).
-  // InvalidArgument naming the line for a row the pipeline or the classes reject.
+  // InvalidArgument naming the line for a row the decoder, the pipeline or the classes reject.
   absl::Status Apply(checkpoints::ModelState* state, std::span<const std::string_view> fields,
                      const features::CsvReader& reader, PrequentialStep* step) {
-    features_.clear();
-    for (std::size_t c : order_) {
-      const std::string_view field = fields[c];
-      if (field.empty()) continue;  // missing
-      // ParseNumber refuses nan and inf, so every number here is finite.
-      if (std::optional<double> v = features::ParseNumber(field)) {
-        features_.push_back({header_[c], features::FeatureValue::Number(*v)});
-      } else {
-        features_.push_back({header_[c], features::FeatureValue::Text(field)});
+    const auto line_error = [&reader](absl::string_view message) {
+      return absl::InvalidArgumentError(
+          absl::StrFormat("%s:%d: %s", reader.name(), reader.line(), message));
+    };
+    const features::DecodeStatus decoded = decoder_.Decode(fields, &event_);
+    if (!decoded.ok()) return line_error(decoded.ToStatus().message());
+    features_.assign(event_.features().begin(), event_.features().end());
+    std::sort(features_.begin(), features_.end(),
+              [](const features::NamedFeature& a, const features::NamedFeature& b) {
+                return a.name < b.name;
+              });
+    features::Pipeline& pipeline = *state->pipeline;
+    if (absl::Status s = pipeline.Validate(features_); !s.ok()) return line_error(s.message());
+    const std::optional<std::string_view> label = event_.label();
+    if (label.has_value()) {
+      // The service's class limit, so eval accepts exactly what a served model accepts.
+      if (!pipeline.FindLabel(*label).has_value() &&
+          pipeline.labels().size() >= ServedModel::kMaxClasses) {
+        return line_error(absl::StrFormat("label \"%s\" would be class %d; a model has at most %d",
+                                          label->substr(0, 64), pipeline.labels().size() + 1,
+                                          ServedModel::kMaxClasses));
+      }
+      if (!pipeline.FindLabel(*label).has_value() && !pipeline.spec().classes.empty()) {
+        return line_error(pipeline.EncodeLabel(*label).status().message());
       }
     }
-    features::Pipeline& pipeline = *state->pipeline;
-    const auto line_error = [&reader](const absl::Status& s) {
-      return absl::InvalidArgumentError(
-          absl::StrFormat("%s:%d: %s", reader.name(), reader.line(), s.message()));
-    };
-    if (absl::Status s = pipeline.Validate(features_); !s.ok()) return line_error(s);
-    const std::string_view label = fields[target_];
-    if (label.empty()) {
-      step->ApplyUnlabeledEvent(state, features_);
+    std::span<const features::NamedFeature> features = features_;
+    if (state->aggregator.has_value()) {
+      features::WindowAggregator& aggregator = *state->aggregator;
+      if (absl::Status s = aggregator.Validate(features_); !s.ok()) return line_error(s.message());
+      const std::optional<std::int64_t> time = event_.event_time_micros();
+      if (!time.has_value()) {
+        return line_error(absl::StrFormat(
+            "time[\"%s\"]: empty; the spec's windowed aggregates need every event's time",
+            decoder_.options().time_fields.front()));
+      }
+      with_aggregates_ = features_;
+      aggregator.Compute(event_.key(), features_, *time, &with_aggregates_, &scratch_);
+      aggregator.Observe(event_.key(), features_, *time, &scratch_);
+      features = with_aggregates_;
+    }
+    if (!label.has_value()) {
+      step->ApplyUnlabeledEvent(state, features);
       return absl::OkStatus();
     }
-    // The service's class limit, so eval accepts exactly what a served model accepts.
-    if (!pipeline.FindLabel(label).has_value() &&
-        pipeline.labels().size() >= ServedModel::kMaxClasses) {
-      return line_error(absl::InvalidArgumentError(absl::StrFormat(
-          "label \"%s\" would be class %d; a model has at most %d", label.substr(0, 64),
-          pipeline.labels().size() + 1, ServedModel::kMaxClasses)));
-    }
-    absl::StatusOr<learners::ClassIndex> y = pipeline.EncodeLabel(label);
-    if (!y.ok()) return line_error(y.status());
-    step->ApplyLabeledEvent(state, features_, *y, /*weight=*/1.0, /*score=*/true);
+    absl::StatusOr<learners::ClassIndex> y = pipeline.EncodeLabel(*label);
+    if (!y.ok()) return line_error(y.status().message());  // ruled out above
+    step->ApplyLabeledEvent(state, features, *y, /*weight=*/1.0, /*score=*/true);
+    if (state->aggregator.has_value()) state->aggregator->ObserveLabel(features, *label, &scratch_);
     return absl::OkStatus();
   }
 
  private:
-  std::vector<std::string> header_;
-  std::size_t target_ = 0;
-  std::vector<std::size_t> order_;  // feature columns, by name
+  explicit EventRows(features::CsvEventDecoder decoder) : decoder_(std::move(decoder)) {}
+
+  features::CsvEventDecoder decoder_;
+  features::DecodedEvent event_;
   std::vector<features::NamedFeature> features_;
+  std::vector<features::NamedFeature> with_aggregates_;
+  features::WindowAggregator::Scratch scratch_;
 };
 
 }  // namespace
@@ -320,6 +371,11 @@ absl::Status EvalOptions::Validate() const {
   if (checkpoint_every_seconds < 0 || checkpoint_keep == 0) {
     return absl::InvalidArgumentError(
         "--checkpoint-every-seconds must be >= 0 and --checkpoint-keep >= 1");
+  }
+  if (spec_file.empty() && (!id_column.empty() || !key_column.empty() || !time_column.empty())) {
+    return absl::InvalidArgumentError(
+        "--id, --key and --time name event columns of --spec models: without --spec every "
+        "column but the target is a feature (use --drop to leave one out)");
   }
   if (!spec_file.empty()) {
     // The spec names the learner and says how every column is used; a flag saying it again
@@ -408,7 +464,7 @@ absl::StatusOr<EvalReport> RunEval(const EvalOptions& options, const EvalProgres
   std::optional<EventRows> event_rows;
   if (definition.has_value()) {
     // Events need no column typing: a field is a number or a text as it comes.
-    absl::StatusOr<EventRows> rows = EventRows::Create(header, options.table.target, reader.name());
+    absl::StatusOr<EventRows> rows = EventRows::Create(header, options, state, reader.name());
     if (!rows.ok()) return rows.status();
     event_rows = *std::move(rows);
   } else if (state.schema.has_value()) {

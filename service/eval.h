@@ -38,6 +38,12 @@ struct EvalOptions {
   // table.nominal and table.drop must stay empty: the spec says all that. metrics is then
   // ignored in favour of the spec's metrics_window.
   std::string spec_file;
+  // With spec_file only: the columns holding each event's id, key (the entity of windowed
+  // aggregates) and event time (RFC 3339 or epoch seconds/milliseconds); empty: none. They are
+  // not features. A spec with windowed aggregates needs time_column.
+  std::string id_column;
+  std::string key_column;
+  std::string time_column;
   // Learner kind; empty means "logreg". Must stay empty (and learner_options too) when
   // starting from a checkpoint, which carries its own learner.
   std::string learner;

@@ -109,6 +109,31 @@ struct InstancePath {
   std::string Format() const { return absl::StrFormat("%s[%d]%s", field, index, suffix); }
 };
 
+// The instance as the model takes it: its id and key, its event time (checked: a Timestamp
+// outside years 0001..9999 or with nanos outside 0..999999999 is invalid) and `features`.
+absl::Status ToInstanceView(const v1::Instance& instance, const InstancePath& path,
+                            std::span<const features::NamedFeature> features, InstanceView* out) {
+  out->id = instance.id();
+  out->features = features;
+  out->key =
+      instance.key().empty() ? std::nullopt : std::optional<std::string_view>(instance.key());
+  out->time_micros = std::nullopt;
+  if (instance.has_event_time()) {
+    // The range of google.protobuf.Timestamp: 0001-01-01T00:00:00Z .. 9999-12-31T23:59:59Z.
+    constexpr std::int64_t kMinSeconds = -62135596800;
+    constexpr std::int64_t kMaxSeconds = 253402300799;
+    const google::protobuf::Timestamp& t = instance.event_time();
+    if (t.seconds() < kMinSeconds || t.seconds() > kMaxSeconds || t.nanos() < 0 ||
+        t.nanos() > 999'999'999) {
+      return Invalid(absl::StrFormat(
+          "%sevent_time: not a valid timestamp (seconds %d, nanos %d; years 0001 to 9999)",
+          path.Format(), t.seconds(), t.nanos()));
+    }
+    out->time_micros = t.seconds() * 1'000'000 + t.nanos() / 1000;
+  }
+  return absl::OkStatus();
+}
+
 // Views of an instance's features (no copies), sorted by name.
 absl::Status ToFeatures(const v1::Instance& instance, const InstancePath& path,
                         std::vector<features::NamedFeature>* out) {
@@ -324,7 +349,11 @@ absl::Status HandlePredict(ServiceContext* c, const v1::PredictRequest& request,
         !s.ok()) {
       return s;
     }
-    scratch.instances.push_back({instance.id(), scratch.features[i]});
+    if (absl::Status s = ToInstanceView(instance, {"instances", i, "."}, scratch.features[i],
+                                        &scratch.instances.emplace_back());
+        !s.ok()) {
+      return s;
+    }
   }
   PredictBatchResult& result = scratch.predictions;
   if (absl::Status s = (*model)->Predict(scratch.instances, &result); !s.ok()) return s;
@@ -363,7 +392,11 @@ absl::Status HandleLearn(ServiceContext* c, const v1::LearnRequest& request,
         !s.ok()) {
       return s;
     }
-    view.instance = {example.instance().id(), scratch.features[i]};
+    if (absl::Status s = ToInstanceView(example.instance(), {"examples", i, ".instance."},
+                                        scratch.features[i], &view.instance);
+        !s.ok()) {
+      return s;
+    }
     view.by_id = scratch.features[i].empty() && !example.instance().id().empty();
     view.label = example.label().class_name();
     view.weight = example.weight() == 0.0 ? 1.0 : example.weight();

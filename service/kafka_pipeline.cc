@@ -819,6 +819,15 @@ void KafkaPipeline::Run() {
       } else {
         v.kind = StreamRecordView::Kind::kEvent;
         v.features = event.features();
+        v.key = event.key();
+        // An event without a time field is at its record's timestamp (the producer's create
+        // time, or the broker's append time), which is when it happened as Kafka knows it.
+        v.time_micros = event.event_time_micros();
+        constexpr std::int64_t kYear9999Ms = 253402300799999;
+        if (!v.time_micros.has_value() && rec.timestamp_ms >= 0 &&
+            rec.timestamp_ms <= kYear9999Ms) {
+          v.time_micros = rec.timestamp_ms * 1000;
+        }
       }
     }
     if (n > 0) {

@@ -107,6 +107,21 @@ void CollectModel(const ServedModel& model, std::int64_t now_micros, MetricFamil
   gauge("riffle_model_label_cache_bytes", "Approximate size of the label cache.",
         static_cast<double>(m.label_cache.bytes));
 
+  if (m.aggregates.has_value()) {
+    gauge("riffle_model_aggregate_keys", "Keys the windowed aggregates track now.",
+          static_cast<double>(m.aggregates->keys));
+    counter("riffle_model_aggregate_evicted_keys_total",
+            "Keys forgotten by the windowed aggregates' key cap (least recently seen first).",
+            m.aggregates->evicted_keys);
+    counter("riffle_model_aggregate_expired_keys_total",
+            "Keys forgotten because their newest event left the longest window.",
+            m.aggregates->expired_keys);
+    counter("riffle_model_aggregate_late_events_total",
+            "Events older than their key's newest event by more than the allowed lateness: "
+            "given no aggregates and left out of them.",
+            m.aggregates->late_events);
+  }
+
   const std::span<const double> bounds = LatencyBucketBoundsSeconds();
   out->AddHistogram("riffle_model_predict_latency_seconds",
                     "Time to predict one Predict call (a batch), lock wait included.", labels,
@@ -116,7 +131,8 @@ void CollectModel(const ServedModel& model, std::int64_t now_micros, MetricFamil
                     ToPrometheusHistogram(model.learn_latency(), bounds));
 
   gauge("riffle_model_memory_bytes",
-        "Approximate memory of the model: learner, pipeline, metrics and label cache.",
+        "Approximate memory of the model: learner, pipeline, metrics, label cache and windowed "
+        "aggregates.",
         static_cast<double>(info.memory_bytes));
   gauge("riffle_model_version",
         "Version of the model under its name (a model re-created under a deleted one's name "

@@ -5,6 +5,7 @@
 #include <google/protobuf/util/json_util.h>
 #include <google/protobuf/util/type_resolver_util.h>
 
+#include <algorithm>
 #include <cmath>
 #include <map>
 
@@ -79,6 +80,67 @@ absl::StatusOr<features::FeatureDef> ConvertDef(const v1::FeatureDef& d, int i) 
   out.max_categories = d.max_categories();
   out.hash_buckets = d.hash_buckets();
   out.hash_seed = d.hash_seed();
+  return out;
+}
+
+absl::StatusOr<features::AggregateDef> ConvertAggregate(const v1::WindowedAggregate& a, int i) {
+  using Function = features::AggregateDef::Function;
+  features::AggregateDef out;
+  out.name = a.name();
+  out.key_field = a.key_field();
+  out.field = a.field();
+  out.window_seconds = a.window_seconds();
+  out.label_class = a.label_class();
+  out.allowed_lateness_seconds = a.allowed_lateness_seconds();
+  auto error = [i](std::string_view field, std::string_view what) {
+    return absl::InvalidArgumentError(
+        absl::StrFormat("spec.features.aggregates[%d].%s: %s", i, field, what));
+  };
+  switch (a.function()) {
+    case v1::WindowedAggregate::COUNT:
+      out.function = Function::kCount;
+      break;
+    case v1::WindowedAggregate::SUM:
+      out.function = Function::kSum;
+      break;
+    case v1::WindowedAggregate::MEAN:
+      out.function = Function::kMean;
+      break;
+    case v1::WindowedAggregate::MIN:
+      out.function = Function::kMin;
+      break;
+    case v1::WindowedAggregate::MAX:
+      out.function = Function::kMax;
+      break;
+    case v1::WindowedAggregate::COUNT_DISTINCT:
+      out.function = Function::kCountDistinct;
+      break;
+    case v1::WindowedAggregate::SECONDS_SINCE_LAST:
+      out.function = Function::kSecondsSinceLast;
+      break;
+    case v1::WindowedAggregate::LABEL_RATE:
+      out.function = Function::kLabelRate;
+      break;
+    case v1::WindowedAggregate::FUNCTION_UNSPECIFIED:
+      return error("function",
+                   "required (COUNT, SUM, MEAN, MIN, MAX, COUNT_DISTINCT, SECONDS_SINCE_LAST or "
+                   "LABEL_RATE)");
+    default:
+      return error("function", absl::StrFormat("unknown function %d", a.function()));
+  }
+  if (!a.sliding()) {
+    if (a.hop_seconds() != 0) {
+      return error("hop_seconds",
+                   "only for sliding windows (sliding: true); a tumbling window "
+                   "advances by its whole length");
+    }
+    out.hop_seconds = 0;  // tumbling
+  } else if (a.hop_seconds() != 0) {
+    out.hop_seconds = a.hop_seconds();
+  } else {
+    const std::uint32_t w = a.window_seconds();
+    out.hop_seconds = (w >= 60 && w % 60 == 0) ? w / 60 : 1;
+  }
   return out;
 }
 
@@ -167,9 +229,25 @@ absl::StatusOr<ModelDefinition> DefinitionFromSpec(const v1::ModelSpec& spec) {
     def.pipeline.crosses.push_back(
         {.first = c.first(), .second = c.second(), .hash_buckets = c.hash_buckets()});
   }
-  if (fs.aggregates_size() > 0) {
-    return absl::UnimplementedError(
-        "spec.features.aggregates: windowed aggregates are not supported by this Riffle yet");
+  for (int i = 0; i < fs.aggregates_size(); ++i) {
+    absl::StatusOr<features::AggregateDef> a = ConvertAggregate(fs.aggregates(i), i);
+    if (!a.ok()) return a.status();
+    def.aggregates.aggregates.push_back(*std::move(a));
+  }
+  // An aggregate is asked for by name: when undeclared features are ignored, one not declared
+  // is still a numeric feature, standard-scaled (as pass-through would treat it).
+  if (!def.pipeline.pass_through) {
+    for (const features::AggregateDef& a : def.aggregates.aggregates) {
+      const bool declared =
+          std::any_of(def.pipeline.declared.begin(), def.pipeline.declared.end(),
+                      [&a](const features::FeatureDef& d) { return d.name == a.name; });
+      if (!declared) def.pipeline.declared.push_back({.name = a.name});
+    }
+  }
+  if (fs.aggregate_max_keys() != 0) def.aggregates.max_keys = fs.aggregate_max_keys();
+  if (absl::Status s = def.aggregates.Validate(); !s.ok()) {
+    const bool about_max_keys = s.message().rfind("max_keys", 0) == 0;
+    return Prefixed(about_max_keys ? "spec.features.aggregate_" : "spec.features.", s);
   }
   def.pipeline.classes.assign(spec.classes().begin(), spec.classes().end());
   if (absl::Status s = def.pipeline.Validate(); !s.ok()) {
@@ -208,6 +286,12 @@ absl::StatusOr<checkpoints::ModelState> NewModelState(std::string name,
   state.version = version;
   state.learner = *std::move(learner);
   state.pipeline = *std::move(pipeline);
+  if (!definition.aggregates.aggregates.empty()) {
+    absl::StatusOr<features::WindowAggregator> aggregator =
+        features::WindowAggregator::Create(definition.aggregates);
+    if (!aggregator.ok()) return aggregator.status();
+    state.aggregator = *std::move(aggregator);
+  }
   state.metrics = learners::PrequentialMetrics(definition.metrics);
   return state;
 }

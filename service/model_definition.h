@@ -8,6 +8,7 @@
 #include "absl/status/statusor.h"
 #include "checkpoints/model_checkpoint.h"
 #include "features/pipeline.h"
+#include "features/window_aggregates.h"
 #include "learners/metrics.h"
 #include "learners/registry.h"
 #include "riffle/v1/riffle.pb.h"
@@ -21,6 +22,8 @@ struct ModelDefinition {
   std::string learner;
   learners::OptionList learner_options;
   features::PipelineSpec pipeline;
+  // Windowed aggregates (none: no aggregator).
+  features::AggregatorSpec aggregates;
   learners::MetricsOptions metrics;
   LabelCacheOptions label_cache;
   // The spec as given, canonical JSON (stored in ModelState::spec and shown by GetModel).

@@ -90,6 +90,13 @@ void AddEvalCommand(CLI::App& app, EvalFlags* flags) {
                    "YAML model spec (what a model's spec: holds in riffle serve's config): run "
                    "its feature pipeline and learner, each column but the target a feature by "
                    "name; excludes --learner, --set, --nominal, --drop, --infer-rows, --window");
+  eval->add_option("--id", o.id_column, "With --spec: the column of each event's id");
+  eval->add_option("--key", o.key_column,
+                   "With --spec: the column of each event's key (the entity of windowed "
+                   "aggregates: card, user, ...)");
+  eval->add_option("--time", o.time_column,
+                   "With --spec: the column of each event's time (RFC 3339, or epoch seconds or "
+                   "milliseconds); required by windowed aggregates");
   eval->add_option("--learner", o.learner,
                    "Learner: " + absl::StrJoin(learners::LearnerKinds(), ", "))
       ->capture_default_str();

@@ -18,6 +18,7 @@ struct PredictScratch {
   features::PipelineScratch pipeline;
   learners::FeatureVector x;
   std::vector<double> proba;
+  std::vector<features::NamedFeature> with_aggregates;
 };
 
 absl::Status Prefixed(const std::string& prefix, const absl::Status& s) {
@@ -55,6 +56,9 @@ ServedModel::ServedModel(std::string name, ModelDefinition definition,
   changes_at_submit_ = ChangesLocked();
   label_cache_.Import(std::move(state_.pending_labels), created_micros_);
   state_.pending_labels.clear();
+  aggregator_ = std::move(state_.aggregator);
+  state_.aggregator.reset();
+  has_aggregator_ = aggregator_.has_value();
 }
 
 ServedModel::~ServedModel() { StopCheckpointing(); }
@@ -116,16 +120,21 @@ absl::Status ServedModel::Predict(std::span<const InstanceView> instances,
     ReaderLock lock(&mu_);
     const features::Pipeline& pipeline = *state_.pipeline;
     for (std::size_t i = 0; i < instances.size(); ++i) {
-      if (absl::Status s = pipeline.Validate(instances[i].features); !s.ok()) {
+      if (absl::Status s = ValidateEventLocked(instances[i].features); !s.ok()) {
         return Prefixed(absl::StrFormat("instances[%d].", i), s);
       }
     }
     BeginResultLocked(instances.size(), out);
     const std::size_t k = out->classes.size();
+    const std::int64_t now = options_.env->NowMicros();
     for (std::size_t i = 0; i < instances.size(); ++i) {
+      const InstanceView& instance = instances[i];
+      const std::span<const features::NamedFeature> features = AggregateLocked(
+          instance.key, instance.time_micros, instance.features, now, &scratch.with_aggregates);
+      // Cached under the lock: aggregate names view the aggregator, which a restore replaces.
+      if (!instance.id.empty()) label_cache_.Insert(instance.id, features, now);
       // Validated above; the pipeline's errors are the same checks.
-      if (absl::Status s =
-              pipeline.TransformForPredict(instances[i].features, &scratch.x, &scratch.pipeline);
+      if (absl::Status s = pipeline.TransformForPredict(features, &scratch.x, &scratch.pipeline);
           !s.ok()) {
         return Prefixed(absl::StrFormat("instances[%d].", i), s);
       }
@@ -139,10 +148,6 @@ absl::Status ServedModel::Predict(std::span<const InstanceView> instances,
       out->predicted[i] = learners::ArgMax(std::span<const double>(scratch.proba.data(), known));
       CountPredicted(*out->predicted[i]);
     }
-  }
-  const std::int64_t now = options_.env->NowMicros();
-  for (const InstanceView& instance : instances) {
-    if (!instance.id.empty()) label_cache_.Insert(instance.id, instance.features, now);
   }
   predictions_.fetch_add(instances.size(), std::memory_order_relaxed);
   predict_latency_.Record(NanosSince(start));
@@ -167,7 +172,8 @@ absl::Status ServedModel::PredictDense(const DenseBatchView& batch, PredictBatch
   if (batch.ids.empty()) {
     ReaderLock lock(&mu_);
     const features::Pipeline& pipeline = *state_.pipeline;
-    if (pipeline.PlanDense(batch.names, &plan)) {
+    // With aggregates every row is an event to record: the general path.
+    if (!has_aggregator_ && pipeline.PlanDense(batch.names, &plan)) {
       BeginResultLocked(rows, out);
       const std::size_t k = out->classes.size();
       for (std::size_t r = 0; r < rows; ++r) {
@@ -237,7 +243,7 @@ absl::Status ServedModel::Learn(std::span<const ExampleView> examples, bool skip
   for (std::size_t i = 0; i < examples.size(); ++i) {
     const ExampleView& e = examples[i];
     if (!e.by_id) {
-      if (absl::Status s = pipeline.Validate(e.instance.features); !s.ok()) {
+      if (absl::Status s = ValidateEventLocked(e.instance.features); !s.ok()) {
         return Prefixed(absl::StrFormat("examples[%d].instance.", i), s);
       }
     }
@@ -261,9 +267,14 @@ absl::Status ServedModel::Learn(std::span<const ExampleView> examples, bool skip
   const std::int64_t now = options_.env->NowMicros();
   features::OwnedFeatures cached;
   std::vector<features::NamedFeature> cached_views;
+  std::vector<features::NamedFeature> with_aggregates;
   for (const ExampleView& e : examples) {
-    std::span<const features::NamedFeature> features = e.instance.features;
-    if (e.by_id) {
+    std::span<const features::NamedFeature> features;
+    if (!e.by_id) {
+      // An event the model had not seen: it gets its aggregates and is recorded, as predicted.
+      features = AggregateLocked(e.instance.key, e.instance.time_micros, e.instance.features, now,
+                                 &with_aggregates);
+    } else {
       std::optional<features::OwnedFeatures> hit = label_cache_.Take(e.instance.id, now);
       if (!hit.has_value()) {
         ++out->cache_misses;
@@ -282,6 +293,7 @@ absl::Status ServedModel::Learn(std::span<const ExampleView> examples, bool skip
     absl::StatusOr<learners::ClassIndex> y = pipeline.EncodeLabel(e.label);
     if (!y.ok()) return y.status();  // ruled out above
     step_.ApplyLabeledEvent(&state_, features, *y, e.weight, !skip_metrics);
+    AggregateLabelLocked(features, e.label);
     ++out->learned;
   }
   out->version = state_.version;
@@ -301,6 +313,10 @@ bool ServedModel::SubmitLocked() {
   if (retired_) return false;
   checkpoints::ModelState snapshot = state_.Clone();
   snapshot.pending_labels = label_cache_.Export();
+  {
+    std::lock_guard<std::mutex> aggregator_lock(aggregator_mu_);
+    snapshot.aggregator = aggregator_;
+  }
   if (!checkpointer_->TrySubmit(std::move(snapshot))) return false;
   changes_at_submit_ = ChangesLocked();
   last_submit_micros_ = options_.env->NowMicros();
@@ -438,6 +454,12 @@ absl::Status ServedModel::Restore(std::uint64_t generation) {
     definition_ = *std::move(definition);
     label_cache_.Import(std::move(state_.pending_labels), options_.env->NowMicros());
     state_.pending_labels.clear();
+    {
+      std::lock_guard<std::mutex> aggregator_lock(aggregator_mu_);
+      aggregator_ = std::move(state_.aggregator);
+      has_aggregator_ = aggregator_.has_value();
+    }
+    state_.aggregator.reset();
     changes_at_submit_ = kNeverSubmitted;
   }
   // Durable at once, as the newest generation: otherwise a restart would load the newer state
@@ -472,6 +494,7 @@ void ServedModel::ApplyStream(std::span<const StreamRecordView> records, StreamB
   out->records.assign(records.size(), StreamRecordResult());
   features::OwnedFeatures cached;
   std::vector<features::NamedFeature> cached_views;
+  std::vector<features::NamedFeature> with_aggregates;
   WriterLock lock(&mu_);
   features::Pipeline& pipeline = *state_.pipeline;
   const std::int64_t now = options_.env->NowMicros();
@@ -519,7 +542,7 @@ void ServedModel::ApplyStream(std::span<const StreamRecordView> records, StreamB
       result.outcome = StreamRecordResult::Outcome::kLabelJoined;
       features = cached_views;
     } else {
-      if (absl::Status s = pipeline.Validate(features); !s.ok()) {
+      if (absl::Status s = ValidateEventLocked(features); !s.ok()) {
         result.outcome = StreamRecordResult::Outcome::kRejected;
         result.error = s;
         continue;
@@ -531,6 +554,7 @@ void ServedModel::ApplyStream(std::span<const StreamRecordView> records, StreamB
           continue;
         }
       }
+      features = AggregateLocked(r.key, r.time_micros, features, now, &with_aggregates);
     }
     std::span<const double> proba;
     if (r.label.has_value()) {
@@ -541,6 +565,7 @@ void ServedModel::ApplyStream(std::span<const StreamRecordView> records, StreamB
         continue;
       }
       proba = step_.ApplyLabeledEvent(&state_, features, *y, 1.0, /*score=*/true);
+      AggregateLabelLocked(features, *r.label);
       ++learned;
     } else {
       proba = step_.ApplyUnlabeledEvent(&state_, features);
@@ -568,6 +593,35 @@ void ServedModel::ApplyStream(std::span<const StreamRecordView> records, StreamB
     SubmitLocked();
   }
   if (learned > 0) learn_latency_.Record(NanosSince(start));
+}
+
+absl::Status ServedModel::ValidateEventLocked(
+    std::span<const features::NamedFeature> features) const {
+  if (absl::Status s = state_.pipeline->Validate(features); !s.ok()) return s;
+  if (!has_aggregator_) return absl::OkStatus();
+  std::lock_guard<std::mutex> aggregator_lock(aggregator_mu_);
+  return aggregator_.has_value() ? aggregator_->Validate(features) : absl::OkStatus();
+}
+
+std::span<const features::NamedFeature> ServedModel::AggregateLocked(
+    std::optional<std::string_view> key, std::optional<std::int64_t> time_micros,
+    std::span<const features::NamedFeature> features, std::int64_t now_micros,
+    std::vector<features::NamedFeature>* storage) const {
+  if (!has_aggregator_) return features;
+  std::lock_guard<std::mutex> aggregator_lock(aggregator_mu_);
+  if (!aggregator_.has_value()) return features;
+  const std::int64_t time = time_micros.value_or(now_micros);
+  storage->assign(features.begin(), features.end());
+  aggregator_->Compute(key, features, time, storage, &aggregator_scratch_);
+  aggregator_->Observe(key, features, time, &aggregator_scratch_);
+  return *storage;
+}
+
+void ServedModel::AggregateLabelLocked(std::span<const features::NamedFeature> features,
+                                       std::string_view label) {
+  if (!has_aggregator_) return;
+  std::lock_guard<std::mutex> aggregator_lock(aggregator_mu_);
+  if (aggregator_.has_value()) aggregator_->ObserveLabel(features, label, &aggregator_scratch_);
 }
 
 absl::Status ServedModel::CheckStreamLabel(std::string_view label) {
@@ -605,6 +659,10 @@ ModelInfo ServedModel::Info() const {
   info.unlabeled = state_.counters.unlabeled + served;
   info.memory_bytes = state_.learner->MemoryBytes() + state_.pipeline->MemoryBytes() +
                       state_.metrics.MemoryBytes() + label_cache_.stats().bytes;
+  {
+    std::lock_guard<std::mutex> aggregator_lock(aggregator_mu_);
+    if (aggregator_.has_value()) info.memory_bytes += aggregator_->MemoryBytes();
+  }
   info.drift_detections = state_.learner->DriftDetections();
   info.created_micros = created_micros_;
   info.last_checkpoint_micros = last_checkpoint_micros_.load(std::memory_order_relaxed);
@@ -636,6 +694,10 @@ ModelMetricsReport ServedModel::Metrics() const {
     r.unlabeled = state_.counters.unlabeled + served;
   }
   r.label_cache = label_cache_.stats();
+  {
+    std::lock_guard<std::mutex> aggregator_lock(aggregator_mu_);
+    if (aggregator_.has_value()) r.aggregates = aggregator_->stats();
+  }
   r.predict_latency = Summarize(predict_latency_);
   r.learn_latency = Summarize(learn_latency_);
   return r;

@@ -34,6 +34,10 @@ namespace riffle::service {
 struct InstanceView {
   std::string_view id;
   std::span<const features::NamedFeature> features;
+  // The entity (card, user) and the event time, for windowed aggregates: nullopt when the event
+  // has none (the time is then the time the model receives it).
+  std::optional<std::string_view> key = std::nullopt;
+  std::optional<std::int64_t> time_micros = std::nullopt;
 };
 
 // One example to learn from. `by_id`: the features are those cached when `instance.id` was
@@ -86,6 +90,9 @@ struct StreamRecordView {
   // offset to resume after it (its offset + 1).
   std::string_view input;
   std::int64_t next_offset = 0;
+  // kEvent: the entity and the event time, as InstanceView's.
+  std::optional<std::string_view> key = std::nullopt;
+  std::optional<std::int64_t> time_micros = std::nullopt;
 };
 
 struct StreamRecordResult {
@@ -142,6 +149,8 @@ struct ModelMetricsReport {
   LabelCache::Stats label_cache;
   LatencyValues predict_latency;
   LatencyValues learn_latency;
+  // The windowed aggregates' counters; nullopt for a model without aggregates.
+  std::optional<features::WindowAggregator::Stats> aggregates;
 };
 
 struct CheckpointSchedule {
@@ -163,6 +172,12 @@ struct CheckpointSchedule {
 // order the batches acquire the lock, and a prediction sees the model either before or after a
 // batch, never in between. RwMutex favours a waiting writer over new readers, so a steady
 // stream of predictions cannot starve learning.
+//
+// Windowed aggregates: every event the model predicts (gRPC Predict and Learn with features,
+// the Kafka path) first gets its aggregate features from the per-key state, then is recorded
+// in it; the features the label cache keeps for a learn by id include them, so a delayed label
+// learns exactly what was predicted on. Since predictions record events, the aggregator has its
+// own mutex, taken inside mu_ for the short time of one event's aggregates.
 //
 // Checkpoints: a snapshot (ModelState::Clone) is taken under the lock; serialization and I/O
 // run on the model's Checkpointer thread.
@@ -287,6 +302,19 @@ class ServedModel {
   }
   // Whether `label` may be learned: a known class, or a new one the spec allows.
   absl::Status CheckStreamLabel(std::string_view label) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // The features the model sees for an event: with aggregates, a copy of `features` in *storage
+  // with the event's aggregates appended, the event then recorded; otherwise `features`. The
+  // event must have passed ValidateEventLocked.
+  std::span<const features::NamedFeature> AggregateLocked(
+      std::optional<std::string_view> key, std::optional<std::int64_t> time_micros,
+      std::span<const features::NamedFeature> features, std::int64_t now_micros,
+      std::vector<features::NamedFeature>* storage) const ABSL_SHARED_LOCKS_REQUIRED(mu_);
+  // Records a learned label in the aggregates (no-op without them).
+  void AggregateLabelLocked(std::span<const features::NamedFeature> features,
+                            std::string_view label) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Pipeline::Validate, then the aggregator's checks of the event.
+  absl::Status ValidateEventLocked(std::span<const features::NamedFeature> features) const
+      ABSL_SHARED_LOCKS_REQUIRED(mu_);
   // CheckpointNow with checkpoint_mu_ held.
   absl::StatusOr<checkpoints::WrittenCheckpoint> CheckpointNowLocked();
 
@@ -309,6 +337,15 @@ class ServedModel {
   // Held for a whole manual checkpoint or restore (taken before mu_, never after), so Retire()
   // can wait for one in progress: a deleted model writes nothing after Delete returns.
   std::mutex checkpoint_mu_;
+
+  // The live aggregator (state_.aggregator is moved here; snapshots get a copy). Taken after
+  // mu_, never before.
+  mutable std::mutex aggregator_mu_ ABSL_ACQUIRED_AFTER(mu_);
+  mutable std::optional<features::WindowAggregator> aggregator_ ABSL_GUARDED_BY(aggregator_mu_);
+  // aggregator_.has_value(), changed only with mu_ held exclusively: a model without aggregates
+  // never takes aggregator_mu_.
+  bool has_aggregator_ ABSL_GUARDED_BY(mu_) = false;
+  mutable features::WindowAggregator::Scratch aggregator_scratch_ ABSL_GUARDED_BY(aggregator_mu_);
 
   mutable LabelCache label_cache_;
   mutable LatencyHistogram predict_latency_;

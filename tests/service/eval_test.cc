@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include <fstream>
+#include <map>
 #include <random>
 #include <string>
 #include <vector>
@@ -290,6 +291,101 @@ TEST(EvalSpecTest, GivesTheMetricsOfAServedModelWithTheSameSpecAndRows) {
   }
   // And the cross is what the model learned from: XOR is learned.
   EXPECT_GT(report->cumulative.accuracy, 0.9);
+}
+
+// A burst detector: the label is "burst" when the card made at least two payments in the 30
+// seconds before this one, which only a windowed count by card can see.
+constexpr char kBurstSpec[] = R"(
+learner: logreg
+learner_options: {lr: 0.5}
+classes: [calm, burst]
+features:
+  undeclared: IGNORE
+  aggregates:
+    - {name: card_n_30s, function: COUNT, window_seconds: 30, sliding: true, hop_seconds: 1}
+)";
+
+struct BurstRow {
+  std::string id, card, label;
+  std::int64_t time = 0;
+  double amount = 0;
+};
+
+std::vector<BurstRow> BurstRows(int n) {
+  std::mt19937_64 rng(5);
+  std::vector<BurstRow> rows;
+  std::map<std::string, std::vector<std::int64_t>> history;
+  std::int64_t t = 1'700'000'000;
+  for (int i = 0; i < n; ++i) {
+    t += static_cast<std::int64_t>(rng() % 4);
+    BurstRow r;
+    r.id = absl::StrFormat("p%d", i);
+    r.card = absl::StrFormat("c%d", static_cast<int>(rng() % 20));
+    r.time = t;
+    r.amount = static_cast<double>(rng() % 1000) / 10;
+    int recent = 0;
+    for (std::int64_t before : history[r.card]) recent += before > t - 30 ? 1 : 0;
+    r.label = recent >= 2 ? "burst" : "calm";
+    history[r.card].push_back(t);
+    rows.push_back(std::move(r));
+  }
+  return rows;
+}
+
+TEST(EvalSpecTest, WindowedAggregatesUseTheKeyAndTimeColumnsAsAServedModelDoes) {
+  const std::vector<BurstRow> rows = BurstRows(3000);
+  std::string csv = "amount,card,label,id,ts\n";
+  for (const BurstRow& r : rows) {
+    absl::StrAppendFormat(&csv, "%.1f,%s,%s,%s,%d\n", r.amount, r.card, r.label, r.id, r.time);
+  }
+  EvalOptions o = SpecOptions(WriteFile("bursts.csv", csv), kBurstSpec);
+  o.id_column = "id";
+  o.key_column = "card";
+  o.time_column = "ts";
+  absl::StatusOr<EvalReport> report = RunEval(o);
+  ASSERT_TRUE(report.ok()) << report.status();
+  // Learnable from the count alone (amount and card are ignored: undeclared).
+  EXPECT_GT(report->cumulative.accuracy, 0.95);
+
+  // The same events through a served model's Learn, with their keys and times.
+  absl::StatusOr<riffle::v1::ModelSpec> spec = ParseModelSpecYaml(kBurstSpec, "spec.yaml");
+  ASSERT_TRUE(spec.ok()) << spec.status();
+  absl::StatusOr<ModelDefinition> def = DefinitionFromSpec(*spec);
+  ASSERT_TRUE(def.ok()) << def.status();
+  testing::FakeClockEnv env;
+  ServedModel::Options options;
+  options.env = &env;
+  absl::StatusOr<std::unique_ptr<ServedModel>> model =
+      ServedModel::Create("m", *std::move(def), 1, options);
+  ASSERT_TRUE(model.ok()) << model.status();
+  for (const BurstRow& r : rows) {
+    const std::vector<features::NamedFeature> f = {
+        {"amount", features::FeatureValue::Number(r.amount)}};
+    ExampleView example{{r.id, f}, r.label, 1.0, false};
+    example.instance.key = r.card;
+    example.instance.time_micros = r.time * 1'000'000;
+    LearnBatchResult learned;
+    ASSERT_TRUE((*model)->Learn({&example, 1}, false, &learned).ok());
+  }
+  const ModelMetricsReport served = (*model)->Metrics();
+  EXPECT_EQ(report->cumulative.accuracy, served.cumulative.accuracy);
+  EXPECT_EQ(report->cumulative.log_loss, served.cumulative.log_loss);
+  EXPECT_EQ(report->cumulative.count, served.cumulative.count);
+
+  // Without the time column there is no window to put an event in.
+  o.time_column.clear();
+  EXPECT_THAT(std::string(RunEval(o).status().message()),
+              ::testing::HasSubstr("name the time column with --time"));
+  o.time_column = "when";
+  EXPECT_THAT(std::string(RunEval(o).status().message()),
+              ::testing::HasSubstr("--time column 'when' is not in the header"));
+  // The event columns are --spec's.
+  EvalOptions tabular;
+  tabular.data = Data("weka-vote.csv");
+  tabular.table.target = "Class";
+  tabular.key_column = "x";
+  EXPECT_THAT(std::string(RunEval(tabular).status().message()),
+              ::testing::HasSubstr("--id, --key and --time name event columns of --spec models"));
 }
 
 TEST(EvalSpecTest, FlagsTheSpecDecidesAreRejected) {

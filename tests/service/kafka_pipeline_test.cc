@@ -6,6 +6,7 @@
 #include <chrono>
 #include <cmath>
 #include <functional>
+#include <map>
 #include <random>
 #include <string>
 #include <thread>
@@ -358,6 +359,56 @@ TEST_F(KafkaPipelineTest, RoutesPredictionsByProbabilityAndByField) {
   EXPECT_EQ(recent[4].topic, "flagged");
   EXPECT_EQ(recent[0].value, big[1].value);  // the prediction record as published
   EXPECT_GT(recent[0].time_micros, 0);
+}
+
+TEST_F(KafkaPipelineTest, WindowedAggregatesUseTheEventsKeysAndTimes) {
+  // A count of the card's events in the last minute (to the second), keyed by the event's
+  // "key" field, at its "time" field or else at the record's timestamp.
+  riffle::v1::ModelSpec spec = LogregSpec();
+  riffle::v1::WindowedAggregate* a = spec.mutable_features()->add_aggregates();
+  a->set_name("card_n_1m");
+  a->set_function(riffle::v1::WindowedAggregate::COUNT);
+  a->set_window_seconds(60);
+  a->set_sliding(true);
+  a->set_hop_seconds(1);
+  absl::StatusOr<ModelDefinition> def = DefinitionFromSpec(spec);
+  ASSERT_TRUE(def.ok()) << def.status();
+  ScopedTempDir dir;
+  ServedModel::Options options;
+  options.env = &env_;
+  options.checkpoint_dir = dir.path();
+  std::shared_ptr<ServedModel> model = *ServedModel::Create("m", *std::move(def), 1, options);
+  // 2023-11-14T22:13:20Z is 1700000000 s.
+  cluster_.Append("events", 0, "a1",
+                  R"({"id":"a1","key":"card-a","time":"2023-11-14T22:13:20Z","x0":1})");
+  cluster_.Append("events", 0, "a2", R"({"id":"a2","key":"card-a","time":1700000030,"x0":1})");
+  cluster_.Append("events", 0, "b1", R"({"id":"b1","key":"card-b","time":1700000031,"x0":1})");
+  // No time field: the record's timestamp (milliseconds), 40 s after a1.
+  cluster_.Append("events", 0, "a3", R"({"id":"a3","key":"card-a","x0":1})", {}, 1'700'000'040'000);
+  // 61 s after a1: a1 has left the minute.
+  cluster_.Append("events", 0, "a4", R"({"id":"a4","key":"card-a","time":1700000061,"x0":1})");
+  KafkaPipeline pipeline(FastOptions(), ModelOptions(), model, FakeFactory(&cluster_), nullptr,
+                         &env_);
+  pipeline.Start();
+  ASSERT_TRUE(WaitFor([&] { return Count("predictions") == 5; }));
+  pipeline.Stop();
+  ASSERT_TRUE(model->CheckpointNow().ok());
+  absl::StatusOr<checkpoints::LoadedCheckpoint> loaded = model->store()->LoadNewestValid();
+  ASSERT_TRUE(loaded.ok()) << loaded.status();
+  absl::StatusOr<checkpoints::ModelState> state = checkpoints::ParseModelState(loaded->payload);
+  ASSERT_TRUE(state.ok()) << state.status();
+  std::map<std::string, double> counts;
+  std::vector<features::NamedFeature> views;
+  for (const checkpoints::PendingLabel& p : state->pending_labels) {
+    p.features.Views(&views);
+    for (const features::NamedFeature& f : views) {
+      if (f.name == "card_n_1m") counts[p.id] = f.value.number;
+    }
+  }
+  EXPECT_EQ(counts,
+            (std::map<std::string, double>{{"a1", 0}, {"a2", 1}, {"b1", 0}, {"a3", 2}, {"a4", 2}}));
+  ASSERT_TRUE(model->Metrics().aggregates.has_value());
+  EXPECT_EQ(model->Metrics().aggregates->keys, 2u);
 }
 
 TEST(KafkaRouteTest, RejectsIncompleteRules) {
