@@ -8,6 +8,7 @@
 #include <map>
 #include <optional>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "../checkpoints/checkpoint_testing.h"
@@ -261,6 +262,52 @@ TEST(ServedAggregatesTest, ARestoredModelContinuesTheAggregatesOfTheCheckpoint) 
   EXPECT_EQ(restored.at("next"), expected.at("next"));
   EXPECT_EQ(restored.at("next").at("card_n_10m"), 10);
   EXPECT_EQ(model->Metrics().aggregates, reference->Metrics().aggregates);
+}
+
+// Predictions record their events under the model's reader lock, in parallel with each other,
+// with learning and with checkpoints (run under TSan too): every event is counted exactly once.
+TEST(ServedAggregatesTest, ConcurrentPredictionsLearningAndCheckpointsCountEveryEventOnce) {
+  ScopedTempDir dir;
+  FakeClockEnv env;
+  auto model = MakeModel(&env, dir.path());
+  constexpr int kPredictors = 4;
+  constexpr int kEventsEach = 300;
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kPredictors; ++t) {
+    threads.emplace_back([&, t] {
+      const std::string card = "card-" + std::to_string(t);
+      for (int i = 0; i < kEventsEach; ++i) {
+        Payment p{"", card, kT0 + i * kSecond, static_cast<double>(i), "shop"};
+        InstanceView v = p.View();
+        std::vector<InstanceView> batch(2, v);  // two events of the card at the same time
+        PredictBatchResult r;
+        EXPECT_TRUE(model->Predict(batch, &r).ok());
+      }
+    });
+  }
+  threads.emplace_back([&] {
+    for (int i = 0; i < 50; ++i) {
+      Payment p{"", "learner-card", kT0 + i * kSecond, 1, "shop"};
+      InstanceView v = p.View();
+      std::vector<ExampleView> examples = {{v, i % 2 == 0 ? "0" : "1", 1.0, false}};
+      LearnBatchResult r;
+      EXPECT_TRUE(model->Learn(examples, false, &r).ok());
+    }
+  });
+  threads.emplace_back([&] {
+    for (int i = 0; i < 5; ++i) EXPECT_TRUE(model->CheckpointNow().ok());
+  });
+  for (std::thread& t : threads) t.join();
+  for (int t = 0; t < kPredictors; ++t) {
+    Predict(model.get(), {"last-" + std::to_string(t), "card-" + std::to_string(t),
+                          kT0 + kEventsEach * kSecond, 1, "shop"});
+  }
+  const auto cached = CachedFeatures(model.get());
+  for (int t = 0; t < kPredictors; ++t) {
+    // Every event of the card's 10 minutes: all 2 * 300 of them (within 300 s).
+    EXPECT_EQ(cached.at("last-" + std::to_string(t)).at("card_n_10m"), 2 * kEventsEach);
+  }
+  EXPECT_EQ(model->Info().labeled, 50u);
 }
 
 TEST(ServedAggregatesTest, AggregatesAreFeaturesEvenWhenUndeclaredOnesAreIgnored) {
