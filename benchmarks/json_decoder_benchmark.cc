@@ -259,6 +259,28 @@ BENCHMARK(BM_AggregatorMemoryPerKey)
     ->Iterations(1)
     ->Unit(benchmark::kMillisecond);
 
+// What a checkpoint of a served model with aggregates costs the serving path: the snapshot copies
+// the aggregator with the model locked (ServedModel::SubmitLocked).
+void BM_AggregatorSnapshotCopy(benchmark::State& state) {
+  const auto cards = static_cast<std::uint64_t>(state.range(0));
+  JsonDecoder decoder = Decoder();
+  DecodedEvent event;
+  if (!decoder.Decode(Events()[0], &event).ok()) state.SkipWithError("decode failed");
+  WindowAggregator::Scratch scratch;
+  char buffer[32];
+  WindowAggregator aggregator = CardAggregator();
+  for (std::uint64_t i = 0; i < cards; ++i) {
+    aggregator.Observe(CardKey(i, cards, buffer), event.features(),
+                       kBenchStartMicros + static_cast<std::int64_t>(i) * 1'000, &scratch);
+  }
+  for (auto _ : state) {
+    WindowAggregator copy = aggregator;
+    benchmark::DoNotOptimize(copy);
+  }
+  state.counters["keys"] = static_cast<double>(aggregator.stats().keys);
+}
+BENCHMARK(BM_AggregatorSnapshotCopy)->Arg(10'000)->Arg(1'000'000)->Unit(benchmark::kMillisecond);
+
 }  // namespace
 }  // namespace riffle::features
 
