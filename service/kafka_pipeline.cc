@@ -10,8 +10,10 @@
 #include "absl/container/flat_hash_map.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_format.h"
+#include "absl/strings/strip.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
+#include "features/csv_event_decoder.h"
 #include "service/json.h"
 
 namespace riffle::service {
@@ -122,6 +124,75 @@ absl::Status KafkaRoute::Validate() const {
   return absl::OkStatus();
 }
 
+namespace {
+
+// The CSV decoders of a model with format kCsv, one per header.
+struct CsvDecoders {
+  features::CsvEventDecoder events;
+  std::optional<features::CsvEventDecoder> labels;  // with a labels topic only
+};
+
+// Builds them as the pipeline uses them; KafkaModelOptions::Validate builds them too, so a
+// header the decoder would refuse fails at config time. InvalidArgument naming the option
+// ("csv.columns: ...").
+absl::StatusOr<CsvDecoders> MakeCsvDecoders(const KafkaModelOptions& o) {
+  if (o.csv.columns.empty()) {
+    return absl::InvalidArgumentError(
+        "csv.columns: required with format csv (Kafka messages carry no header row)");
+  }
+  // One set of role options for both formats: the CSV decoder takes them from `decoder`.
+  const features::JsonDecoderOptions& d = o.decoder;
+  features::CsvEventDecoderOptions options;
+  options.id_field = d.id_field;
+  options.key_field = d.key_field;
+  options.time_fields = d.time_fields;
+  options.label_field = d.label_field;
+  options.require_id = d.require_id;
+  options.epoch_unit = d.epoch_unit;
+  options.max_message_bytes = d.max_message_bytes;
+  options.delimiter = o.csv.delimiter;
+  // The decoder's messages call the header "header" and name its options as KafkaCsvOptions
+  // does ("delimiter: ...", "text_columns[1]: ..."): give them their key under csv.
+  const auto error = [](const absl::Status& s, std::string_view header_key) {
+    absl::string_view message = s.message();
+    if (absl::ConsumePrefix(&message, "header: ")) {
+      return absl::InvalidArgumentError(absl::StrFormat("csv.%s: %s", header_key, message));
+    }
+    return absl::InvalidArgumentError(absl::StrFormat("csv.%s", message));
+  };
+
+  features::CsvEventDecoderOptions events_options = options;
+  events_options.text_columns = o.csv.text_columns;
+  const std::vector<std::string_view> columns(o.csv.columns.begin(), o.csv.columns.end());
+  absl::StatusOr<features::CsvEventDecoder> events =
+      features::CsvEventDecoder::Create(columns, std::move(events_options));
+  if (!events.ok()) return error(events.status(), "columns");
+  CsvDecoders decoders{*std::move(events), std::nullopt};
+
+  if (o.labels_topic.empty()) {
+    if (!o.csv.label_columns.empty()) {
+      return absl::InvalidArgumentError("csv.label_columns: set, but there is no labels_topic");
+    }
+    return decoders;
+  }
+  std::vector<std::string_view> label_columns(o.csv.label_columns.begin(),
+                                              o.csv.label_columns.end());
+  if (label_columns.empty()) label_columns = {d.id_field, d.label_field};
+  if (std::find(label_columns.begin(), label_columns.end(), d.label_field) == label_columns.end()) {
+    return absl::InvalidArgumentError(absl::StrFormat(
+        "csv.label_columns: no label column \"%s\"; the labels topic's records need one",
+        d.label_field));
+  }
+  // No text_columns: they name events columns, and a label record's other columns are unused.
+  absl::StatusOr<features::CsvEventDecoder> labels =
+      features::CsvEventDecoder::Create(label_columns, options);
+  if (!labels.ok()) return error(labels.status(), "label_columns");
+  decoders.labels.emplace(*std::move(labels));
+  return decoders;
+}
+
+}  // namespace
+
 std::string KafkaModelOptions::DeadLetterTopic() const {
   return dead_letter_topic.empty() ? events_topics.front() + ".dlq" : dead_letter_topic;
 }
@@ -160,6 +231,19 @@ absl::Status KafkaModelOptions::Validate() const {
   }
   if (absl::Status s = decoder.Validate(); !s.ok()) {
     return absl::InvalidArgumentError(absl::StrFormat("decoder: %s", s.message()));
+  }
+  switch (format) {
+    case KafkaFormat::kJson:
+      if (!csv.columns.empty() || !csv.label_columns.empty() || !csv.text_columns.empty() ||
+          csv.delimiter != KafkaCsvOptions().delimiter) {
+        return absl::InvalidArgumentError("csv: only with format: csv");
+      }
+      break;
+    case KafkaFormat::kCsv:
+      if (absl::StatusOr<CsvDecoders> csv_decoders = MakeCsvDecoders(*this); !csv_decoders.ok()) {
+        return csv_decoders.status();
+      }
+      break;
   }
   return absl::OkStatus();
 }
@@ -287,7 +371,10 @@ class KafkaPipeline::Impl {
   // The consume thread's.
   std::unique_ptr<KafkaConsumer> consumer;
   std::unique_ptr<KafkaProducer> producer;
+  // The decoders of the model's format: JSON, or CSV (one header for the events topics and one
+  // for the labels topic).
   std::optional<features::JsonDecoder> decoder;
+  std::optional<CsvDecoders> csv;
   std::vector<features::DecodedEvent> events;
   std::vector<std::string> inputs;
   std::vector<StreamRecordView> views;
@@ -321,6 +408,12 @@ class KafkaPipeline::Impl {
   std::vector<EventsPosition> events_positions;
   std::int64_t last_lag_micros = 0;
 
+  // Decodes one record with the decoder of the model's format and of the record's topic.
+  features::DecodeStatus Decode(const KafkaRecord& rec, bool is_label,
+                                features::DecodedEvent* event) {
+    if (decoder.has_value()) return decoder->Decode(rec.value, event);
+    return (is_label ? *csv->labels : csv->events).DecodeMessage(rec.value, event);
+  }
   BatchHold* HoldFor(std::string_view input) {
     for (BatchHold& h : holds) {
       if (h.input == input) return &h;
@@ -641,12 +734,21 @@ void KafkaPipeline::Run() {
       }
       m.consumer = *std::move(consumer);
       m.producer = *std::move(producer);
-      absl::StatusOr<features::JsonDecoder> decoder = features::JsonDecoder::Create(mo.decoder);
-      if (!decoder.ok()) {
-        note_error(decoder.status(), "decoder");
-        return;
+      if (mo.format == KafkaFormat::kJson) {
+        absl::StatusOr<features::JsonDecoder> decoder = features::JsonDecoder::Create(mo.decoder);
+        if (!decoder.ok()) {
+          note_error(decoder.status(), "decoder");
+          return;
+        }
+        m.decoder.emplace(*std::move(decoder));
+      } else {
+        absl::StatusOr<CsvDecoders> csv = MakeCsvDecoders(mo);
+        if (!csv.ok()) {
+          note_error(csv.status(), "decoder");
+          return;
+        }
+        m.csv.emplace(*std::move(csv));
       }
-      m.decoder.emplace(*std::move(decoder));
     }
     if (!m.assigned) {
       std::vector<std::string> topics = mo.events_topics;
@@ -798,8 +900,8 @@ void KafkaPipeline::Run() {
       v.input = m.inputs[i];
       v.next_offset = rec.offset + 1;
       features::DecodedEvent& event = m.events[i];
-      const features::DecodeStatus decoded = m.decoder->Decode(rec.value, &event);
       const bool is_label = rec.topic == mo.labels_topic;
+      const features::DecodeStatus decoded = m.Decode(rec, is_label, &event);
       if (!decoded.ok()) {
         v.kind = StreamRecordView::Kind::kSkip;
         dead_letter(rec, m.inputs[i], features::DecodeErrorName(decoded.code()), decoded.message());

@@ -59,13 +59,36 @@ struct KafkaRoute {
   absl::Status Validate() const;
 };
 
+// How the records of a model's topics are encoded.
+enum class KafkaFormat : std::uint8_t {
+  kJson,  // one JSON object per message (features::JsonDecoder)
+  kCsv,   // one CSV record per message, without a header row (features::CsvEventDecoder)
+};
+
+// The headers of CSV records (format kCsv). Kafka messages carry no header row, so the config
+// gives it, once for the events topics and once for the labels topic (whose records hold just
+// an id and a label, so they would not fit the events' header). The roles (id, key, time,
+// label) are found in both by KafkaModelOptions::decoder's field names, as in JSON.
+struct KafkaCsvOptions {
+  // The events topics' columns, in record order. Required with format kCsv.
+  std::vector<std::string> columns;
+  // The labels topic's columns. Empty: {decoder.id_field, decoder.label_field}. Must hold the
+  // label column (and the id column while require_id). Only with a labels topic.
+  std::vector<std::string> label_columns;
+  // Field separator: one byte, not '"', CR or LF.
+  char delimiter = ',';
+  // Feature columns of the events whose values are always texts (zip codes, account numbers):
+  // see features::CsvEventDecoderOptions::text_columns.
+  std::vector<std::string> text_columns;
+};
+
 // The Kafka inputs and outputs of one model, from the `kafka:` section of a model in the YAML.
 struct KafkaModelOptions {
   std::string model;
   // Topics of events, labeled and unlabeled mixed. At least one.
   std::vector<std::string> events_topics;
-  // Optional topic of delayed labels ({"id": ..., "label": ...}), joined by id with the
-  // features cached when the event was predicted.
+  // Optional topic of delayed labels ({"id": ..., "label": ...}, or a CSV record of
+  // csv.label_columns), joined by id with the features cached when the event was predicted.
   std::string labels_topic;
   // Where prediction records go. Required.
   std::string predictions_topic;
@@ -77,9 +100,17 @@ struct KafkaModelOptions {
   std::string start = "earliest";
   // Group that receives committed offsets (lag monitoring). Default "riffle-<model>".
   std::string group_id;
-  // Field names of the events and labels (id, key, time, label) and decoding limits.
+  // The records' encoding, the same for the events and the labels topics.
+  KafkaFormat format = KafkaFormat::kJson;
+  // Field names of the events and labels (id, key, time, label) and decoding limits, for
+  // either format: a CSV decoder takes its role options (field names, require_id, epoch_unit,
+  // max_message_bytes) from here; the JSON-only ones (nesting, arrays, nulls) do not apply.
   features::JsonDecoderOptions decoder;
+  // The headers with format kCsv; all defaults with kJson.
+  KafkaCsvOptions csv;
 
+  // InvalidArgument naming the option, e.g. "csv.columns: ..." (with kCsv this also checks
+  // the headers as the decoders will: an id column, distinct names, text_columns present).
   absl::Status Validate() const;
   // dead_letter_topic, or its default (requires an events topic).
   std::string DeadLetterTopic() const;

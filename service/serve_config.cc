@@ -187,10 +187,10 @@ absl::Status ParseKafka(const YAML::Node& node, ServeConfig* c) {
 }
 
 absl::Status ParseModelKafka(const YAML::Node& node, std::string_view path, KafkaModelOptions* k) {
-  if (absl::Status s = CheckKeys(
-          node, path,
-          {"events_topics", "events_topic", "labels_topic", "predictions_topic",
-           "dead_letter_topic", "routes", "start", "group_id", "fields", "max_message_bytes"});
+  if (absl::Status s = CheckKeys(node, path,
+                                 {"events_topics", "events_topic", "labels_topic",
+                                  "predictions_topic", "dead_letter_topic", "routes", "start",
+                                  "group_id", "fields", "max_message_bytes", "format", "csv"});
       !s.ok()) {
     return s;
   }
@@ -212,6 +212,38 @@ absl::Status ParseModelKafka(const YAML::Node& node, std::string_view path, Kafk
   }
   if (node["events_topics"] && node["events_topic"]) {
     return KeyError(path, "give events_topic or events_topics, not both");
+  }
+  std::string format = "json";
+  if (absl::Status s = ReadString(node, "format", path, &format); !s.ok()) return s;
+  if (format == "json") {
+    k->format = KafkaFormat::kJson;
+  } else if (format == "csv") {
+    k->format = KafkaFormat::kCsv;
+  } else {
+    return KeyError(Join(path, "format"), absl::StrFormat("\"%s\" is not json or csv", format));
+  }
+  if (const YAML::Node c = node["csv"]) {
+    // The headers of CSV records; their contents are checked by KafkaModelOptions::Validate,
+    // as the decoders will read them.
+    const std::string cpath = Join(path, "csv");
+    if (k->format != KafkaFormat::kCsv) return KeyError(cpath, "only with format: csv");
+    if (absl::Status s =
+            CheckKeys(c, cpath, {"columns", "label_columns", "delimiter", "text_columns"});
+        !s.ok()) {
+      return s;
+    }
+    for (auto [key, out] :
+         {std::pair{"columns", &k->csv.columns}, std::pair{"label_columns", &k->csv.label_columns},
+          std::pair{"text_columns", &k->csv.text_columns}}) {
+      if (absl::Status s = ReadStringList(c, key, cpath, out); !s.ok()) return s;
+    }
+    std::string delimiter(1, k->csv.delimiter);
+    if (absl::Status s = ReadString(c, "delimiter", cpath, &delimiter); !s.ok()) return s;
+    if (delimiter.size() != 1) {
+      return KeyError(Join(cpath, "delimiter"),
+                      absl::StrFormat("expected one character, got \"%s\"", delimiter));
+    }
+    k->csv.delimiter = delimiter[0];
   }
   if (const YAML::Node f = node["fields"]) {
     const std::string fpath = Join(path, "fields");

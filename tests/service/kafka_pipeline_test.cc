@@ -115,17 +115,45 @@ std::string EventJson(const std::string& id, const std::vector<features::NamedFe
   return out + "}";
 }
 
-// Appends n events of the stream to topic "events" (labeled inline unless `unlabeled`).
+// The same event as a CSV record of CsvModelOptions' header: id,x0,x1,x2,label (an empty
+// label field: unlabeled).
+std::string EventCsv(const std::string& id, const std::vector<features::NamedFeature>& f,
+                     const std::string& label) {
+  std::string out = id;
+  for (const features::NamedFeature& x : f) absl::StrAppendFormat(&out, ",%.17g", x.value.number);
+  return out + "," + label;
+}
+
+// ModelOptions() with CSV records: events of EventCsv's header, labels "id,label".
+KafkaModelOptions CsvModelOptions() {
+  KafkaModelOptions o = ModelOptions();
+  o.format = KafkaFormat::kCsv;
+  o.csv.columns = {"id", "x0", "x1", "x2", "label"};
+  return o;
+}
+
+// Appends n events of the stream to topic "events" (labeled inline unless `unlabeled`), as
+// JSON objects or CSV records.
 void AppendEvents(FakeKafkaCluster* cluster, SeparableStream* stream, int first, int n,
-                  bool unlabeled = false, std::vector<std::string>* labels = nullptr) {
+                  bool unlabeled = false, std::vector<std::string>* labels = nullptr,
+                  KafkaFormat format = KafkaFormat::kJson) {
   for (int i = first; i < first + n; ++i) {
     std::string label;
     std::vector<features::NamedFeature> f = stream->Next(&label);
     if (labels != nullptr) labels->push_back(label);
     const std::string id = absl::StrFormat("e%d", i);
-    cluster->Append("events", 0, id, EventJson(id, f, unlabeled ? "" : label), {},
-                    1'700'000'000'000 + i);
+    if (unlabeled) label.clear();
+    cluster->Append("events", 0, id,
+                    format == KafkaFormat::kJson ? EventJson(id, f, label) : EventCsv(id, f, label),
+                    {}, 1'700'000'000'000 + i);
   }
+}
+
+// The "probabilities" of a prediction record.
+std::string Probabilities(const std::string& record) {
+  const std::size_t begin = record.find("\"probabilities\":");
+  return begin == std::string::npos ? "<absent>"
+                                    : record.substr(begin, record.find('}', begin) - begin);
 }
 
 std::string Header(const KafkaRecord& r, std::string_view name) {
@@ -361,9 +389,9 @@ TEST_F(KafkaPipelineTest, RoutesPredictionsByProbabilityAndByField) {
   EXPECT_GT(recent[0].time_micros, 0);
 }
 
-TEST_F(KafkaPipelineTest, WindowedAggregatesUseTheEventsKeysAndTimes) {
-  // A count of the card's events in the last minute (to the second), keyed by the event's
-  // "key" field, at its "time" field or else at the record's timestamp.
+// A model with a count of the card's events in the last minute (to the second), "card_n_1m",
+// checkpointed to `dir`.
+std::shared_ptr<ServedModel> MakeAggregateModel(checkpoints::Env* env, const std::string& dir) {
   riffle::v1::ModelSpec spec = LogregSpec();
   riffle::v1::WindowedAggregate* a = spec.mutable_features()->add_aggregates();
   a->set_name("card_n_1m");
@@ -372,12 +400,41 @@ TEST_F(KafkaPipelineTest, WindowedAggregatesUseTheEventsKeysAndTimes) {
   a->set_sliding(true);
   a->set_hop_seconds(1);
   absl::StatusOr<ModelDefinition> def = DefinitionFromSpec(spec);
-  ASSERT_TRUE(def.ok()) << def.status();
-  ScopedTempDir dir;
+  EXPECT_TRUE(def.ok()) << def.status();
   ServedModel::Options options;
-  options.env = &env_;
-  options.checkpoint_dir = dir.path();
-  std::shared_ptr<ServedModel> model = *ServedModel::Create("m", *std::move(def), 1, options);
+  options.env = env;
+  options.checkpoint_dir = dir;
+  absl::StatusOr<std::unique_ptr<ServedModel>> model =
+      ServedModel::Create("m", *std::move(def), 1, options);
+  EXPECT_TRUE(model.ok()) << model.status();
+  return std::shared_ptr<ServedModel>(*std::move(model));
+}
+
+// card_n_1m of each unlabeled event, as cached for its delayed label (from a checkpoint).
+std::map<std::string, double> CachedCardCounts(ServedModel* model) {
+  std::map<std::string, double> counts;
+  EXPECT_TRUE(model->CheckpointNow().ok());
+  absl::StatusOr<checkpoints::LoadedCheckpoint> loaded = model->store()->LoadNewestValid();
+  EXPECT_TRUE(loaded.ok()) << loaded.status();
+  if (!loaded.ok()) return counts;
+  absl::StatusOr<checkpoints::ModelState> state = checkpoints::ParseModelState(loaded->payload);
+  EXPECT_TRUE(state.ok()) << state.status();
+  if (!state.ok()) return counts;
+  std::vector<features::NamedFeature> views;
+  for (const checkpoints::PendingLabel& p : state->pending_labels) {
+    p.features.Views(&views);
+    for (const features::NamedFeature& f : views) {
+      if (f.name == "card_n_1m") counts[p.id] = f.value.number;
+    }
+  }
+  return counts;
+}
+
+TEST_F(KafkaPipelineTest, WindowedAggregatesUseTheEventsKeysAndTimes) {
+  // The card is the event's "key" field; its time the "time" field or else the record's
+  // timestamp.
+  ScopedTempDir dir;
+  std::shared_ptr<ServedModel> model = MakeAggregateModel(&env_, dir.path());
   // 2023-11-14T22:13:20Z is 1700000000 s.
   cluster_.Append("events", 0, "a1",
                   R"({"id":"a1","key":"card-a","time":"2023-11-14T22:13:20Z","x0":1})");
@@ -392,23 +449,164 @@ TEST_F(KafkaPipelineTest, WindowedAggregatesUseTheEventsKeysAndTimes) {
   pipeline.Start();
   ASSERT_TRUE(WaitFor([&] { return Count("predictions") == 5; }));
   pipeline.Stop();
-  ASSERT_TRUE(model->CheckpointNow().ok());
-  absl::StatusOr<checkpoints::LoadedCheckpoint> loaded = model->store()->LoadNewestValid();
-  ASSERT_TRUE(loaded.ok()) << loaded.status();
-  absl::StatusOr<checkpoints::ModelState> state = checkpoints::ParseModelState(loaded->payload);
-  ASSERT_TRUE(state.ok()) << state.status();
-  std::map<std::string, double> counts;
-  std::vector<features::NamedFeature> views;
-  for (const checkpoints::PendingLabel& p : state->pending_labels) {
-    p.features.Views(&views);
-    for (const features::NamedFeature& f : views) {
-      if (f.name == "card_n_1m") counts[p.id] = f.value.number;
-    }
-  }
-  EXPECT_EQ(counts,
+  EXPECT_EQ(CachedCardCounts(model.get()),
             (std::map<std::string, double>{{"a1", 0}, {"a2", 1}, {"b1", 0}, {"a3", 2}, {"a4", 2}}));
   ASSERT_TRUE(model->Metrics().aggregates.has_value());
   EXPECT_EQ(model->Metrics().aggregates->keys, 2u);
+}
+
+TEST_F(KafkaPipelineTest, CsvKeyAndTimeColumnsFeedTheWindowedAggregates) {
+  // The JSON test's events as CSV records, with the role names of `fields` (the same options
+  // for both formats) and another delimiter. An empty time field is missing: the record's
+  // timestamp stands in, as for a JSON event without one.
+  ScopedTempDir dir;
+  std::shared_ptr<ServedModel> model = MakeAggregateModel(&env_, dir.path());
+  KafkaModelOptions o = ModelOptions();
+  o.format = KafkaFormat::kCsv;
+  o.decoder.key_field = "card";
+  o.decoder.time_fields = {"ts"};
+  o.csv.columns = {"id", "card", "ts", "x0"};
+  o.csv.delimiter = ';';
+  ASSERT_TRUE(o.Validate().ok()) << o.Validate();
+  cluster_.Append("events", 0, "a1", "a1;card-a;2023-11-14T22:13:20Z;1");
+  cluster_.Append("events", 0, "a2", "a2;card-a;1700000030;1");
+  cluster_.Append("events", 0, "b1", "b1;card-b;1700000031;1");
+  cluster_.Append("events", 0, "a3", "a3;card-a;;1", {}, 1'700'000'040'000);
+  cluster_.Append("events", 0, "a4", "a4;card-a;1700000061;1\r\n");  // a line end is allowed
+  KafkaPipeline pipeline(FastOptions(), o, model, FakeFactory(&cluster_), nullptr, &env_);
+  pipeline.Start();
+  ASSERT_TRUE(WaitFor([&] { return Count("predictions") == 5; }));
+  pipeline.Stop();
+  EXPECT_EQ(Count("events.dlq"), 0u);
+  EXPECT_EQ(CachedCardCounts(model.get()),
+            (std::map<std::string, double>{{"a1", 0}, {"a2", 1}, {"b1", 0}, {"a3", 2}, {"a4", 2}}));
+  ASSERT_TRUE(model->Metrics().aggregates.has_value());
+  EXPECT_EQ(model->Metrics().aggregates->keys, 2u);
+  // The prediction records carry the event time from the time column, or the record's.
+  const std::vector<KafkaRecord> predictions = cluster_.Records("predictions", 0);
+  EXPECT_THAT(predictions[1].value, HasSubstr(R"("event_time":"2023-11-14T22:13:50.000000Z")"));
+  EXPECT_THAT(predictions[3].value, HasSubstr(R"("event_time":"2023-11-14T22:14:00.000000Z")"));
+}
+
+// The same events as CSV records and as JSON objects train the same model: one set of role
+// options, the same DecodedEvent, features in the same (column or message) order.
+TEST_F(KafkaPipelineTest, CsvEventsArePredictedAndLearnedAsTheSameJsonEvents) {
+  SeparableStream csv_stream(1);
+  AppendEvents(&cluster_, &csv_stream, 0, 300, false, nullptr, KafkaFormat::kCsv);
+  std::shared_ptr<ServedModel> model = MakeModel(&env_);
+  KafkaPipeline pipeline(FastOptions(), CsvModelOptions(), model, FakeFactory(&cluster_), nullptr,
+                         &env_);
+  pipeline.Start();
+  ASSERT_TRUE(WaitFor([&] { return Count("predictions") == 300; }));
+  pipeline.Stop();
+  EXPECT_EQ(model->Info().labeled, 300u);
+  EXPECT_EQ(model->NextOffsets().at("events/0"), 300);
+  EXPECT_GT(model->Metrics().cumulative.accuracy, 0.85);
+  EXPECT_EQ(pipeline.stats().events, 300u);
+  EXPECT_EQ(Count("events.dlq"), 0u);
+
+  FakeKafkaCluster json_cluster;
+  for (const char* t : {"events", "labels", "predictions"}) json_cluster.CreateTopic(t, 1);
+  SeparableStream json_stream(1);
+  AppendEvents(&json_cluster, &json_stream, 0, 300);
+  std::shared_ptr<ServedModel> json_model = MakeModel(&env_);
+  KafkaPipeline json_pipeline(FastOptions(), ModelOptions(), json_model, FakeFactory(&json_cluster),
+                              nullptr, &env_);
+  json_pipeline.Start();
+  ASSERT_TRUE(WaitFor([&] { return json_cluster.Records("predictions", 0).size() == 300; }));
+  json_pipeline.Stop();
+  const std::vector<KafkaRecord> csv_predictions = cluster_.Records("predictions", 0);
+  const std::vector<KafkaRecord> json_predictions = json_cluster.Records("predictions", 0);
+  for (int i = 0; i < 300; ++i) {
+    ASSERT_EQ(csv_predictions[i].key, absl::StrFormat("e%d", i));
+    EXPECT_THAT(csv_predictions[i].value, HasSubstr(absl::StrFormat("\"id\":\"e%d\"", i)));
+    // Bit for bit: the shortest exact form of every probability.
+    ASSERT_EQ(Probabilities(csv_predictions[i].value), Probabilities(json_predictions[i].value))
+        << i;
+  }
+}
+
+TEST_F(KafkaPipelineTest, DelayedCsvLabelsAreJoined) {
+  SeparableStream stream(2);
+  std::vector<std::string> labels;
+  AppendEvents(&cluster_, &stream, 0, 200, /*unlabeled=*/true, &labels, KafkaFormat::kCsv);
+  std::shared_ptr<ServedModel> model = MakeModel(&env_);
+  KafkaPipeline pipeline(FastOptions(), CsvModelOptions(), model, FakeFactory(&cluster_), nullptr,
+                         &env_);
+  pipeline.Start();
+  ASSERT_TRUE(WaitFor([&] { return Count("predictions") == 200; }));
+  EXPECT_EQ(model->Info().labeled, 0u);
+  // The labels topic's own header, by default id,label.
+  for (int i = 0; i < 200; ++i) {
+    cluster_.Append("labels", 0, absl::StrFormat("e%d", i),
+                    absl::StrFormat("e%d,%s", i, labels[i]));
+  }
+  cluster_.Append("labels", 0, "nope", "nope,1");
+  ASSERT_TRUE(WaitFor([&] { return pipeline.stats().labels_missed == 1; }));
+  pipeline.Stop();
+  EXPECT_EQ(model->Info().labeled, 200u);
+  EXPECT_EQ(pipeline.stats().labels_joined, 200u);
+  EXPECT_GT(model->Metrics().cumulative.accuracy, 0.8);
+  EXPECT_EQ(Count("predictions"), 200u);
+  EXPECT_EQ(Count("events.dlq"), 0u);
+}
+
+TEST_F(KafkaPipelineTest, BadCsvRecordsGoToTheDeadLetterTopicAndTheStreamGoesOn) {
+  KafkaModelOptions o = CsvModelOptions();
+  o.csv.label_columns = {"label", "id"};  // the labels topic's header, in its own order
+  cluster_.Append("events", 0, "a", "a,1,0,0,1");
+  cluster_.Append("events", 0, "b", "b,1,0");                   // 3 fields of 5
+  cluster_.Append("events", 0, "c", "\"c,1,0,0,1");             // a quote never closed
+  cluster_.Append("events", 0, "d", "d,nan,0,0,1");             // not a category
+  cluster_.Append("events", 0, std::nullopt, ",1,0,0,1");       // no id
+  cluster_.Append("events", 0, "e", "e,1,0,0,7");               // unknown class
+  cluster_.Append("events", 0, "f", "f,-1,0,0,");               // unlabeled: cached
+  cluster_.Append("events", 0, "g", "g,1,0,0,1\nh,1,0,0,1\n");  // two records in one message
+  cluster_.Append("labels", 0, "f", "0,f");                     // joined with f
+  cluster_.Append("labels", 0, "z", ",z");                      // a label record without label
+  cluster_.Append("labels", 0, "y", "1");                       // 1 field of 2
+  std::shared_ptr<ServedModel> model = MakeModel(&env_);
+  KafkaPipeline pipeline(FastOptions(), o, model, FakeFactory(&cluster_), nullptr, &env_);
+  pipeline.Start();
+  ASSERT_TRUE(WaitFor([&] {
+    return Count("events.dlq") == 8 && Count("predictions") == 2 &&
+           pipeline.stats().labels_joined == 1;
+  }));
+  pipeline.Stop();
+  std::map<std::string, const KafkaRecord*> by_offset;
+  const std::vector<KafkaRecord> dlq = cluster_.Records("events.dlq", 0);
+  for (const KafkaRecord& r : dlq) {
+    by_offset[Header(r, kDlqSourceTopicHeader) + "/" + Header(r, kDlqSourceOffsetHeader)] = &r;
+  }
+  const std::pair<const char*, const char*> expected[] = {
+      {"events/1", "FIELD_COUNT"},       {"events/2", "INVALID_CSV"},
+      {"events/3", "NON_FINITE_NUMBER"}, {"events/4", "MISSING_ID"},
+      {"events/5", "INVALID_EVENT"},     {"events/7", "INVALID_CSV"},
+      {"labels/1", "MISSING_LABEL"},     {"labels/2", "FIELD_COUNT"},
+  };
+  for (const auto& [source, code] : expected) {
+    ASSERT_EQ(by_offset.count(source), 1u) << source;
+    EXPECT_EQ(Header(*by_offset[source], kDlqErrorCodeHeader), code) << source;
+    EXPECT_EQ(Header(*by_offset[source], kDlqModelHeader), "m");
+    EXPECT_EQ(Header(*by_offset[source], kDlqSourcePartitionHeader), "0");
+  }
+  EXPECT_EQ(by_offset["events/1"]->value, "b,1,0");  // the original bytes
+  EXPECT_EQ(by_offset["events/1"]->key, "b");
+  EXPECT_EQ(Header(*by_offset["events/1"], kDlqErrorMessageHeader),
+            "message: 3 fields, but the header has 5 columns");
+  EXPECT_THAT(Header(*by_offset["events/3"], kDlqErrorMessageHeader),
+              HasSubstr("features[\"x0\"]"));
+  EXPECT_EQ(Header(*by_offset["labels/1"], kDlqErrorMessageHeader),
+            "label[\"label\"]: a record of the labels topic needs a label");
+  EXPECT_EQ(Header(*by_offset["labels/2"], kDlqErrorMessageHeader),
+            "message: 1 fields, but the header has 2 columns");
+  EXPECT_EQ(model->Info().labeled, 2u);  // a, and f by its delayed label
+  EXPECT_EQ(model->NextOffsets().at("events/0"), 8);
+  EXPECT_EQ(model->NextOffsets().at("labels/0"), 3);
+  const KafkaPipelineStats stats = pipeline.stats();
+  EXPECT_EQ(stats.dead_letters, 8u);
+  EXPECT_EQ(stats.dead_letters_by_reason.at("FIELD_COUNT"), 2u);
+  EXPECT_EQ(stats.dead_letters_by_reason.at("INVALID_CSV"), 2u);
 }
 
 TEST(KafkaRouteTest, RejectsIncompleteRules) {
@@ -445,6 +643,37 @@ TEST(KafkaModelOptionsTest, RejectsLoopsAndMissingTopics) {
   o = ModelOptions();
   o.start = "middle";
   EXPECT_THAT(o.Validate().message(), HasSubstr("start"));
+}
+
+TEST(KafkaModelOptionsTest, ChecksTheCsvHeadersAsTheDecodersWill) {
+  KafkaModelOptions o = CsvModelOptions();
+  EXPECT_TRUE(o.Validate().ok()) << o.Validate();
+  o.csv.columns.clear();
+  EXPECT_THAT(o.Validate().message(), HasSubstr("csv.columns: required with format csv"));
+  o = CsvModelOptions();
+  o.csv.columns = {"tx", "x0", "x0"};
+  EXPECT_THAT(o.Validate().message(), HasSubstr("csv.columns: column 3, \"x0\""));
+  o.csv.columns = {"tx", "x0"};
+  EXPECT_THAT(o.Validate().message(), HasSubstr("csv.columns: no id column \"id\""));
+  o.decoder.id_field = "tx";  // the role names are the decoder's, for both headers
+  EXPECT_TRUE(o.Validate().ok()) << o.Validate();  // the labels' header by default: tx,label
+  o.csv.label_columns = {"id", "label"};
+  EXPECT_THAT(o.Validate().message(), HasSubstr("csv.label_columns: no id column \"tx\""));
+  o.csv.label_columns = {"tx", "y"};
+  EXPECT_THAT(o.Validate().message(), HasSubstr("csv.label_columns: no label column \"label\""));
+  o = CsvModelOptions();
+  o.csv.text_columns = {"zip"};
+  EXPECT_THAT(o.Validate().message(), HasSubstr("csv.text_columns: \"zip\" is not a column"));
+  o = CsvModelOptions();
+  o.csv.delimiter = '"';
+  EXPECT_THAT(o.Validate().message(), HasSubstr("csv.delimiter: "));
+  o = CsvModelOptions();
+  o.labels_topic.clear();
+  o.csv.label_columns = {"id", "label"};
+  EXPECT_THAT(o.Validate().message(), HasSubstr("csv.label_columns: set, but there is no labels"));
+  o = ModelOptions();
+  o.csv.columns = {"id"};
+  EXPECT_THAT(o.Validate().message(), HasSubstr("csv: only with format: csv"));
 }
 
 TEST_F(KafkaPipelineTest, FailedDeliveriesAreRetriedThenDeadLettered) {

@@ -82,6 +82,8 @@ TEST(ServeConfigKafkaTest, ParsesEveryKey) {
   EXPECT_EQ(k.decoder.time_fields, std::vector<std::string>{"ts"});
   EXPECT_EQ(k.decoder.label_field, "is_fraud");
   EXPECT_EQ(k.decoder.max_message_bytes, 65536u);
+  EXPECT_EQ(k.format, KafkaFormat::kJson);
+  EXPECT_TRUE(k.csv.columns.empty());
   ASSERT_EQ(k.routes.size(), 4u);
   EXPECT_EQ(k.routes[0].class_name, "1");
   EXPECT_EQ(k.routes[0].min_probability, 0.9);
@@ -109,6 +111,126 @@ models:
   EXPECT_TRUE(c->kafka_embedded);
   EXPECT_EQ(c->models[0].kafka->events_topics, std::vector<std::string>{"in"});
   EXPECT_EQ(c->models[0].kafka->start, "earliest");
+}
+
+TEST(ServeConfigKafkaTest, ParsesTheCsvFormat) {
+  absl::StatusOr<ServeConfig> c = ParseServeConfig(R"(
+models:
+  - name: fraud
+    spec: {learner: logreg}
+    kafka:
+      events_topic: payments
+      labels_topic: payments.labels
+      predictions_topic: payments.predictions
+      format: csv
+      fields: {id: tx_id, key: card, time: ts, label: is_fraud}
+      max_message_bytes: 4096
+      csv:
+        columns: [tx_id, card, ts, amount, zip, is_fraud]
+        label_columns: [is_fraud, tx_id]
+        delimiter: ";"
+        text_columns: [zip]
+)",
+                                                   "riffle.yaml");
+  ASSERT_TRUE(c.ok()) << c.status();
+  const KafkaModelOptions& k = *c->models[0].kafka;
+  EXPECT_EQ(k.format, KafkaFormat::kCsv);
+  EXPECT_EQ(k.csv.columns,
+            (std::vector<std::string>{"tx_id", "card", "ts", "amount", "zip", "is_fraud"}));
+  EXPECT_EQ(k.csv.label_columns, (std::vector<std::string>{"is_fraud", "tx_id"}));
+  EXPECT_EQ(k.csv.delimiter, ';');
+  EXPECT_EQ(k.csv.text_columns, std::vector<std::string>{"zip"});
+  // The role options are the JSON decoder's, shared by both formats.
+  EXPECT_EQ(k.decoder.id_field, "tx_id");
+  EXPECT_EQ(k.decoder.time_fields, std::vector<std::string>{"ts"});
+  EXPECT_EQ(k.decoder.max_message_bytes, 4096u);
+
+  // Defaults: a comma, and the labels topic's header is the id and label fields.
+  c = ParseServeConfig(R"(
+models:
+  - name: m
+    spec: {learner: logreg}
+    kafka:
+      events_topic: in
+      labels_topic: in.labels
+      predictions_topic: out
+      format: csv
+      fields: {id: tx, label: y}
+      csv: {columns: [tx, x, y]}
+)",
+                       "riffle.yaml");
+  ASSERT_TRUE(c.ok()) << c.status();
+  EXPECT_EQ(c->models[0].kafka->csv.delimiter, ',');
+  EXPECT_TRUE(c->models[0].kafka->csv.label_columns.empty());
+
+  // A tab, as YAML escapes it.
+  c = ParseServeConfig(R"(
+models:
+  - name: m
+    spec: {learner: logreg}
+    kafka: {events_topic: in, predictions_topic: out, format: csv,
+            csv: {columns: [id, x], delimiter: "\t"}}
+)",
+                       "riffle.yaml");
+  ASSERT_TRUE(c.ok()) << c.status();
+  EXPECT_EQ(c->models[0].kafka->csv.delimiter, '\t');
+}
+
+TEST(ServeConfigKafkaTest, CsvErrorsNameTheKey) {
+  // Every case is a model's kafka section after "events_topic: in, predictions_topic: out".
+  const std::pair<const char*, const char*> cases[] = {
+      {"format: xml", "riffle.yaml: models[0].kafka.format: \"xml\" is not json or csv"},
+      {"format: [csv]", "riffle.yaml: models[0].kafka.format: expected a string"},
+      {"csv: {columns: [id, x]}", "riffle.yaml: models[0].kafka.csv: only with format: csv"},
+      {"format: json, csv: {}", "riffle.yaml: models[0].kafka.csv: only with format: csv"},
+      {"format: csv",
+       "riffle.yaml: models[0].kafka.csv.columns: required with format csv (Kafka messages "
+       "carry no header row)"},
+      {"format: csv, csv: {columns: []}", "riffle.yaml: models[0].kafka.csv.columns: required"},
+      {"format: csv, csv: {header: [id, x]}",
+       "riffle.yaml: models[0].kafka.csv.header: unknown key (known here: columns, "
+       "label_columns, delimiter, text_columns)"},
+      {"format: csv, csv: {columns: {id: x}}",
+       "riffle.yaml: models[0].kafka.csv.columns: expected a string or a list"},
+      {"format: csv, csv: [id, x]", "riffle.yaml: models[0].kafka.csv: expected a mapping"},
+      {"format: csv, csv: {columns: [x, y]}",
+       "riffle.yaml: models[0].kafka.csv.columns: no id column \"id\" (require_id is set)"},
+      {"format: csv, fields: {id: tx}, csv: {columns: [id, x]}",
+       "riffle.yaml: models[0].kafka.csv.columns: no id column \"tx\""},
+      {"format: csv, csv: {columns: [id, x, x]}",
+       "riffle.yaml: models[0].kafka.csv.columns: column 3, \"x\", has the name of an earlier "
+       "column"},
+      {"format: csv, csv: {columns: [id, '', x]}",
+       "riffle.yaml: models[0].kafka.csv.columns: column 2 has no name"},
+      {"format: csv, csv: {columns: [id, time, event_time]}",
+       "riffle.yaml: models[0].kafka.csv.columns: two event-time columns"},
+      {"format: csv, csv: {columns: [id, x], delimiter: ';;'}",
+       "riffle.yaml: models[0].kafka.csv.delimiter: expected one character, got \";;\""},
+      {"format: csv, csv: {columns: [id, x], delimiter: '\"'}",
+       "riffle.yaml: models[0].kafka.csv.delimiter: must not be a quote, CR or LF"},
+      {"format: csv, csv: {columns: [id, x], text_columns: [zip]}",
+       "riffle.yaml: models[0].kafka.csv.text_columns: \"zip\" is not a column of the header"},
+      {"format: csv, csv: {columns: [id, x, zip], text_columns: [zip, zip]}",
+       "riffle.yaml: models[0].kafka.csv.text_columns[1]: \"zip\" is given twice"},
+      {"format: csv, csv: {columns: [id, x], label_columns: [id, label]}",
+       "riffle.yaml: models[0].kafka.csv.label_columns: set, but there is no labels_topic"},
+      {"labels_topic: l, format: csv, csv: {columns: [id, x], label_columns: [id, y]}",
+       "riffle.yaml: models[0].kafka.csv.label_columns: no label column \"label\"; the labels "
+       "topic's records need one"},
+      {"labels_topic: l, format: csv, csv: {columns: [id, x], label_columns: [label]}",
+       "riffle.yaml: models[0].kafka.csv.label_columns: no id column \"id\""},
+      {"labels_topic: l, format: csv, csv: {columns: [id, x], label_columns: [id, label, id]}",
+       "riffle.yaml: models[0].kafka.csv.label_columns: column 3, \"id\", has the name"},
+  };
+  for (const auto& [kafka, expected] : cases) {
+    const std::string yaml = absl::StrFormat(
+        "models: [{name: m, spec: {learner: logreg}, kafka: {events_topic: in, "
+        "predictions_topic: out, %s}}]",
+        kafka);
+    absl::StatusOr<ServeConfig> c = ParseServeConfig(yaml, "riffle.yaml");
+    ASSERT_FALSE(c.ok()) << yaml;
+    EXPECT_THAT(c.status().message(), HasSubstr(expected)) << yaml;
+  }
 }
 
 TEST(ServeConfigKafkaTest, ErrorsNameTheKey) {
