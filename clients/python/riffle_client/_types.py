@@ -41,12 +41,15 @@ class Instance:
 @dataclass(frozen=True)
 class Example:
     """One labeled example. Give `features`, or only `id` to learn from the features the server
-    cached when it predicted that id (learn by id)."""
+    cached when it predicted that id (learn by id). With features, `key` and `event_time` place
+    the event in the model's windowed aggregates, as for an Instance."""
 
     label: LabelValue
     features: Optional[Features] = None
     id: Optional[str] = None
     weight: float = 1.0
+    key: Optional[str] = None
+    event_time: Optional[_dt.datetime] = None
 
 
 InstanceLike = Union[Instance, Features]
@@ -123,6 +126,9 @@ def to_labeled(item: ExampleLike) -> pb.LabeledInstance:
     out = pb.LabeledInstance(label=pb.Label(class_name=label_text(example.label)),
                              weight=float(example.weight))
     out.instance.id = example.id or ""
+    out.instance.key = example.key or ""
+    if example.event_time is not None:
+        out.instance.event_time.FromDatetime(_as_utc(example.event_time))
     if example.features is not None:
         fill_features(example.features, out.instance)
     return out

@@ -7,6 +7,7 @@ status code and the server's message, which names the offending field for INVALI
 
 from __future__ import annotations
 
+import datetime as _dt
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -141,14 +142,17 @@ class Client:
     # -- predictions ----------------------------------------------------------------------------
 
     def predict(self, model: str, features: t.Features, id: Optional[str] = None,
-                key: Optional[str] = None) -> t.Prediction:
-        """Predicts one instance. Give `id` to learn it later by id (learn_by_id).
+                key: Optional[str] = None,
+                event_time: Optional[_dt.datetime] = None) -> t.Prediction:
+        """Predicts one instance. Give `id` to learn it later by id (learn_by_id); `key` (the
+        entity: card, user) and `event_time` place it in the model's windowed aggregates
+        (without a time, the server's receive time).
 
         Feature values: bool -> flag, int/float -> number, str -> text, None -> missing (left
         out). NaN and infinities are not filtered here: the server rejects them with
         INVALID_ARGUMENT naming the feature.
         """
-        instance = t.Instance(features=features, id=id, key=key)
+        instance = t.Instance(features=features, id=id, key=key, event_time=event_time)
         return self.predict_many(model, [instance])[0]
 
     def predict_many(self, model: str, instances: Iterable[t.InstanceLike]) -> list[t.Prediction]:
@@ -182,10 +186,13 @@ class Client:
     # -- learning -------------------------------------------------------------------------------
 
     def learn(self, model: str, features: t.Features, label: t.LabelValue,
-              weight: float = 1.0) -> t.LearnResult:
+              weight: float = 1.0, key: Optional[str] = None,
+              event_time: Optional[_dt.datetime] = None) -> t.LearnResult:
         """Learns one labeled instance (test-then-train: it is scored first, for the metrics).
-        Labels: str as is, int as its text, bool as "1"/"0"."""
-        return self.learn_many(model, [t.Example(label=label, features=features, weight=weight)])
+        Labels: str as is, int as its text, bool as "1"/"0". `key` and `event_time`: as for
+        predict."""
+        return self.learn_many(model, [t.Example(label=label, features=features, weight=weight,
+                                                 key=key, event_time=event_time)])
 
     def learn_by_id(self, model: str, id: str, label: t.LabelValue,
                     weight: float = 1.0) -> t.LearnResult:

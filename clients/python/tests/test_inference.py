@@ -3,6 +3,9 @@ and over streams, and its metrics follow."""
 
 from __future__ import annotations
 
+import datetime as _dt
+import random
+
 import grpc
 import pytest
 
@@ -180,3 +183,46 @@ def test_metrics_follow_learning(client: Client, model: str) -> None:
     skipped = client.learn_many(model, data[:50], skip_metrics=True)
     assert skipped.learned == 50
     assert client.metrics(model).cumulative.count == 1200  # learned without scoring
+
+
+def test_windowed_aggregates_use_the_key_and_event_time(client: Client, model_name: str) -> None:
+    """A burst is a card's third payment within 30 s: learnable from a count of the card's
+    recent payments, which only a windowed aggregate over key and event time gives."""
+    client.create_model(model_name, "logreg", options={"lr": 0.5}, classes=["calm", "burst"],
+                        features={"undeclared": "IGNORE", "aggregates": [
+                            {"name": "card_n_30s", "function": "COUNT", "window_seconds": 30,
+                             "sliding": True, "hop_seconds": 1}]})
+    rng = random.Random(3)
+    start = _dt.datetime(2026, 1, 1, tzinfo=_dt.timezone.utc)
+    history: dict[str, list[float]] = {}
+    t = 0.0
+    correct = 0
+    n = 1500
+    for i in range(n):
+        t += rng.choice([0, 1, 2, 3])
+        card = f"c{rng.randrange(20)}"
+        recent = sum(1 for before in history.get(card, []) if before > t - 30)
+        label = "burst" if recent >= 2 else "calm"
+        history.setdefault(card, []).append(t)
+        when = start + _dt.timedelta(seconds=t)
+        p = client.predict(model_name, {"amount": rng.random()}, id=f"p{i}", key=card,
+                           event_time=when)
+        if i >= n // 2 and p.predicted_class == label:
+            correct += 1
+        client.learn_by_id(model_name, f"p{i}", label)
+    assert correct / (n - n // 2) >= 0.95
+    assert client.get_model(model_name).labeled == n
+
+
+def test_invalid_event_time_is_invalid_argument(client: Client, model: str) -> None:
+    # The client sends what a datetime can hold; a Timestamp beyond year 9999 from another
+    # client is the server's to reject, naming the field.
+    from riffle_client.v1 import riffle_pb2 as pb
+    bad = pb.PredictRequest(model=model)
+    instance = bad.instances.add()
+    instance.features["x1"].number = 1.0
+    instance.event_time.seconds = 10**12
+    with pytest.raises(grpc.RpcError) as error:
+        client.inference.Predict(bad)
+    assert error.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert "instances[0].event_time" in error.value.details()
