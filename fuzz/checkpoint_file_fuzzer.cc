@@ -27,6 +27,7 @@
 #include "absl/status/statusor.h"
 #include "checkpoints/file_format.h"
 #include "checkpoints/model_checkpoint.h"
+#include "fuzz/fuzz_check.h"
 
 namespace {
 
@@ -37,15 +38,6 @@ using riffle::checkpoints::PayloadChecksum;
 using riffle::checkpoints::ReadCheckpointHeader;
 
 constexpr std::string_view kName = "fuzz-input.riffle";
-
-// Aborts with a message: libFuzzer reports the input as a crash.
-#define FUZZ_CHECK(condition)                                                                 \
-  do {                                                                                        \
-    if (!(condition)) {                                                                       \
-      std::fprintf(stderr, "%s:%d: FUZZ_CHECK failed: %s\n", __FILE__, __LINE__, #condition); \
-      std::abort();                                                                           \
-    }                                                                                         \
-  } while (false)
 
 void CheckFileDecoding(std::string_view bytes) {
   const absl::StatusOr<std::string_view> payload = DecodeCheckpointFile(bytes, kName);

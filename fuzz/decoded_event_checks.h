@@ -14,15 +14,7 @@
 
 #include "features/event.h"
 #include "features/json_decoder.h"
-
-// An assert that stays on in every build: a violation aborts, and libFuzzer saves the input.
-#define FUZZ_CHECK(condition)                                                                 \
-  do {                                                                                        \
-    if (!(condition)) {                                                                       \
-      std::fprintf(stderr, "%s:%d: FUZZ_CHECK failed: %s\n", __FILE__, __LINE__, #condition); \
-      std::abort();                                                                           \
-    }                                                                                         \
-  } while (false)
+#include "fuzz/fuzz_check.h"
 
 namespace riffle::fuzz {
 

@@ -53,8 +53,8 @@ using riffle::fuzz::IsValidUtf8;
 using riffle::fuzz::Snapshot;
 using riffle::fuzz::Take;
 
-void CheckResult(const JsonDecoderOptions &options, std::string_view input,
-                 const DecodeStatus &status, const DecodedEvent &event) {
+void CheckResult(const JsonDecoderOptions& options, std::string_view input,
+                 const DecodeStatus& status, const DecodedEvent& event) {
   if (!status.ok()) {
     CheckFailure(status, DecodeError::kNullValue);
     FUZZ_CHECK(IsValidUtf8(status.message()) || !IsValidUtf8(input));
@@ -64,12 +64,10 @@ void CheckResult(const JsonDecoderOptions &options, std::string_view input,
   FUZZ_CHECK(IsValidUtf8(input));
   FUZZ_CHECK(!options.require_id || !event.id().empty());
   FUZZ_CHECK(IsValidUtf8(event.id()));
-  if (event.key())
-    FUZZ_CHECK(!event.key()->empty() && IsValidUtf8(*event.key()));
-  if (event.label())
-    FUZZ_CHECK(!event.label()->empty() && IsValidUtf8(*event.label()));
+  if (event.key()) FUZZ_CHECK(!event.key()->empty() && IsValidUtf8(*event.key()));
+  if (event.label()) FUZZ_CHECK(!event.label()->empty() && IsValidUtf8(*event.label()));
   std::set<std::string_view> names;
-  for (const NamedFeature &f : event.features()) {
+  for (const NamedFeature& f : event.features()) {
     FUZZ_CHECK(!f.name.empty());
     FUZZ_CHECK(f.name.size() <= options.max_name_bytes);
     FUZZ_CHECK(IsValidUtf8(f.name));
@@ -82,16 +80,15 @@ void CheckResult(const JsonDecoderOptions &options, std::string_view input,
   }
 }
 
-JsonDecoder MakeDecoder(const JsonDecoderOptions &options) {
+JsonDecoder MakeDecoder(const JsonDecoderOptions& options) {
   auto decoder = JsonDecoder::Create(options);
   FUZZ_CHECK(decoder.ok());
   return std::move(*decoder);
 }
 
-} // namespace
+}  // namespace
 
-extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t *data,
-                                      std::size_t size) {
+extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
   // Decoders persist across inputs, as in the service: state left by one
   // message must not leak into the next.
   static JsonDecoderOptions defaults;
@@ -110,14 +107,13 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t *data,
   static JsonDecoder small_decoder = MakeDecoder(small);
   static DecodedEvent reused;
 
-  if (size == 0)
-    return 0;
+  if (size == 0) return 0;
   const bool use_small = (data[0] & 1) != 0;
   // The rest of the input, copied so that the views' independence from it can
   // be checked.
-  std::string input(reinterpret_cast<const char *>(data) + 1, size - 1);
-  JsonDecoder &decoder = use_small ? small_decoder : default_decoder;
-  const JsonDecoderOptions &options = use_small ? small : defaults;
+  std::string input(reinterpret_cast<const char*>(data) + 1, size - 1);
+  JsonDecoder& decoder = use_small ? small_decoder : default_decoder;
+  const JsonDecoderOptions& options = use_small ? small : defaults;
 
   DecodedEvent event;
   const DecodeStatus status = decoder.Decode(input, &event);
@@ -125,14 +121,13 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t *data,
     FUZZ_CHECK(status.code() == DecodeError::kTooLarge);
   }
   const Snapshot first = Take(status, event);
-  input.assign(input.size(), '\xff'); // the event must not point into the input
-  CheckResult(options,
-              std::string(reinterpret_cast<const char *>(data) + 1, size - 1),
-              status, event);
+  input.assign(input.size(), '\xff');  // the event must not point into the input
+  CheckResult(options, std::string(reinterpret_cast<const char*>(data) + 1, size - 1), status,
+              event);
   FUZZ_CHECK(Take(status, event) == first);
 
   // Again, into an event that holds the previous input's leftovers.
-  const std::string again(reinterpret_cast<const char *>(data) + 1, size - 1);
+  const std::string again(reinterpret_cast<const char*>(data) + 1, size - 1);
   const DecodeStatus status2 = decoder.Decode(again, &reused);
   FUZZ_CHECK(Take(status2, reused) == first);
   return 0;

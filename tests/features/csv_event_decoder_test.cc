@@ -13,9 +13,13 @@
 
 #include "features/csv_reader.h"
 #include "features/json_decoder.h"
+#include "tests/features/event_testing.h"
 
 namespace riffle::features {
 namespace {
+
+using ::riffle::features::testing::Find;
+using ::riffle::features::testing::Names;
 
 using ::testing::ElementsAre;
 using ::testing::HasSubstr;
@@ -33,19 +37,6 @@ CsvEventDecoder MakeDecoder(std::span<const std::string_view> header = kHeader,
 absl::Status CreateError(std::vector<std::string_view> header,
                          CsvEventDecoderOptions options = {}) {
   return CsvEventDecoder::Create(header, std::move(options)).status();
-}
-
-const NamedFeature* Find(const DecodedEvent& event, std::string_view name) {
-  for (const NamedFeature& f : event.features()) {
-    if (f.name == name) return &f;
-  }
-  return nullptr;
-}
-
-std::vector<std::string> Names(const DecodedEvent& event) {
-  std::vector<std::string> names;
-  for (const NamedFeature& f : event.features()) names.emplace_back(f.name);
-  return names;
 }
 
 DecodeStatus DecodeLine(CsvEventDecoder& decoder, std::string_view line, DecodedEvent* event) {

@@ -11,9 +11,13 @@
 
 #include "absl/strings/str_format.h"
 #include "features/pipeline.h"
+#include "tests/features/event_testing.h"
 
 namespace riffle::features {
 namespace {
+
+using ::riffle::features::testing::Find;
+using ::riffle::features::testing::Names;
 
 using ::testing::HasSubstr;
 
@@ -21,20 +25,6 @@ JsonDecoder MakeDecoder(JsonDecoderOptions options = {}) {
   absl::StatusOr<JsonDecoder> decoder = JsonDecoder::Create(std::move(options));
   EXPECT_TRUE(decoder.ok()) << decoder.status();
   return std::move(*decoder);
-}
-
-// The feature named `name`, or nullptr.
-const NamedFeature* Find(const DecodedEvent& event, std::string_view name) {
-  for (const NamedFeature& f : event.features()) {
-    if (f.name == name) return &f;
-  }
-  return nullptr;
-}
-
-std::vector<std::string> Names(const DecodedEvent& event) {
-  std::vector<std::string> names;
-  for (const NamedFeature& f : event.features()) names.emplace_back(f.name);
-  return names;
 }
 
 // Decodes `json` with `decoder` and returns the error code (kOk on success).

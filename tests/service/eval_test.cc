@@ -229,6 +229,22 @@ std::string XorCsv(const std::vector<XorRow>& rows) {
   return csv;
 }
 
+// A served model of the spec in `yaml` (null, with a test failure, if it is invalid).
+std::unique_ptr<ServedModel> ServedModelOf(const char* yaml, checkpoints::Env* env) {
+  absl::StatusOr<riffle::v1::ModelSpec> spec = ParseModelSpecYaml(yaml, "spec.yaml");
+  EXPECT_TRUE(spec.ok()) << spec.status();
+  if (!spec.ok()) return nullptr;
+  absl::StatusOr<ModelDefinition> def = DefinitionFromSpec(*spec);
+  EXPECT_TRUE(def.ok()) << def.status();
+  if (!def.ok()) return nullptr;
+  ServedModel::Options options;
+  options.env = env;
+  absl::StatusOr<std::unique_ptr<ServedModel>> model =
+      ServedModel::Create("m", *std::move(def), 1, options);
+  EXPECT_TRUE(model.ok()) << model.status();
+  return model.ok() ? *std::move(model) : nullptr;
+}
+
 EvalOptions SpecOptions(const std::string& data, const std::string& spec_yaml,
                         const std::string& spec_name = "spec.yaml") {
   EvalOptions o;
@@ -247,16 +263,9 @@ TEST(EvalSpecTest, GivesTheMetricsOfAServedModelWithTheSameSpecAndRows) {
   // The same rows through a served model, as gRPC requests would bring them: features sorted
   // by name, a missing value left out; labeled rows learned (test-then-train), unlabeled ones
   // predicted.
-  absl::StatusOr<riffle::v1::ModelSpec> spec = ParseModelSpecYaml(kXorSpec, "spec.yaml");
-  ASSERT_TRUE(spec.ok()) << spec.status();
-  absl::StatusOr<ModelDefinition> def = DefinitionFromSpec(*spec);
-  ASSERT_TRUE(def.ok()) << def.status();
   testing::FakeClockEnv env;
-  ServedModel::Options options;
-  options.env = &env;
-  absl::StatusOr<std::unique_ptr<ServedModel>> model =
-      ServedModel::Create("m", *std::move(def), 1, options);
-  ASSERT_TRUE(model.ok()) << model.status();
+  std::unique_ptr<ServedModel> model = ServedModelOf(kXorSpec, &env);
+  ASSERT_NE(model, nullptr);
   std::uint64_t labeled = 0;
   for (const XorRow& r : rows) {
     std::vector<features::NamedFeature> f = {{"a", features::FeatureValue::Text(r.a)},
@@ -265,15 +274,15 @@ TEST(EvalSpecTest, GivesTheMetricsOfAServedModelWithTheSameSpecAndRows) {
     if (r.label.empty()) {
       const InstanceView instance{"", f};
       PredictBatchResult predicted;
-      ASSERT_TRUE((*model)->Predict({&instance, 1}, &predicted).ok());
+      ASSERT_TRUE(model->Predict({&instance, 1}, &predicted).ok());
       continue;
     }
     const ExampleView example{{"", f}, r.label, 1.0, false};
     LearnBatchResult learned;
-    ASSERT_TRUE((*model)->Learn({&example, 1}, false, &learned).ok());
+    ASSERT_TRUE(model->Learn({&example, 1}, false, &learned).ok());
     ++labeled;
   }
-  const ModelMetricsReport served = (*model)->Metrics();
+  const ModelMetricsReport served = model->Metrics();
 
   EXPECT_EQ(report->rows, rows.size());
   EXPECT_EQ(report->scored, labeled);
@@ -348,16 +357,9 @@ TEST(EvalSpecTest, WindowedAggregatesUseTheKeyAndTimeColumnsAsAServedModelDoes) 
   EXPECT_GT(report->cumulative.accuracy, 0.95);
 
   // The same events through a served model's Learn, with their keys and times.
-  absl::StatusOr<riffle::v1::ModelSpec> spec = ParseModelSpecYaml(kBurstSpec, "spec.yaml");
-  ASSERT_TRUE(spec.ok()) << spec.status();
-  absl::StatusOr<ModelDefinition> def = DefinitionFromSpec(*spec);
-  ASSERT_TRUE(def.ok()) << def.status();
   testing::FakeClockEnv env;
-  ServedModel::Options options;
-  options.env = &env;
-  absl::StatusOr<std::unique_ptr<ServedModel>> model =
-      ServedModel::Create("m", *std::move(def), 1, options);
-  ASSERT_TRUE(model.ok()) << model.status();
+  std::unique_ptr<ServedModel> model = ServedModelOf(kBurstSpec, &env);
+  ASSERT_NE(model, nullptr);
   for (const BurstRow& r : rows) {
     const std::vector<features::NamedFeature> f = {
         {"amount", features::FeatureValue::Number(r.amount)}};
@@ -365,9 +367,9 @@ TEST(EvalSpecTest, WindowedAggregatesUseTheKeyAndTimeColumnsAsAServedModelDoes) 
     example.instance.key = r.card;
     example.instance.time_micros = r.time * 1'000'000;
     LearnBatchResult learned;
-    ASSERT_TRUE((*model)->Learn({&example, 1}, false, &learned).ok());
+    ASSERT_TRUE(model->Learn({&example, 1}, false, &learned).ok());
   }
-  const ModelMetricsReport served = (*model)->Metrics();
+  const ModelMetricsReport served = model->Metrics();
   EXPECT_EQ(report->cumulative.accuracy, served.cumulative.accuracy);
   EXPECT_EQ(report->cumulative.log_loss, served.cumulative.log_loss);
   EXPECT_EQ(report->cumulative.count, served.cumulative.count);

@@ -71,7 +71,7 @@ struct Payment {
   std::int64_t time;
   double amount;
   std::string merchant;
-  std::vector<features::NamedFeature> features;
+  std::vector<features::NamedFeature> features = {};
   InstanceView View() {
     features = {{"amount", features::FeatureValue::Number(amount)},
                 {"merchant", features::FeatureValue::Text(merchant)}};
