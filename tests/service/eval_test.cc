@@ -3,12 +3,14 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <fstream>
 #include <map>
 #include <random>
 #include <string>
 #include <vector>
 
+#include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "service/model_definition.h"
 #include "service/serve_config.h"
@@ -173,8 +175,13 @@ TEST(EvalTest, EmptyFileHasNoHeader) {
 
 // ---- riffle eval --spec ----
 
+// A file of the running test's own: CTest runs the tests of this binary in parallel processes
+// that share TempDir(), so a file name alone ("spec.yaml") could be another test's file.
 std::string WriteFile(const std::string& name, const std::string& content) {
-  const std::string path = ::testing::TempDir() + "/" + name;
+  const ::testing::TestInfo* test = ::testing::UnitTest::GetInstance()->current_test_info();
+  std::string prefix = absl::StrCat(test->test_suite_name(), ".", test->name(), ".");
+  std::replace(prefix.begin(), prefix.end(), '/', '_');  // parameterized tests' names
+  const std::string path = ::testing::TempDir() + "/" + prefix + name;
   std::ofstream(path) << content;
   return path;
 }
