@@ -338,24 +338,14 @@ DecodeStatus CsvEventDecoder::DecodeTime(std::size_t column, std::string_view fi
                                       "2024-05-01T12:00:00Z nor an epoch number",
                                       Quote(field)));
   }
-  EpochUnit unit = options_.epoch_unit;
-  if (unit == EpochUnit::kAuto) {
-    unit = std::abs(number) < 1e11 ? EpochUnit::kSeconds : EpochUnit::kMillis;
+  const std::optional<std::int64_t> micros =
+      EpochToMicros(is_integer ? std::optional<std::int64_t>(integer) : std::nullopt, number,
+                    options_.epoch_unit);
+  if (!micros.has_value()) {
+    return FieldError(DecodeError::kBadTimestamp, column,
+                      absl::StrFormat("%s is out of range as an epoch time", Quote(field)));
   }
-  const std::int64_t factor = unit == EpochUnit::kSeconds  ? 1000000
-                              : unit == EpochUnit::kMillis ? 1000
-                                                           : 1;
-  std::int64_t micros;
-  if (!is_integer || __builtin_mul_overflow(integer, factor, &micros)) {
-    const double scaled = std::round(number * static_cast<double>(factor));
-    // 2^63 is exactly representable; anything at or beyond it does not fit an int64.
-    if (!(std::abs(scaled) < 9223372036854775808.0)) {
-      return FieldError(DecodeError::kBadTimestamp, column,
-                        absl::StrFormat("%s is out of range as an epoch time", Quote(field)));
-    }
-    micros = static_cast<std::int64_t>(scaled);
-  }
-  event->event_time_micros_ = micros;
+  event->event_time_micros_ = *micros;
   return DecodeStatus();
 }
 

@@ -277,6 +277,22 @@ absl::Status JsonDecoderOptions::Validate() const {
   return absl::OkStatus();
 }
 
+std::optional<std::int64_t> EpochToMicros(std::optional<std::int64_t> integer, double number,
+                                          EpochUnit unit) {
+  if (unit == EpochUnit::kAuto) {
+    unit = std::abs(number) < 1e11 ? EpochUnit::kSeconds : EpochUnit::kMillis;
+  }
+  const std::int64_t factor = unit == EpochUnit::kSeconds  ? 1000000
+                              : unit == EpochUnit::kMillis ? 1000
+                                                           : 1;
+  std::int64_t micros;
+  if (integer.has_value() && !__builtin_mul_overflow(*integer, factor, &micros)) return micros;
+  const double scaled = std::round(number * static_cast<double>(factor));
+  // 2^63 is exactly representable; anything at or beyond it does not fit an int64.
+  if (!(std::abs(scaled) < 9223372036854775808.0)) return std::nullopt;
+  return static_cast<std::int64_t>(scaled);
+}
+
 void DecodedEvent::Clear() {
   id_.clear();
   key_.clear();
@@ -850,22 +866,15 @@ DecodeStatus JsonDecoder::Impl::DecodeTime(od::value& value, od::json_type type)
       } else if (DecodeStatus s = ReadNumber(value, kRole, &number); !s.ok()) {
         return s;
       }
-      EpochUnit unit = options.epoch_unit;
-      if (unit == EpochUnit::kAuto) {
-        unit = std::abs(number) < 1e11 ? EpochUnit::kSeconds : EpochUnit::kMillis;
-      }
-      const std::int64_t factor = unit == EpochUnit::kSeconds  ? 1000000
-                                  : unit == EpochUnit::kMillis ? 1000
-                                                               : 1;
-      if (is_integer && !__builtin_mul_overflow(integer, factor, &micros)) break;
-      const double scaled = std::round(number * static_cast<double>(factor));
-      // 2^63 is exactly representable; anything at or beyond it does not fit an int64.
-      if (!(std::abs(scaled) < 9223372036854775808.0)) {
+      const std::optional<std::int64_t> converted =
+          EpochToMicros(is_integer ? std::optional<std::int64_t>(integer) : std::nullopt, number,
+                        options.epoch_unit);
+      if (!converted.has_value()) {
         return FieldError(DecodeError::kBadTimestamp, kRole,
                           absl::StrFormat("%s is out of range as an epoch time",
                                           std::string(Quote(value.raw_json_token()))));
       }
-      micros = static_cast<std::int64_t>(scaled);
+      micros = *converted;
       break;
     }
     case od::json_type::null: {

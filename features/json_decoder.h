@@ -223,6 +223,13 @@ class JsonDecoder {
 // and for tests.
 std::optional<std::int64_t> ParseRfc3339Micros(std::string_view text);
 
+// An epoch number as microseconds since the epoch, in `unit` (kAuto as EpochUnit says): an
+// integer (`integer`, with `number` its double) exactly unless the product overflows, any other
+// number through a double rounded to the microsecond. nullopt if the result does not fit an
+// int64. Shared by the JSON and CSV decoders, so both read an epoch time the same way.
+std::optional<std::int64_t> EpochToMicros(std::optional<std::int64_t> integer, double number,
+                                          EpochUnit unit);
+
 }  // namespace riffle::features
 
 #endif  // RIFFLE_FEATURES_JSON_DECODER_H_
