@@ -258,13 +258,7 @@ DecodeStatus CsvEventDecoder::Decode(std::span<const std::string_view> fields,
     }
   }
   // Views only now: the arena may have moved while it grew.
-  const std::vector<char>& arena = event->arena_;
-  for (const DecodedEvent::Entry& e : event->entries_) {
-    const std::string_view name(arena.data() + e.name_begin, e.name_size);
-    event->features_.push_back({name, e.is_text ? FeatureValue::Text(std::string_view(
-                                                      arena.data() + e.text_begin, e.text_size))
-                                                : FeatureValue::Number(e.number)});
-  }
+  event->BuildViews();
   return DecodeStatus();
 }
 
@@ -358,17 +352,7 @@ DecodeStatus CsvEventDecoder::AddEntry(std::size_t column, double number, std::s
         DecodeError::kTooLarge, column,
         absl::StrFormat("the decoded event is above %d bytes of names and texts", kMaxArenaBytes));
   }
-  DecodedEvent::Entry entry;
-  entry.name_begin = static_cast<std::uint32_t>(arena.size());
-  entry.name_size = static_cast<std::uint32_t>(name.size());
-  arena.insert(arena.end(), name.begin(), name.end());
-  entry.text_begin = static_cast<std::uint32_t>(arena.size());
-  entry.text_size = static_cast<std::uint32_t>(text.size());
-  arena.insert(arena.end(), text.begin(), text.end());
-  entry.number = number;
-  entry.is_text = is_text;
-  entry.is_object = false;
-  event->entries_.push_back(entry);
+  event->AppendEntry(name, number, text, is_text, /*is_object=*/false);
   return DecodeStatus();
 }
 

@@ -905,18 +905,8 @@ DecodeStatus JsonDecoder::Impl::AddEntry(double number, std::string_view text, b
                       absl::StrFormat("the decoded event is above %d bytes of names and texts",
                                       kArenaFactor * options.max_message_bytes));
   }
-  // Offsets fit 32 bits: the arena is bounded by 4 * 256 MiB.
-  Entry entry;
-  entry.name_begin = static_cast<std::uint32_t>(arena.size());
-  entry.name_size = static_cast<std::uint32_t>(path_.size());
-  arena.insert(arena.end(), path_.begin(), path_.end());
-  entry.text_begin = static_cast<std::uint32_t>(arena.size());
-  entry.text_size = static_cast<std::uint32_t>(text.size());
-  arena.insert(arena.end(), text.begin(), text.end());
-  entry.number = number;
-  entry.is_text = is_text;
-  entry.is_object = is_object;
-  event_->entries_.push_back(entry);
+  // The arena is bounded by 4 * 256 MiB.
+  event_->AppendEntry(path_, number, text, is_text, is_object);
   return DecodeStatus();
 }
 
@@ -961,13 +951,7 @@ DecodeStatus JsonDecoder::Impl::Finish() {
     }
   }
   if (!same_names) checked_names_.swap(names_);
-  std::vector<NamedFeature>& features = event_->features_;
-  for (const Entry& e : entries) {
-    if (e.is_object) continue;
-    features.push_back({name_of(e), e.is_text ? FeatureValue::Text(std::string_view(
-                                                    arena.data() + e.text_begin, e.text_size))
-                                              : FeatureValue::Number(e.number)});
-  }
+  event_->BuildViews();
   return DecodeStatus();
 }
 

@@ -161,6 +161,13 @@ class DecodedEvent {
     bool is_object;
   };
 
+  // The decoders' two steps: copy a feature's name and text into arena_ (offsets fit 32 bits:
+  // the decoders bound the arena far below 4 GiB), then, once every entry is in, make the
+  // views of the features (objects left out).
+  void AppendEntry(std::string_view name, double number, std::string_view text, bool is_text,
+                   bool is_object);
+  void BuildViews();
+
   std::string id_;
   std::string key_;
   std::string label_;
@@ -173,6 +180,32 @@ class DecodedEvent {
   std::vector<Entry> entries_;
   std::vector<NamedFeature> features_;
 };
+
+// Inline: both decoders call them once per field, on their hot paths.
+inline void DecodedEvent::AppendEntry(std::string_view name, double number, std::string_view text,
+                                      bool is_text, bool is_object) {
+  Entry entry;
+  entry.name_begin = static_cast<std::uint32_t>(arena_.size());
+  entry.name_size = static_cast<std::uint32_t>(name.size());
+  arena_.insert(arena_.end(), name.begin(), name.end());
+  entry.text_begin = static_cast<std::uint32_t>(arena_.size());
+  entry.text_size = static_cast<std::uint32_t>(text.size());
+  arena_.insert(arena_.end(), text.begin(), text.end());
+  entry.number = number;
+  entry.is_text = is_text;
+  entry.is_object = is_object;
+  entries_.push_back(entry);
+}
+
+inline void DecodedEvent::BuildViews() {
+  for (const Entry& e : entries_) {
+    if (e.is_object) continue;
+    const std::string_view name(arena_.data() + e.name_begin, e.name_size);
+    features_.push_back({name, e.is_text ? FeatureValue::Text(std::string_view(
+                                               arena_.data() + e.text_begin, e.text_size))
+                                         : FeatureValue::Number(e.number)});
+  }
+}
 
 // Decodes one JSON object (a Kafka message, one line of a JSON-lines file) into a DecodedEvent,
 // with simdjson's On-Demand API.
