@@ -29,6 +29,12 @@
 // earlier with a later event time) until that one goes; max_keys bounds the memory regardless.
 // Panes that no future on-time event can see are dropped when the key is touched.
 //
+// Copies. A checkpoint copies the aggregator under the lock every prediction needs, so the
+// per-key state is in copy-on-write chunks (cow_chunked_vector.h): the copy shares them, and
+// every write goes through Mutable(), which clones a chunk still shared first. A reference from
+// operator[] is for reading only, and must not be held across a Mutable() of the same container:
+// the write may clone the chunk it points into, and the copy's thread may then free that chunk.
+//
 // Labels. ObserveLabel records into a tracked key only: a label whose key was forgotten (or
 // never observed) belongs to an event the aggregator no longer remembers, so it is forgotten
 // with it. A label keeps its key alive (last_seen_micros) so that it is not lost while a later
@@ -148,11 +154,13 @@ std::size_t VectorHeap(const std::vector<T>& v) {
   return v.capacity() == 0 ? 0 : v.capacity() * sizeof(T) + kAllocationOverhead;
 }
 
-void PlaceInBuckets(std::vector<std::uint64_t>& buckets, std::uint64_t hash, std::uint32_t slot) {
+// Buckets: KeyTable::buckets.
+template <typename Buckets>
+void PlaceInBuckets(Buckets& buckets, std::uint64_t hash, std::uint32_t slot) {
   const std::size_t mask = buckets.size() - 1;
   std::size_t i = hash & mask;
   while (buckets[i] != 0) i = (i + 1) & mask;
-  buckets[i] = ((hash >> 32) << 32) | (std::uint64_t{slot} + 1);
+  buckets.Mutable(i) = ((hash >> 32) << 32) | (std::uint64_t{slot} + 1);
 }
 
 // The pane `index` of a sorted pane list, added if absent; *position is where it is. Events
@@ -342,11 +350,11 @@ std::uint32_t WindowAggregator::Find(const KeyTable& table, std::string_view key
 }
 
 void WindowAggregator::LinkAsNewest(KeyTable& table, std::uint32_t s) {
-  Slot& slot = table.slots[s];
+  Slot& slot = table.slots.Mutable(s);
   slot.newer = kNoSlot;
   slot.older = table.newest;
   if (table.newest != kNoSlot) {
-    table.slots[table.newest].newer = s;
+    table.slots.Mutable(table.newest).newer = s;
   } else {
     table.oldest = s;
   }
@@ -354,16 +362,19 @@ void WindowAggregator::LinkAsNewest(KeyTable& table, std::uint32_t s) {
 }
 
 void WindowAggregator::Unlink(KeyTable& table, std::uint32_t s) {
-  const Slot& slot = table.slots[s];
-  if (slot.newer != kNoSlot) {
-    table.slots[slot.newer].older = slot.older;
+  // Copied out: the writes below may clone the chunk that holds s, which a reference into it
+  // would not follow.
+  const std::uint32_t newer = table.slots[s].newer;
+  const std::uint32_t older = table.slots[s].older;
+  if (newer != kNoSlot) {
+    table.slots.Mutable(newer).older = older;
   } else {
-    table.newest = slot.older;
+    table.newest = older;
   }
-  if (slot.older != kNoSlot) {
-    table.slots[slot.older].newer = slot.newer;
+  if (older != kNoSlot) {
+    table.slots.Mutable(older).newer = newer;
   } else {
-    table.oldest = slot.newer;
+    table.oldest = newer;
   }
 }
 
@@ -391,8 +402,10 @@ std::uint32_t WindowAggregator::AddKey(KeyTable& table, std::string_view key, st
     RemoveKey(table, table.oldest);
   }
   if ((table.size + 1) * 4 > table.buckets.size() * 3) {
-    std::vector<std::uint64_t> buckets(std::max(kMinBuckets, 2 * table.buckets.size()), 0);
-    for (const std::uint64_t b : table.buckets) {
+    decltype(table.buckets) buckets;
+    buckets.Resize(std::max(kMinBuckets, 2 * table.buckets.size()));  // zeros
+    for (std::size_t i = 0; i < table.buckets.size(); ++i) {
+      const std::uint64_t b = table.buckets[i];
       if (b == 0) continue;
       const auto s = static_cast<std::uint32_t>(b) - 1;
       PlaceInBuckets(buckets, table.slots[s].hash, s);
@@ -404,11 +417,11 @@ std::uint32_t WindowAggregator::AddKey(KeyTable& table, std::string_view key, st
     table.free = table.slots[s].older;
   } else {
     s = static_cast<std::uint32_t>(table.slots.size());
-    table.slots.emplace_back();
-    table.panes.resize(table.panes.size() + table.defs.size());
-    table.hashes.resize(table.hashes.size() + table.distinct_defs);
+    table.slots.Resize(table.slots.size() + 1);
+    table.panes.Resize(table.panes.size() + table.defs.size());
+    table.hashes.Resize(table.hashes.size() + table.distinct_defs);
   }
-  Slot& slot = table.slots[s];
+  Slot& slot = table.slots.Mutable(s);
   table.heap_bytes -= StringHeap(slot.key);
   slot.key.assign(key);
   table.heap_bytes += StringHeap(slot.key);
@@ -422,7 +435,7 @@ std::uint32_t WindowAggregator::AddKey(KeyTable& table, std::string_view key, st
 }
 
 void WindowAggregator::RemoveKey(KeyTable& table, std::uint32_t s) {
-  Slot& slot = table.slots[s];
+  Slot& slot = table.slots.Mutable(s);
   // Out of the index by backward shift (linear probing has no tombstones): each following entry
   // of the run moves into the hole if the hole is not before its home bucket.
   const std::size_t mask = table.buckets.size() - 1;
@@ -434,19 +447,20 @@ void WindowAggregator::RemoveKey(KeyTable& table, std::uint32_t s) {
     if (b == 0) break;
     const std::size_t home = table.slots[static_cast<std::uint32_t>(b) - 1].hash & mask;
     if (((j - home) & mask) >= ((j - hole) & mask)) {
-      table.buckets[hole] = b;
+      table.buckets.Mutable(hole) = b;
       hole = j;
     }
   }
-  table.buckets[hole] = 0;
+  table.buckets.Mutable(hole) = 0;
   Unlink(table, s);
   // The buffers stay with the free slot, for the next key (no allocation churn as keys turn
   // over); MemoryBytes still counts them.
   slot.key.clear();
-  for (std::size_t j = 0; j < table.defs.size(); ++j)
-    table.panes[s * table.defs.size() + j].clear();
+  for (std::size_t j = 0; j < table.defs.size(); ++j) {
+    table.panes.Mutable(s * table.defs.size() + j).clear();
+  }
   for (std::size_t k = 0; k < table.distinct_defs; ++k) {
-    table.hashes[s * table.distinct_defs + k].clear();
+    table.hashes.Mutable(s * table.distinct_defs + k).clear();
   }
   slot.newer = kNoSlot;
   slot.older = table.free;
@@ -458,7 +472,7 @@ void WindowAggregator::Record(std::size_t def, const Plan& plan, KeyTable& table
                               std::uint32_t slot, std::span<const NamedFeature> features,
                               std::int64_t time_micros) {
   const AggregateDef& d = spec_.aggregates[def];
-  std::vector<Pane>& panes = table.panes[slot * table.defs.size() + plan.series];
+  std::vector<Pane>& panes = table.panes.Mutable(slot * table.defs.size() + plan.series);
   const std::int64_t index = PaneIndex(time_micros, plan.hop_micros);
   std::size_t position = 0;
   switch (d.function) {
@@ -488,7 +502,8 @@ void WindowAggregator::Record(std::size_t def, const Plan& plan, KeyTable& table
       if (v == nullptr) return;
       const std::uint64_t hash = HashValue(*v);
       Pane& p = PaneAt(panes, index, &position);
-      std::vector<std::uint64_t>& hashes = table.hashes[slot * table.distinct_defs + plan.distinct];
+      std::vector<std::uint64_t>& hashes =
+          table.hashes.Mutable(slot * table.distinct_defs + plan.distinct);
       std::size_t offset = 0;
       for (std::size_t k = 0; k < position; ++k) offset += panes[k].count;
       const auto begin = hashes.begin() + static_cast<std::ptrdiff_t>(offset);
@@ -515,7 +530,7 @@ void WindowAggregator::DropOldPanes(KeyTable& table, std::uint32_t s) {
   const std::int64_t newest = table.slots[s].newest_micros;
   for (std::size_t j = 0; j < table.defs.size(); ++j) {
     const Plan& plan = plans_[table.defs[j]];
-    std::vector<Pane>& panes = table.panes[s * table.defs.size() + j];
+    std::vector<Pane>& panes = table.panes.Mutable(s * table.defs.size() + j);
     if (panes.empty()) continue;
     const std::int64_t first =
         PaneIndex(newest - plan.lateness_micros, plan.hop_micros) - plan.panes + 1;
@@ -524,7 +539,8 @@ void WindowAggregator::DropOldPanes(KeyTable& table, std::uint32_t s) {
     while (drop < panes.size() && panes[drop].index < first) values += panes[drop++].count;
     if (drop == 0) continue;
     if (spec_.aggregates[table.defs[j]].function == Function::kCountDistinct) {
-      std::vector<std::uint64_t>& hashes = table.hashes[s * table.distinct_defs + plan.distinct];
+      std::vector<std::uint64_t>& hashes =
+          table.hashes.Mutable(s * table.distinct_defs + plan.distinct);
       hashes.erase(hashes.begin(), hashes.begin() + static_cast<std::ptrdiff_t>(values));
     }
     panes.erase(panes.begin(), panes.begin() + static_cast<std::ptrdiff_t>(drop));
@@ -659,7 +675,7 @@ void WindowAggregator::Observe(std::optional<std::string_view> event_key,
       recorded = true;
     }
     if (!recorded) continue;  // late for all of the table's aggregates: the key is untouched
-    Slot& slot = table.slots[s];
+    Slot& slot = table.slots.Mutable(s);
     slot.newest_micros = std::max(slot.newest_micros, t);
     slot.last_seen_micros = std::max(slot.last_seen_micros, t);
     DropOldPanes(table, s);
@@ -699,12 +715,12 @@ void WindowAggregator::ObserveLabel(std::span<const NamedFeature> features, std:
       const AggregateDef& d = spec_.aggregates[table.defs[j]];
       if (d.function != Function::kLabelRate) continue;
       std::size_t position = 0;
-      Pane& p = PaneAt(table.panes[s * table.defs.size() + j],
+      Pane& p = PaneAt(table.panes.Mutable(s * table.defs.size() + j),
                        PaneIndex(watermark_micros_, plans_[table.defs[j]].hop_micros), &position);
       ++p.count;
       if (label == d.label_class) p.value += 1.0;
     }
-    Slot& slot = table.slots[s];
+    Slot& slot = table.slots.Mutable(s);
     slot.last_seen_micros = std::max(slot.last_seen_micros, watermark_micros_);
     table.heap_bytes = table.heap_bytes - heap_before + SlotHeap(table, s);
   }
@@ -729,9 +745,11 @@ std::size_t WindowAggregator::MemoryBytes() const {
              StringHeap(d.label_class);
   }
   for (const KeyTable& table : tables_) {
-    bytes += StringHeap(table.key_field) + VectorHeap(table.defs) + VectorHeap(table.buckets) +
-             VectorHeap(table.slots) + VectorHeap(table.panes) + VectorHeap(table.hashes) +
-             table.heap_bytes;
+    bytes += StringHeap(table.key_field) + VectorHeap(table.defs) +
+             table.buckets.MemoryBytes(kAllocationOverhead) +
+             table.slots.MemoryBytes(kAllocationOverhead) +
+             table.panes.MemoryBytes(kAllocationOverhead) +
+             table.hashes.MemoryBytes(kAllocationOverhead) + table.heap_bytes;
   }
   return bytes;
 }
@@ -792,13 +810,13 @@ void WindowAggregator::RestoreKey(std::uint32_t t, LoadedKey key) {
   }
   // Keys come from the least to the most recently observed: each becomes the newest.
   const std::uint32_t s = AddKey(table, key.key, hash, key.newest_micros);
-  table.slots[s].last_seen_micros = key.last_seen_micros;
+  table.slots.Mutable(s).last_seen_micros = key.last_seen_micros;
   const std::size_t heap_before = SlotHeap(table, s);
   for (std::size_t j = 0; j < table.defs.size(); ++j) {
-    table.panes[s * table.defs.size() + j] = std::move(key.panes[j]);
+    table.panes.Mutable(s * table.defs.size() + j) = std::move(key.panes[j]);
   }
   for (std::size_t k = 0; k < table.distinct_defs; ++k) {
-    table.hashes[s * table.distinct_defs + k] = std::move(key.hashes[k]);
+    table.hashes.Mutable(s * table.distinct_defs + k) = std::move(key.hashes[k]);
   }
   table.heap_bytes = table.heap_bytes - heap_before + SlotHeap(table, s);
 }

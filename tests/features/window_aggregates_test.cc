@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <atomic>
 #include <bit>
 #include <cereal/archives/portable_binary.hpp>
 #include <charconv>
@@ -17,6 +18,7 @@
 #include <set>
 #include <sstream>
 #include <string>
+#include <thread>
 #include <utility>
 #include <vector>
 
@@ -757,19 +759,27 @@ AggregatorSpec RandomTestSpec() {
       .max_distinct_per_pane = 65'536};
 }
 
+// The defaults: 40 keys, a few of them in a window at a time.
+struct StreamShape {
+  int keys = 40;                     // event keys "k0" .. "k<keys - 1>"
+  int max_step_micros = 20'000'000;  // between consecutive times, uniform from 0
+  int jumps_per_mille = 3;           // two-hour jumps, which expire keys
+  std::int64_t start_micros = kT0;   // the clock before the first step
+};
+
 // A stream with random keys, cards, amounts and merchants; times mostly advance, a sixth of the
 // events are up to 5 minutes out of order (some within the lateness, some not), and rare jumps
 // of two hours expire keys.
-std::vector<Event> RandomEvents(int n, std::uint32_t seed) {
+std::vector<Event> RandomEvents(int n, std::uint32_t seed, const StreamShape& shape = {}) {
   std::mt19937 rng(seed);
   auto uniform = [&rng](int lo, int hi) { return std::uniform_int_distribution<int>(lo, hi)(rng); };
   std::vector<Event> events(n);
-  std::int64_t clock = kT0;
+  std::int64_t clock = shape.start_micros;
   for (Event& e : events) {
-    clock += uniform(0, 20'000'000);
-    if (uniform(0, 999) < 3) clock += 7200 * kSecond;
+    clock += uniform(0, shape.max_step_micros);
+    if (uniform(0, 999) < shape.jumps_per_mille) clock += 7200 * kSecond;
     e.t = clock - (uniform(0, 5) == 0 ? std::int64_t{uniform(0, 300)} * kSecond : 0);
-    e.key = "k" + std::to_string(uniform(0, 39));
+    e.key = "k" + std::to_string(uniform(0, shape.keys - 1));
     const int card = uniform(0, 29);
     switch (uniform(0, 9)) {
       case 0:
@@ -808,6 +818,16 @@ std::vector<std::pair<std::string, double>> ComputeOrdered(const WindowAggregato
   return values;
 }
 
+// Compute's values for an event with each value's bits, for bit-for-bit comparisons.
+std::vector<std::pair<std::string, std::uint64_t>> ComputeBits(const WindowAggregator& a,
+                                                               const Event& e) {
+  std::vector<std::pair<std::string, std::uint64_t>> bits;
+  for (const auto& [name, value] : ComputeOrdered(a, e)) {
+    bits.emplace_back(name, std::bit_cast<std::uint64_t>(value));
+  }
+  return bits;
+}
+
 TEST(WindowAggregatorTest, MatchesABruteForceComputationOnARandomStream) {
   const AggregatorSpec spec = RandomTestSpec();
   WindowAggregator a = Make(spec.aggregates, spec.max_keys, spec.max_distinct_per_pane);
@@ -840,38 +860,32 @@ TEST(WindowAggregatorTest, MatchesABruteForceComputationOnARandomStream) {
 
 // --- Checkpoints -----------------------------------------------------------------------------
 
+// Observes events[i], then, one time in three, a label for one of the 100 events before it.
+void Feed(WindowAggregator& a, const std::vector<Event>& events, std::size_t i, std::mt19937& rng) {
+  WindowAggregator::Scratch scratch;
+  const Event& e = events[i];
+  a.Observe(e.key, e.Features(), e.t, &scratch);
+  if (rng() % 3 == 0) {
+    a.ObserveLabel(events[i - std::min<std::size_t>(i, rng() % 100)].Features(),
+                   rng() % 4 == 0 ? "fraud" : "ok", &scratch);
+  }
+}
+
 TEST(WindowAggregatorTest, ARestoredAggregatorContinuesIdentically) {
   const AggregatorSpec spec = RandomTestSpec();
   WindowAggregator a = Make(spec.aggregates, 1000, 1);  // one distinct value a pane: saturates
   const std::vector<Event> events = RandomEvents(3000, 21);
-  WindowAggregator::Scratch scratch;
   std::mt19937 rng(22);
-  const auto feed = [&](WindowAggregator& agg, std::size_t i, std::mt19937& r) {
-    const Event& e = events[i];
-    agg.Observe(e.key, e.Features(), e.t, &scratch);
-    if (r() % 3 == 0) {
-      agg.ObserveLabel(events[i - std::min<std::size_t>(i, r() % 100)].Features(),
-                       r() % 4 == 0 ? "fraud" : "ok", &scratch);
-    }
-  };
-  for (std::size_t i = 0; i < 1500; ++i) feed(a, i, rng);
+  for (std::size_t i = 0; i < 1500; ++i) Feed(a, events, i, rng);
   WindowAggregator b = Load(Save(a));
   EXPECT_EQ(b.spec(), a.spec());
   EXPECT_EQ(b.stats(), a.stats());
   EXPECT_EQ(b.watermark_micros(), a.watermark_micros());
   std::mt19937 rng_b = rng;
   for (std::size_t i = 1500; i < events.size(); ++i) {
-    const auto va = ComputeOrdered(a, events[i]);
-    const auto vb = ComputeOrdered(b, events[i]);
-    ASSERT_EQ(va.size(), vb.size()) << i;
-    for (std::size_t k = 0; k < va.size(); ++k) {
-      ASSERT_EQ(va[k].first, vb[k].first);
-      ASSERT_EQ(std::bit_cast<std::uint64_t>(va[k].second),
-                std::bit_cast<std::uint64_t>(vb[k].second))
-          << i << " " << va[k].first;
-    }
-    feed(a, i, rng);
-    feed(b, i, rng_b);
+    ASSERT_EQ(ComputeBits(a, events[i]), ComputeBits(b, events[i])) << i;
+    Feed(a, events, i, rng);
+    Feed(b, events, i, rng_b);
   }
   EXPECT_EQ(b.stats(), a.stats());
   EXPECT_GT(a.stats().distinct_saturated, 0u);
@@ -889,6 +903,152 @@ TEST(WindowAggregatorTest, ACopyIsIndependent) {
   EXPECT_EQ(Peek(copy, "k", kNone, At(2)), (Values{{"n", 1}}));
   EXPECT_EQ(Peek(copy, "j", kNone, At(2)), (Values{{"n", 1}}));
   EXPECT_EQ(Peek(a, "j", kNone, At(2)), (Values{{"n", 0}}));
+}
+
+// Copies share the state's storage copy-on-write (see the copy constructor). The tests below
+// check that sharing is invisible: a copy keeps answering and saving exactly as when it was
+// taken, and the original behaves exactly as a twin fed the same events and never copied, with
+// thousands of keys (over a dozen chunks of slots, hundreds of chunks of pane lists), key
+// evictions and expiries while the copies live.
+class CopiedAggregatorTest : public ::testing::Test {
+ protected:
+  static constexpr std::uint64_t kMaxKeys = 2500;
+
+  CopiedAggregatorTest()
+      : original_(Make(RandomTestSpec().aggregates, kMaxKeys, 4)),
+        twin_(Make(RandomTestSpec().aggregates, kMaxKeys, 4)) {
+    // 4,000 keys 25 ms apart on average: about 3,000 of them seen in the first 6,000 events,
+    // so max_keys evicts; no expiry yet (150 s of events, windows of up to an hour).
+    const StreamShape many_keys = {.keys = 4000, .max_step_micros = 50'000, .jumps_per_mille = 0};
+    events_ = RandomEvents(6000, 41, many_keys);
+    // Then jumps of two hours, which expire the keys, among more evictions.
+    std::int64_t last = kT0;
+    for (const Event& e : events_) last = std::max(last, e.t);
+    const std::vector<Event> more = RandomEvents(
+        6000, 42,
+        {.keys = 4000, .max_step_micros = 50'000, .jumps_per_mille = 2, .start_micros = last});
+    events_.insert(events_.end(), more.begin(), more.end());
+  }
+
+  // The next event into both the original and the twin, after checking that they compute the
+  // same for it.
+  void Step() {
+    ASSERT_LT(next_, events_.size());
+    ASSERT_EQ(ComputeBits(original_, events_[next_]), ComputeBits(twin_, events_[next_])) << next_;
+    Feed(original_, events_, next_, rng_original_);
+    Feed(twin_, events_, next_, rng_twin_);
+    ++next_;
+  }
+
+  // The original and the twin are the same state: saved bytes, counters, memory.
+  void ExpectOriginalIsTwin() {
+    EXPECT_EQ(Save(original_), Save(twin_));
+    EXPECT_EQ(original_.stats(), twin_.stats());
+    EXPECT_EQ(original_.watermark_micros(), twin_.watermark_micros());
+    // Also the memory: a clone has the same buffers as what it replaces.
+    EXPECT_EQ(original_.MemoryBytes(), twin_.MemoryBytes());
+  }
+
+  // What a copy answers and saves when taken, to be checked again later.
+  struct Taken {
+    std::string bytes;
+    std::vector<std::vector<std::pair<std::string, std::uint64_t>>> answers;  // per event
+  };
+  Taken Take(const WindowAggregator& copy) const {
+    Taken taken{.bytes = Save(copy), .answers = {}};
+    for (std::size_t i = 0; i < events_.size(); i += 7) {
+      taken.answers.push_back(ComputeBits(copy, events_[i]));
+    }
+    return taken;
+  }
+  void ExpectStill(const WindowAggregator& copy, const Taken& taken) const {
+    EXPECT_EQ(Save(copy), taken.bytes);
+    std::size_t k = 0;
+    for (std::size_t i = 0; i < events_.size(); i += 7, ++k) {
+      ASSERT_EQ(ComputeBits(copy, events_[i]), taken.answers[k]) << i;
+    }
+  }
+
+  std::vector<Event> events_;
+  std::size_t next_ = 0;
+  WindowAggregator original_;
+  WindowAggregator twin_;
+  std::mt19937 rng_original_{43};
+  std::mt19937 rng_twin_{43};
+};
+
+TEST_F(CopiedAggregatorTest, ACopyKeepsItsStateWhileTheOriginalGoesOn) {
+  for (int i = 0; i < 4000; ++i) ASSERT_NO_FATAL_FAILURE(Step());
+  const WindowAggregator copy = original_;
+  const Taken taken = Take(copy);
+  EXPECT_EQ(taken.bytes, Save(twin_));
+  const WindowAggregator::Stats at_copy = original_.stats();
+  EXPECT_GT(at_copy.keys, 2000u);
+
+  while (next_ < events_.size()) ASSERT_NO_FATAL_FAILURE(Step());
+  // Every kind of change happened to the original while the copy lived.
+  const WindowAggregator::Stats after = original_.stats();
+  EXPECT_GT(after.evicted_keys, at_copy.evicted_keys);
+  EXPECT_GT(after.expired_keys, at_copy.expired_keys + 1000);
+  EXPECT_GT(after.late_events, at_copy.late_events);
+  ExpectStill(copy, taken);
+  ExpectOriginalIsTwin();
+}
+
+TEST_F(CopiedAggregatorTest, AWriteToTheCopyLeavesTheOriginalUnchanged) {
+  for (int i = 0; i < 4000; ++i) ASSERT_NO_FATAL_FAILURE(Step());
+  WindowAggregator copy = original_;
+  std::mt19937 rng(44);
+  for (std::size_t i = 4000; i < events_.size(); ++i) Feed(copy, events_, i, rng);
+  EXPECT_NE(Save(copy), Save(original_));
+  ExpectOriginalIsTwin();
+  // And the original goes on as its twin.
+  while (next_ < events_.size()) ASSERT_NO_FATAL_FAILURE(Step());
+  ExpectOriginalIsTwin();
+}
+
+// As a served model's checkpoints: a copy every 1,500 events, each kept while later ones are
+// taken, one of them replaced by assignment and one copied again.
+TEST_F(CopiedAggregatorTest, SuccessiveCopiesEachKeepTheirState) {
+  std::vector<std::pair<WindowAggregator, Taken>> copies;
+  std::optional<WindowAggregator> latest;  // assigned at every generation (as the snapshot is)
+  std::optional<Taken> latest_taken;
+  while (next_ < events_.size()) {
+    for (int i = 0; i < 1500 && next_ < events_.size(); ++i) ASSERT_NO_FATAL_FAILURE(Step());
+    copies.emplace_back(original_, Taken{});
+    copies.back().second = Take(copies.back().first);
+    latest = original_;
+    latest_taken = Take(*latest);
+  }
+  ASSERT_EQ(copies.size(), 8u);
+  WindowAggregator copy_of_copy = copies[2].first;
+  for (const auto& [copy, taken] : copies) ExpectStill(copy, taken);
+  ExpectStill(copy_of_copy, copies[2].second);
+  ExpectStill(*latest, *latest_taken);
+  ExpectOriginalIsTwin();
+}
+
+// A checkpoint writer saving and destroying its snapshot on its own thread while predictions
+// keep observing into the original, without a lock between them (under ThreadSanitizer, a write
+// into a shared chunk or a chunk freed too early is a reported race).
+TEST_F(CopiedAggregatorTest, ACopySavedOnAnotherThreadWhileTheOriginalObserves) {
+  for (int i = 0; i < 3000; ++i) ASSERT_NO_FATAL_FAILURE(Step());
+  for (int round = 0; round < 6; ++round) {
+    const std::string expected = Save(twin_);  // what the copy must save
+    std::atomic<bool> saving{false};
+    std::string saved;
+    std::thread writer([copy = original_, &saving, &saved]() mutable {
+      saving.store(true);
+      saved = Save(copy);
+      WindowAggregator destroyed = std::move(copy);  // freed here, on this thread
+    });
+    while (!saving.load()) std::this_thread::yield();
+    for (int i = 0; i < 1000 && next_ < events_.size() && !HasFatalFailure(); ++i) Step();
+    writer.join();  // before any return
+    ASSERT_FALSE(HasFatalFailure());
+    EXPECT_EQ(saved, expected) << round;
+  }
+  ExpectOriginalIsTwin();
 }
 
 WindowAggregator SmallState() {
