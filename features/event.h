@@ -3,6 +3,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <span>
 #include <string>
@@ -34,45 +35,74 @@ struct NamedFeature {
 
 // An event whose features the service keeps after the request is gone: the label cache holds
 // the features a model predicted on until the label for that id arrives. Owns its strings.
+//
+// Immutable once assigned, and copies share the storage: copying is a reference count, so a
+// checkpoint's snapshot of a label cache of a million entries copies pointers, not features.
+// Assign() gives this object new storage and leaves earlier copies as they were. Copies may be
+// read and destroyed on different threads.
 class OwnedFeatures {
  public:
   OwnedFeatures() = default;
   explicit OwnedFeatures(std::span<const NamedFeature> features) { Assign(features); }
 
   void Assign(std::span<const NamedFeature> features) {
-    names_.clear();
-    values_.clear();
-    texts_.clear();
+    auto data = std::make_shared<Data>();
+    std::size_t chars = 0;
+    for (const NamedFeature& f : features) chars += f.name.size() + f.value.text.size();
+    data->chars.reserve(chars);
+    data->features.reserve(features.size());
     for (const NamedFeature& f : features) {
-      names_.emplace_back(f.name);
-      values_.push_back(f.value.number);
-      texts_.emplace_back(f.value.kind == FeatureValue::Kind::kText
-                              ? std::optional<std::string>(std::string(f.value.text))
-                              : std::nullopt);
+      Stored& stored = data->features.emplace_back();
+      stored.name_begin = static_cast<std::uint32_t>(data->chars.size());
+      stored.name_size = static_cast<std::uint32_t>(f.name.size());
+      data->chars.append(f.name);
+      stored.kind = f.value.kind;
+      stored.number = f.value.number;
+      if (f.value.kind == FeatureValue::Kind::kText) {
+        stored.text_begin = static_cast<std::uint32_t>(data->chars.size());
+        stored.text_size = static_cast<std::uint32_t>(f.value.text.size());
+        data->chars.append(f.value.text);
+      }
     }
+    data_ = std::move(data);
   }
 
-  // Views of the owned features, valid while this object is alive and unchanged.
+  // Views of the owned features, valid while this object (or a copy) is alive and unchanged.
   void Views(std::vector<NamedFeature>* out) const {
     out->clear();
-    for (std::size_t i = 0; i < names_.size(); ++i) {
-      out->push_back({names_[i], texts_[i].has_value() ? FeatureValue::Text(*texts_[i])
-                                                       : FeatureValue::Number(values_[i])});
+    if (data_ == nullptr) return;
+    const std::string_view chars = data_->chars;
+    for (const Stored& f : data_->features) {
+      const std::string_view name = chars.substr(f.name_begin, f.name_size);
+      out->push_back({name, f.kind == FeatureValue::Kind::kText
+                                ? FeatureValue::Text(chars.substr(f.text_begin, f.text_size))
+                                : FeatureValue::Number(f.number)});
     }
   }
 
-  std::size_t size() const { return names_.size(); }
+  std::size_t size() const { return data_ == nullptr ? 0 : data_->features.size(); }
+  // Of the storage (shared by copies: each copy reports it).
   std::size_t MemoryBytes() const {
-    std::size_t bytes = sizeof(*this) + values_.capacity() * sizeof(double);
-    for (const std::string& n : names_) bytes += sizeof(n) + n.capacity();
-    for (const auto& t : texts_) bytes += sizeof(t) + (t.has_value() ? t->capacity() : 0);
-    return bytes;
+    if (data_ == nullptr) return sizeof(*this);
+    return sizeof(*this) + sizeof(Data) + data_->features.capacity() * sizeof(Stored) +
+           data_->chars.capacity();
   }
 
  private:
-  std::vector<std::string> names_;
-  std::vector<double> values_;
-  std::vector<std::optional<std::string>> texts_;
+  struct Stored {
+    std::uint32_t name_begin = 0;
+    std::uint32_t name_size = 0;
+    std::uint32_t text_begin = 0;  // kText only
+    std::uint32_t text_size = 0;
+    FeatureValue::Kind kind = FeatureValue::Kind::kNumber;
+    double number = 0.0;
+  };
+  struct Data {
+    std::vector<Stored> features;
+    std::string chars;  // every name and text, one after the other
+  };
+
+  std::shared_ptr<const Data> data_;
 };
 
 }  // namespace riffle::features

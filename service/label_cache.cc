@@ -1,5 +1,7 @@
 #include "service/label_cache.h"
 
+#include <algorithm>
+
 #include "absl/strings/str_format.h"
 
 namespace riffle::service {
@@ -15,11 +17,20 @@ absl::Status LabelCacheOptions::Validate() const {
 void LabelCache::Insert(std::string_view id, std::span<const features::NamedFeature> features,
                         std::int64_t now_micros) {
   if (options_.max_entries == 0) return;
+  // Copied before the lock is taken: concurrent predictions wait only for the map update.
+  features::OwnedFeatures owned(features);
+  std::string key(id);
   WriterLock lock(&mu_);
-  auto [it, inserted] = entries_.try_emplace(std::string(id));
+  if (!reserved_) {
+    // Sized once for the cache's bound (up to kReservedEntries; 8 bytes per entry), so the map
+    // never rehashes a million entries inside a prediction.
+    entries_.reserve(std::min(options_.max_entries + 1, kReservedEntries));
+    reserved_ = true;
+  }
+  auto [it, inserted] = entries_.try_emplace(std::move(key));
   Entry& e = it->second;
   if (!inserted) stats_.bytes -= e.bytes;
-  e.features.Assign(features);
+  e.features = std::move(owned);
   e.inserted_micros = now_micros;
   e.sequence = next_sequence_++;
   e.bytes = e.features.MemoryBytes() + 2 * id.size() + 64;
@@ -83,15 +94,25 @@ void LabelCache::EvictLocked(std::int64_t now_micros) {
 }
 
 std::vector<checkpoints::PendingLabel> LabelCache::Export() const {
-  ReaderLock lock(&mu_);
   std::vector<checkpoints::PendingLabel> out;
-  out.reserve(entries_.size());
-  for (const Queued& q : order_) {
-    auto it = entries_.find(q.id);
-    if (it == entries_.end() || it->second.sequence != q.sequence) continue;  // stale
-    out.push_back({q.id, it->second.features, it->second.inserted_micros});
+  // In steps of kExportStep queue items, the lock released in between, so an Insert waits for
+  // one step (microseconds), not for a copy of the whole cache. The queue is in sequence
+  // order, so each step resumes after the last sequence copied.
+  std::uint64_t next_sequence = 0;
+  for (;;) {
+    ReaderLock lock(&mu_);
+    if (out.capacity() == 0) out.reserve(entries_.size());
+    auto q = std::lower_bound(
+        order_.begin(), order_.end(), next_sequence,
+        [](const Queued& item, std::uint64_t sequence) { return item.sequence < sequence; });
+    for (std::size_t n = 0; q != order_.end() && n < kExportStep; ++q, ++n) {
+      next_sequence = q->sequence + 1;
+      auto it = entries_.find(q->id);
+      if (it == entries_.end() || it->second.sequence != q->sequence) continue;  // stale
+      out.push_back({q->id, it->second.features, it->second.inserted_micros});
+    }
+    if (q == order_.end()) return out;
   }
-  return out;
 }
 
 void LabelCache::Import(std::vector<checkpoints::PendingLabel> pending, std::int64_t now_micros) {

@@ -55,8 +55,16 @@ class LabelCache {
   std::optional<features::OwnedFeatures> Take(std::string_view id, std::int64_t now_micros);
   // Drops expired entries (also done by Insert and Take).
   void Expire(std::int64_t now_micros);
-  // The live entries, oldest first: what a checkpoint keeps.
+  // The live entries, oldest first: what a checkpoint keeps. Copied a few hundred entries at a
+  // time, so concurrent Inserts wait microseconds, not the whole copy: an entry inserted,
+  // replaced or taken meanwhile may or may not be in the result (an id replaced meanwhile may
+  // appear twice, older first, which Import resolves to the newer one).
   std::vector<checkpoints::PendingLabel> Export() const;
+  // Queue items Export copies per hold of the lock.
+  static constexpr std::size_t kExportStep = 256;
+  // Entries the map is sized for at the first Insert (or max_entries + 1 if smaller); beyond,
+  // it grows by rehashing.
+  static constexpr std::size_t kReservedEntries = std::size_t{1} << 22;
   // Replaces the entries with `pending` (oldest first, as Export gave them: a restored
   // checkpoint), keeping their insertion times; the counters continue. Entries beyond the
   // capacity or the TTL at `now_micros` are evicted as usual.
@@ -91,6 +99,7 @@ class LabelCache {
   // was taken or replaced) and is skipped.
   std::deque<Queued> order_ ABSL_GUARDED_BY(mu_);
   std::uint64_t next_sequence_ ABSL_GUARDED_BY(mu_) = 0;
+  bool reserved_ ABSL_GUARDED_BY(mu_) = false;  // entries_ sized (at the first Insert)
   Stats stats_ ABSL_GUARDED_BY(mu_);
 };
 

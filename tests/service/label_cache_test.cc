@@ -2,8 +2,13 @@
 
 #include <gtest/gtest.h>
 
+#include <atomic>
+#include <set>
 #include <string>
+#include <thread>
 #include <vector>
+
+#include "absl/strings/str_cat.h"
 
 namespace riffle::service {
 namespace {
@@ -108,6 +113,62 @@ TEST(LabelCacheTest, ExportAndImportKeepTheLiveEntriesInOrder) {
   restored.Expire(103'500'000);
   EXPECT_FALSE(restored.Take("c", 103'500'000).has_value());
   EXPECT_TRUE(restored.Take("a", 103'500'000).has_value());
+}
+
+// Export copies the cache in steps, releasing the lock in between: entries taken and inserted
+// meanwhile, across many steps, still give an export in insertion order in which every entry
+// that stayed from start to end appears exactly once, with its own features, and an id
+// replaced meanwhile appears as the original, the replacement, or both, older first (what
+// Import resolves to the newer one).
+TEST(LabelCacheTest, ExportInStepsIsOrderedAndCompleteDespiteConcurrentChanges) {
+  constexpr int kEntries = 20 * static_cast<int>(LabelCache::kExportStep);
+  LabelCache cache({.max_entries = 1'000'000, .ttl_seconds = 3600});
+  for (int i = 0; i < kEntries; ++i) cache.Insert(absl::StrCat("e", i), Event(i), i);
+  std::atomic<bool> stop{false};
+  std::thread writer([&] {
+    // Takes the odd entries, re-inserts every tenth entry with a new value, and adds new ones.
+    for (int i = 0; !stop.load() || i < kEntries; ++i) {
+      const int k = i % kEntries;
+      if (k % 2 == 1) cache.Take(absl::StrCat("e", k), kEntries);
+      if (k % 10 == 0) cache.Insert(absl::StrCat("e", k), Event(-k), kEntries + i);
+      cache.Insert(absl::StrCat("new", i), Event(0.5), kEntries + i);
+      if (i >= 4 * kEntries) break;
+    }
+  });
+  std::vector<std::vector<checkpoints::PendingLabel>> exports;
+  for (int round = 0; round < 5; ++round) exports.push_back(cache.Export());
+  stop = true;
+  writer.join();
+  for (const std::vector<checkpoints::PendingLabel>& exported : exports) {
+    std::set<std::string> seen;
+    std::int64_t last_inserted = -1;
+    for (const checkpoints::PendingLabel& p : exported) {
+      EXPECT_GE(p.inserted_micros, last_inserted) << p.id;
+      last_inserted = p.inserted_micros;
+      const bool again = !seen.insert(p.id).second;
+      const double v = ValueOf(p.features);
+      if (p.id.rfind("new", 0) == 0) {
+        EXPECT_FALSE(again) << p.id;
+        EXPECT_EQ(v, 0.5);
+        continue;
+      }
+      const int k = std::stoi(p.id.substr(1));
+      // Only re-inserted ids may carry a replacement's value, and only they may appear twice,
+      // the replacement second.
+      if (k % 10 != 0 || (!again && v == k)) {
+        EXPECT_FALSE(again) << p.id;
+        EXPECT_EQ(v, k) << p.id;
+      } else {
+        EXPECT_EQ(v, -k) << p.id;
+      }
+    }
+    // Even entries other than the re-inserted ones are never taken or replaced: all present.
+    for (int k = 0; k < kEntries; k += 2) {
+      if (k % 10 != 0) {
+        EXPECT_EQ(seen.count(absl::StrCat("e", k)), 1u) << k;
+      }
+    }
+  }
 }
 
 TEST(LabelCacheTest, ImportBeyondCapacityEvictsTheOldest) {
