@@ -31,6 +31,18 @@ bool Checkpointer::TrySubmit(ModelState snapshot) {
   return true;
 }
 
+bool Checkpointer::TrySubmitWith(absl::FunctionRef<ModelState()> make_snapshot) {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (busy_) {
+      ++stats_.skipped_busy;
+      return false;
+    }
+  }
+  // Only the writer thread changes busy_ meanwhile, from true to false: still idle below.
+  return TrySubmit(make_snapshot());
+}
+
 absl::StatusOr<std::uint64_t> Checkpointer::WriteNow(ModelState snapshot) {
   Wait();
   return Write(snapshot);

@@ -8,6 +8,7 @@
 #include <optional>
 #include <thread>
 
+#include "absl/functional/function_ref.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "checkpoints/env.h"
@@ -55,6 +56,10 @@ class Checkpointer {
 
   // Hands a snapshot to the background thread. False if one is still being written.
   bool TrySubmit(ModelState snapshot);
+  // The same, but the snapshot is only made (by calling make_snapshot, without this object's
+  // lock) when no write is in flight: a busy writer costs the caller nothing. For a caller that
+  // is the only one submitting (nothing else can make the writer busy in between).
+  bool TrySubmitWith(absl::FunctionRef<ModelState()> make_snapshot);
   // Waits for the write in flight, then writes this snapshot synchronously (the final
   // checkpoint of a graceful shutdown). Returns its generation.
   absl::StatusOr<std::uint64_t> WriteNow(ModelState snapshot);

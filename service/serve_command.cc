@@ -19,6 +19,7 @@
 #include "service/metrics_sources.h"
 #include "service/model_import.h"
 #include "service/model_registry.h"
+#include "service/served_model.h"
 #include "service/server.h"
 
 namespace riffle::service {
@@ -199,6 +200,7 @@ absl::StatusOr<ServeConfig> ResolveServeConfig(const ServeFlags& flags, checkpoi
 
 absl::Status RunServer(const ServeConfig& config, Logger* logger, const std::atomic<bool>* stop,
                        checkpoints::Env* env, const KafkaClientFactory& kafka) {
+  TuneAllocatorForServing();
   // Kafka settings are checked before anything starts; the brokers are contacted only later.
   bool any_kafka = false;
   for (const DeclaredModel& declared : config.models) {

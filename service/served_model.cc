@@ -1,5 +1,7 @@
 #include "service/served_model.h"
 
+#include <malloc.h>
+
 #include <algorithm>
 #include <chrono>
 #include <cmath>
@@ -236,7 +238,24 @@ absl::Status ServedModel::Learn(std::span<const ExampleView> examples, bool skip
     }
   }
   *out = LearnBatchResult();
-  WriterLock lock(&mu_);
+  WriterLock writer(&writer_mu_);
+  bool submit = false;
+  {
+    WriterLock lock(&mu_);
+    if (absl::Status s = LearnLocked(examples, skip_metrics, deadline, out); !s.ok()) return s;
+    submit = EventsTriggerDueLocked();
+  }
+  if (submit) {
+    ReaderLock lock(&mu_);
+    SubmitLocked();
+  }
+  learn_latency_.Record(NanosSince(start));
+  return absl::OkStatus();
+}
+
+absl::Status ServedModel::LearnLocked(std::span<const ExampleView> examples, bool skip_metrics,
+                                      std::chrono::system_clock::time_point deadline,
+                                      LearnBatchResult* out) {
   features::Pipeline& pipeline = *state_.pipeline;
   std::unordered_set<std::string_view> new_labels;
   // Everything is checked before anything is learned: a rejected batch changes nothing.
@@ -298,26 +317,35 @@ absl::Status ServedModel::Learn(std::span<const ExampleView> examples, bool skip
   }
   out->version = state_.version;
   out->generation = generation_.load(std::memory_order_relaxed);
+  return absl::OkStatus();
+}
+
+bool ServedModel::EventsTriggerDueLocked() const {
   const std::uint64_t every = options_.schedule.every_events;
   // (After a failed write, changes_at_submit_ is kNeverSubmitted: the time trigger retries, not
   // every batch.)
-  if (checkpointer_ != nullptr && every > 0 && changes_at_submit_ != kNeverSubmitted &&
-      ChangesLocked() - changes_at_submit_ >= every) {
-    SubmitLocked();
-  }
-  learn_latency_.Record(NanosSince(start));
-  return absl::OkStatus();
+  return checkpointer_ != nullptr && every > 0 && changes_at_submit_ != kNeverSubmitted &&
+         ChangesLocked() - changes_at_submit_ >= every;
 }
 
 bool ServedModel::SubmitLocked() {
   if (retired_) return false;
-  checkpoints::ModelState snapshot = state_.Clone();
-  snapshot.pending_labels = label_cache_.Export();
-  {
-    std::lock_guard<std::mutex> aggregator_lock(aggregator_mu_);
-    snapshot.aggregator = aggregator_;
-  }
-  if (!checkpointer_->TrySubmit(std::move(snapshot))) return false;
+  // Predictions run meanwhile (mu_ is held shared). Those with ids insert into the label cache
+  // and those of a model with aggregates record their events; the copies below each see such
+  // a prediction either entirely or not at all, which is a state the model could have been
+  // checkpointed in. (Nothing tracked by the input offsets changes: that needs writer_mu_.)
+  // No snapshot is made while the previous one is being written (it would be thrown away).
+  const bool submitted = checkpointer_->TrySubmitWith([this]() ABSL_NO_THREAD_SAFETY_ANALYSIS {
+    checkpoints::ModelState snapshot = state_.Clone();
+    snapshot.pending_labels = label_cache_.Export();
+    {
+      std::lock_guard<std::mutex> aggregator_lock(aggregator_mu_);
+      snapshot.aggregator = aggregator_;
+    }
+    if (options_.on_snapshot) options_.on_snapshot();
+    return snapshot;
+  });
+  if (!submitted) return false;
   changes_at_submit_ = ChangesLocked();
   last_submit_micros_ = options_.env->NowMicros();
   return true;
@@ -338,16 +366,9 @@ void ServedModel::MaybeCheckpoint(std::int64_t now_micros) {
   NoteWritten(checkpointer_->stats());
   const double every = options_.schedule.every_seconds;
   if (every <= 0) return;
-  {
-    // A cheap look under the shared lock first: an idle model never blocks predictions.
-    ReaderLock lock(&mu_);
-    const bool maybe_dirty =
-        ChangesLocked() != changes_at_submit_ || checkpointer_->stats().failed != failed_seen_;
-    if (!maybe_dirty || static_cast<double>(now_micros - last_submit_micros_) < every * 1e6) {
-      return;
-    }
-  }
-  WriterLock lock(&mu_);
+  WriterLock writer(&writer_mu_);
+  ReaderLock lock(&mu_);
+  if (static_cast<double>(now_micros - last_submit_micros_) < every * 1e6) return;
   if (DirtyLocked()) SubmitLocked();
 }
 
@@ -379,7 +400,8 @@ absl::StatusOr<checkpoints::WrittenCheckpoint> ServedModel::CheckpointNowLocked(
   std::uint64_t failed_before = 0;
   for (;;) {
     checkpointer_->Wait();
-    WriterLock lock(&mu_);
+    WriterLock writer(&writer_mu_);
+    ReaderLock lock(&mu_);
     if (retired_) return absl::NotFoundError(absl::StrFormat("model '%s' was deleted", name_));
     failed_before = checkpointer_->stats().failed;
     if (SubmitLocked()) break;
@@ -400,7 +422,8 @@ absl::Status ServedModel::CheckpointIfDirty() {
   checkpointer_->Wait();
   bool dirty = false;
   {
-    WriterLock lock(&mu_);
+    WriterLock writer(&writer_mu_);
+    ReaderLock lock(&mu_);
     dirty = !retired_ && DirtyLocked();
   }
   if (!dirty) {
@@ -448,6 +471,7 @@ absl::Status ServedModel::Restore(std::uint64_t generation) {
   if (!definition.ok()) return Prefixed(absl::StrFormat("%s: ", loaded->path), definition.status());
   state->generation = loaded->generation;
   {
+    WriterLock writer(&writer_mu_);
     WriterLock lock(&mu_);
     if (retired_) return absl::NotFoundError(absl::StrFormat("model '%s' was deleted", name_));
     state_ = *std::move(state);
@@ -476,6 +500,7 @@ absl::Status ServedModel::Restore(std::uint64_t generation) {
 
 void ServedModel::Retire() {
   {
+    WriterLock writer(&writer_mu_);
     WriterLock lock(&mu_);
     retired_ = true;
   }
@@ -492,10 +517,26 @@ void ServedModel::ApplyStream(std::span<const StreamRecordView> records, StreamB
   const auto start = std::chrono::steady_clock::now();
   out->probabilities.clear();
   out->records.assign(records.size(), StreamRecordResult());
+  WriterLock writer(&writer_mu_);
+  std::uint64_t learned = 0;
+  bool submit = false;
+  {
+    WriterLock lock(&mu_);
+    learned = ApplyStreamLocked(records, out);
+    submit = EventsTriggerDueLocked();
+  }
+  if (submit) {
+    ReaderLock lock(&mu_);
+    SubmitLocked();
+  }
+  if (learned > 0) learn_latency_.Record(NanosSince(start));
+}
+
+std::uint64_t ServedModel::ApplyStreamLocked(std::span<const StreamRecordView> records,
+                                             StreamBatchResult* out) {
   features::OwnedFeatures cached;
   std::vector<features::NamedFeature> cached_views;
   std::vector<features::NamedFeature> with_aggregates;
-  WriterLock lock(&mu_);
   features::Pipeline& pipeline = *state_.pipeline;
   const std::int64_t now = options_.env->NowMicros();
   std::uint64_t learned = 0;
@@ -587,13 +628,10 @@ void ServedModel::ApplyStream(std::span<const StreamRecordView> records, StreamB
   out->generation = generation_.load(std::memory_order_relaxed);
   const std::vector<std::string>& names = pipeline.labels().names();
   out->classes.assign(names.begin(), names.end());
-  const std::uint64_t every = options_.schedule.every_events;
-  if (checkpointer_ != nullptr && every > 0 && changes_at_submit_ != kNeverSubmitted &&
-      ChangesLocked() - changes_at_submit_ >= every) {
-    SubmitLocked();
-  }
-  if (learned > 0) learn_latency_.Record(NanosSince(start));
+  return learned;
 }
+
+void TuneAllocatorForServing() { mallopt(M_MXFAST, 0); }
 
 absl::Status ServedModel::ValidateEventLocked(
     std::span<const features::NamedFeature> features) const {

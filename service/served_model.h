@@ -4,6 +4,7 @@
 #include <atomic>
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -179,8 +180,12 @@ struct CheckpointSchedule {
 // learns exactly what was predicted on. Since predictions record events, the aggregator has its
 // own mutex, taken inside mu_ for the short time of one event's aggregates.
 //
-// Checkpoints: a snapshot (ModelState::Clone) is taken under the lock; serialization and I/O
-// run on the model's Checkpointer thread.
+// Checkpoints: a snapshot (ModelState::Clone, the label cache's entries, a copy-on-write copy
+// of the aggregator) is taken with mu_ held shared, so predictions keep running while it is
+// copied; serialization and I/O run on the model's Checkpointer thread. Every writer of the
+// state first takes writer_mu_, and the snapshot is taken by a thread holding writer_mu_: so
+// while a snapshot is copied no writer waits on mu_, and predictions (which RwMutex would
+// otherwise queue behind a waiting writer) never wait for a snapshot. Learning waits for it.
 class ServedModel {
  public:
   struct Options {
@@ -188,6 +193,9 @@ class ServedModel {
     // The model's own checkpoint directory ("" = no checkpoints).
     std::string checkpoint_dir;
     CheckpointSchedule schedule;
+    // Called while a checkpoint's snapshot is taken (after the copies, with the model locked
+    // shared as predictions hold it); for tests that show what runs meanwhile. May be empty.
+    std::function<void()> on_snapshot;
   };
 
   // A new model from a validated definition. Opens the store (if any) and makes the model
@@ -292,9 +300,12 @@ class ServedModel {
       ABSL_SHARED_LOCKS_REQUIRED(mu_);
   void NoteWritten(const checkpoints::Checkpointer::Stats& stats);
   // Hands a snapshot of the state to the checkpointer; false if it is busy (or retired).
-  bool SubmitLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  bool SubmitLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(writer_mu_) ABSL_SHARED_LOCKS_REQUIRED(mu_);
   // Whether the state differs from the last snapshot handed over, or a write failed since.
-  bool DirtyLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  bool DirtyLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(writer_mu_) ABSL_SHARED_LOCKS_REQUIRED(mu_);
+  // Whether the every_events trigger is due (checked by a writer after a batch).
+  bool EventsTriggerDueLocked() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(writer_mu_)
+      ABSL_SHARED_LOCKS_REQUIRED(mu_);
   // Events that changed the state (learned, or consumed from Kafka); what the checkpoint
   // triggers count.
   std::uint64_t ChangesLocked() const ABSL_SHARED_LOCKS_REQUIRED(mu_) {
@@ -315,26 +326,37 @@ class ServedModel {
   // Pipeline::Validate, then the aggregator's checks of the event.
   absl::Status ValidateEventLocked(std::span<const features::NamedFeature> features) const
       ABSL_SHARED_LOCKS_REQUIRED(mu_);
+  // Learn and ApplyStream under the writer lock, without the checkpoint trigger. ApplyStream's
+  // returns the events learned.
+  absl::Status LearnLocked(std::span<const ExampleView> examples, bool skip_metrics,
+                           std::chrono::system_clock::time_point deadline, LearnBatchResult* out)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(writer_mu_, mu_);
+  std::uint64_t ApplyStreamLocked(std::span<const StreamRecordView> records,
+                                  StreamBatchResult* out)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(writer_mu_, mu_);
   // CheckpointNow with checkpoint_mu_ held.
   absl::StatusOr<checkpoints::WrittenCheckpoint> CheckpointNowLocked();
 
   const std::string name_;
   const Options options_;
+  // Taken (exclusively) by every writer of the state before mu_, and by a snapshot; see the
+  // class comment.
+  RwMutex writer_mu_ ABSL_ACQUIRED_BEFORE(mu_);
   mutable RwMutex mu_;
   ModelDefinition definition_ ABSL_GUARDED_BY(mu_);
   checkpoints::ModelState state_ ABSL_GUARDED_BY(mu_);
   PrequentialStep step_ ABSL_GUARDED_BY(mu_);
-  // Snapshots are handed to the checkpointer only with mu_ held exclusively, so they are
-  // written in the order of the states they copy: the newest file is always the newest state.
+  // Snapshots are handed to the checkpointer only with writer_mu_ held, so they are written in
+  // the order of the states they copy: the newest file is always the newest state.
   // changes_at_submit_: ChangesLocked() of the last snapshot handed over (kNeverSubmitted
   // after a restore or a failed write, which makes the model dirty); failed_seen_: the
   // checkpointer's failure count already taken into account.
   static constexpr std::uint64_t kNeverSubmitted = ~std::uint64_t{0};
-  std::uint64_t changes_at_submit_ ABSL_GUARDED_BY(mu_) = 0;
-  std::uint64_t failed_seen_ ABSL_GUARDED_BY(mu_) = 0;
-  std::int64_t last_submit_micros_ ABSL_GUARDED_BY(mu_) = 0;
+  std::uint64_t changes_at_submit_ ABSL_GUARDED_BY(writer_mu_) = 0;
+  std::uint64_t failed_seen_ ABSL_GUARDED_BY(writer_mu_) = 0;
+  std::int64_t last_submit_micros_ ABSL_GUARDED_BY(writer_mu_) = 0;
   bool retired_ ABSL_GUARDED_BY(mu_) = false;
-  // Held for a whole manual checkpoint or restore (taken before mu_, never after), so Retire()
+  // Held for a whole manual checkpoint or restore (taken before writer_mu_), so Retire()
   // can wait for one in progress: a deleted model writes nothing after Delete returns.
   std::mutex checkpoint_mu_;
 
@@ -364,6 +386,16 @@ class ServedModel {
   std::unique_ptr<checkpoints::CheckpointStore> store_;
   std::unique_ptr<checkpoints::Checkpointer> checkpointer_;
 };
+
+// Process-wide malloc settings for serving, called once at startup by RunServer (and by
+// benchmarks that measure serving). glibc's fastbins are turned off: a checkpoint's snapshot
+// shares millions of small blocks with the live model (label cache entries, aggregate panes),
+// and when the checkpointer thread frees them after the write they pile up in the arena of the
+// thread that allocated them, until that thread's next larger allocation consolidates them all
+// at once: a prediction stalled 0.3 s in `malloc_consolidate` at 1,000,000 cards
+// (checkpoint_stall_benchmark, docs/BENCHMARKS.md). Without fastbins a free coalesces at once.
+// No effect under the sanitizers, which bring their own allocator.
+void TuneAllocatorForServing();
 
 }  // namespace riffle::service
 

@@ -4,11 +4,15 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <chrono>
 #include <cmath>
+#include <condition_variable>
+#include <mutex>
 #include <thread>
 
 #include "../checkpoints/checkpoint_testing.h"
 #include "service/model_definition.h"
+#include "service/serve_config.h"
 #include "service_testing.h"
 
 namespace riffle::service {
@@ -459,6 +463,100 @@ TEST(ServedModelTest, ConcurrentPredictAndLearnSeeAConsistentModel) {
   EXPECT_EQ(model->Info().labeled, static_cast<std::uint64_t>(kLearnBatches * 10));
   EXPECT_EQ(model->Info().unlabeled, predictions.load());
 }
+
+// A checkpoint's snapshot holds the model shared: a prediction made while it is being copied
+// completes at once, even with a learner queued for the model meanwhile (RwMutex prefers
+// writers, so a learner waiting on the model's lock would hold predictions back). The snapshot
+// waits inside until the prediction is done; if predictions waited for the snapshot, it would
+// give up after 20 s and the test would fail instead of hanging.
+class SnapshotConcurrencyTest : public ::testing::TestWithParam<bool> {};
+
+TEST_P(SnapshotConcurrencyTest, PredictionsDoNotWaitForASnapshot) {
+  const bool aggregates = GetParam();
+  ScopedTempDir dir;
+  FakeClockEnv env;
+  riffle::v1::ModelSpec spec = LogregSpec();
+  if (aggregates) {
+    absl::StatusOr<riffle::v1::ModelSpec> parsed = ParseModelSpecYaml(R"(
+learner: logreg
+classes: ["0", "1"]
+features:
+  aggregates:
+    - {name: n_10m, function: COUNT, window_seconds: 600, sliding: true, hop_seconds: 60}
+)",
+                                                                      "model.yaml");
+    ASSERT_TRUE(parsed.ok()) << parsed.status();
+    spec = *parsed;
+  }
+  std::mutex mu;
+  std::condition_variable cv;
+  bool armed = false;
+  bool in_snapshot = false;
+  bool predicted = false;
+  bool snapshot_saw_prediction = false;
+  ServedModel::Options options;
+  options.env = &env;
+  options.checkpoint_dir = dir.File("m");
+  options.schedule.every_events = 0;
+  options.schedule.every_seconds = 0;
+  options.on_snapshot = [&] {
+    std::unique_lock<std::mutex> lock(mu);
+    if (!armed) return;
+    armed = false;
+    in_snapshot = true;
+    cv.notify_all();
+    snapshot_saw_prediction =
+        cv.wait_for(lock, std::chrono::seconds(20), [&] { return predicted; });
+  };
+  absl::StatusOr<ModelDefinition> def = DefinitionFromSpec(spec);
+  ASSERT_TRUE(def.ok()) << def.status();
+  absl::StatusOr<std::unique_ptr<ServedModel>> created =
+      ServedModel::Create("m", *std::move(def), 1, options);
+  ASSERT_TRUE(created.ok()) << created.status();
+  ServedModel& model = **created;
+  SeparableStream stream(5);
+  LearnStream(&model, &stream, 100);
+
+  {
+    std::lock_guard<std::mutex> lock(mu);
+    armed = true;
+  }
+  absl::Status checkpointed;
+  std::thread checkpointer([&] { checkpointed = model.CheckpointNow().status(); });
+  {
+    std::unique_lock<std::mutex> lock(mu);
+    cv.wait(lock, [&] { return in_snapshot; });
+  }
+  // A learner queues up behind the snapshot (it needs the model exclusively).
+  std::thread learner([&] {
+    SeparableStream learner_stream(6);
+    LearnStream(&model, &learner_stream, 10);
+  });
+  std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  std::string label;
+  std::vector<features::NamedFeature> f = stream.Next(&label);
+  InstanceView instance{"event-1", f};
+  instance.key = "card-1";
+  instance.time_micros = env.NowMicros();
+  PredictBatchResult result;
+  const absl::Status status = model.Predict({&instance, 1}, &result);
+  {
+    std::lock_guard<std::mutex> lock(mu);
+    predicted = true;
+    cv.notify_all();
+  }
+  checkpointer.join();
+  learner.join();
+  ASSERT_TRUE(status.ok()) << status;
+  EXPECT_TRUE(snapshot_saw_prediction);
+  EXPECT_TRUE(checkpointed.ok()) << checkpointed;
+  EXPECT_EQ(model.Info().labeled, 110u);
+}
+
+INSTANTIATE_TEST_SUITE_P(WithAndWithoutAggregates, SnapshotConcurrencyTest, ::testing::Bool(),
+                         [](const ::testing::TestParamInfo<bool>& info) {
+                           return info.param ? "Aggregates" : "Plain";
+                         });
 
 }  // namespace
 }  // namespace riffle::service
