@@ -12,11 +12,13 @@
 #include <algorithm>
 #include <cmath>
 #include <memory>
+#include <optional>
 #include <random>
 #include <vector>
 
 #include "learners/hoeffding_adaptive_tree.h"
 #include "learners/hoeffding_tree.h"
+#include "learners/hoeffding_tree_nodes.h"
 
 namespace riffle::learners {
 namespace {
@@ -94,6 +96,54 @@ void BM_HoeffdingAdaptiveTree(benchmark::State& state) {
   RunTree<HoeffdingAdaptiveTreeClassifier>(state, o);
 }
 BENCHMARK(BM_HoeffdingAdaptiveTree)->Args({10, 2, 2})->Args({20, 2, 2})->Args({20, 10, 2});
+
+// One leaf that has learned kLeafExamples examples of DenseStream, the state the leaf-level
+// benchmarks below time (no tree around it: only the per-leaf work).
+constexpr int kLeafExamples = 2000;
+
+std::unique_ptr<tree_internal::Node> TrainedLeaf(const Stream& s, const HoeffdingTreeOptions& o) {
+  auto leaf = tree_internal::NewLeaf({}, 0, nullptr);
+  std::vector<double> scratch;
+  for (int i = 0; i < kLeafExamples; ++i) {
+    tree_internal::LeafLearn(leaf.get(), s.x[i], s.y[i], 1.0, o, /*score_nba=*/true, std::nullopt,
+                             &scratch);
+  }
+  return leaf;
+}
+
+// Naive Bayes at a leaf (twice per example for naive-Bayes-adaptive leaves: to predict, and to
+// score it before learning): features x classes Gaussian log-densities.
+void BM_LeafNaiveBayes(benchmark::State& state) {
+  const int classes = static_cast<int>(state.range(1));
+  const Stream s = DenseStream(static_cast<int>(state.range(0)), classes, 1);
+  const auto leaf = TrainedLeaf(s, HoeffdingTreeOptions{});
+  std::vector<double> out(static_cast<std::size_t>(classes));
+  std::size_t i = 0;
+  for (auto _ : state) {
+    tree_internal::NaiveBayes(*leaf, s.x[i], out);
+    benchmark::DoNotOptimize(out.data());
+    i = (i + 1) % s.x.size();
+  }
+  state.SetItemsProcessed(state.iterations());
+}
+// features, classes.
+BENCHMARK(BM_LeafNaiveBayes)->Args({20, 2})->Args({24, 10});
+
+// One split attempt (every grace_period of weight at each active leaf): n_splits thresholds
+// per numeric attribute, each scored from the class Gaussians' CDFs by information gain.
+void BM_LeafAttemptSplit(benchmark::State& state) {
+  const Stream s =
+      DenseStream(static_cast<int>(state.range(0)), static_cast<int>(state.range(1)), 1);
+  HoeffdingTreeOptions o;
+  o.delta = 1e-300;  // never split, so every iteration attempts on the same leaf
+  const auto leaf = TrainedLeaf(s, o);
+  for (auto _ : state) {
+    tree_internal::SplitSuggestion split;
+    benchmark::DoNotOptimize(tree_internal::AttemptSplit(leaf.get(), o, &split));
+  }
+  state.SetItemsProcessed(state.iterations());
+}
+BENCHMARK(BM_LeafAttemptSplit)->Args({20, 2})->Args({24, 10});
 
 }  // namespace
 }  // namespace riffle::learners

@@ -105,46 +105,67 @@ void HoeffdingAdaptiveTreeClassifier::LearnOne(const FeatureVector& x, ClassInde
   num_classes_ = std::max<std::size_t>(num_classes_, static_cast<std::size_t>(y) + 1);
   weight_seen_ += weight;
   if (root_ == nullptr) root_ = tree_internal::NewLeaf({}, 0, &options_.adwin);
-  LearnSubtree(&root_, x, y, weight);
+  LeafVerdict verdict;
+  LearnSubtree(&root_, x, y, weight, &verdict);
   if (std::fmod(weight_seen_, static_cast<double>(options_.tree.memory_estimate_period)) == 0) {
     memory_.Estimate(root_.get(), true, options_.tree);
   }
 }
 
 void HoeffdingAdaptiveTreeClassifier::LearnSubtree(NodePtr* slot, const FeatureVector& x,
-                                                   ClassIndex y, double weight) {
+                                                   ClassIndex y, double weight,
+                                                   LeafVerdict* verdict) {
   if ((*slot)->is_leaf()) {
-    LearnLeaf(slot, x, y, weight);
+    LearnLeaf(slot, x, y, weight, verdict);
   } else {
-    LearnBranch(slot, x, y, weight);
+    LearnBranch(slot, x, y, weight, verdict);
   }
 }
 
 double HoeffdingAdaptiveTreeClassifier::ErrorAt(const Node& node, const FeatureVector& x,
-                                                ClassIndex y) {
+                                                ClassIndex y, LeafVerdict* verdict) {
+  // x, y and num_classes_ are fixed during one LearnOne, and the leaf is unchanged while the
+  // verdict holds, so the answer is the same.
+  if (verdict->from == &node) return verdict->error;
   const Node* leaf = &node;
   while (!leaf->is_leaf()) {
     int k = tree_internal::Route(*leaf, x);
     if (k < 0) k = static_cast<int>(tree_internal::MostCommonChild(*leaf));
     leaf = leaf->children[static_cast<std::size_t>(k)].get();
   }
+  verdict->from = &node;
+  verdict->leaf = leaf;
+  verdict->nb_choice.reset();
   error_scratch_.resize(std::max<std::size_t>(num_classes_, 1));
-  if (!tree_internal::LeafPredict(*leaf, x, options_.tree, error_scratch_)) return 1.0;
-  return ArgMax(error_scratch_) == y ? 0.0 : 1.0;
+  if (!tree_internal::LeafPredict(*leaf, x, options_.tree, error_scratch_)) {
+    verdict->error = 1.0;
+  } else {
+    if (tree_internal::LeafPredictsWithNaiveBayes(*leaf, options_.tree)) {
+      verdict->nb_choice = tree_internal::NaiveBayesChoice(*leaf, error_scratch_);
+    }
+    verdict->error = ArgMax(error_scratch_) == y ? 0.0 : 1.0;
+  }
+  return verdict->error;
 }
 
 void HoeffdingAdaptiveTreeClassifier::LearnLeaf(NodePtr* slot, const FeatureVector& x, ClassIndex y,
-                                                double weight) {
+                                                double weight, LeafVerdict* verdict) {
   Node* leaf = slot->get();
   if (options_.bootstrap_sampling) {
     const std::uint64_t k = PoissonOne();
     if (k > 0) weight *= static_cast<double>(k);
   }
   // A leaf's detector only restarts its mean error (which weights its vote).
-  UpdateError(leaf->adaptive.get(), ErrorAt(*leaf, x, y), /*restart_if_worse=*/false);
+  UpdateError(leaf->adaptive.get(), ErrorAt(*leaf, x, y, verdict), /*restart_if_worse=*/false);
+  // ErrorAt has just predicted at this leaf: LeafLearn reuses naive Bayes' answer. From here on
+  // the leaf changes, and the verdict with it.
+  assert(verdict->leaf == leaf);
+  const std::optional<ClassIndex> nb_choice = verdict->nb_choice;
+  verdict->Forget();
   const HoeffdingTreeOptions& o = options_.tree;
   tree_internal::LeafLearn(leaf, x, y, weight, o,
-                           o.leaf_prediction == LeafPrediction::kNaiveBayesAdaptive, &scratch_);
+                           o.leaf_prediction == LeafPrediction::kNaiveBayesAdaptive, nb_choice,
+                           &scratch_);
   const double seen = leaf->TotalWeight();
   if (seen - leaf->last_split_attempt_at < static_cast<double>(o.grace_period)) return;
   if (leaf->depth >= o.DepthLimit()) {
@@ -168,14 +189,16 @@ void HoeffdingAdaptiveTreeClassifier::LearnLeaf(NodePtr* slot, const FeatureVect
 }
 
 void HoeffdingAdaptiveTreeClassifier::LearnBranch(NodePtr* slot, const FeatureVector& x,
-                                                  ClassIndex y, double weight) {
+                                                  ClassIndex y, double weight,
+                                                  LeafVerdict* verdict) {
   Node* branch = slot->get();
   tree_internal::AdaptiveState* a = branch->adaptive.get();
-  const double error = ErrorAt(*branch, x, y);
+  const double error = ErrorAt(*branch, x, y, verdict);
   if (y >= branch->stats.size()) branch->stats.resize(y + 1, 0.0);
   branch->stats[y] += weight;
   if (UpdateError(a, error, /*restart_if_worse=*/true)) {
     // The error went up: start (or restart) an alternate subtree at this branch's depth.
+    verdict->Forget();  // a restart drops the previous alternate
     a->alternate = tree_internal::NewLeaf({}, branch->depth, &options_.adwin);
     ++n_alternate_trees_;
   } else if (a->alternate != nullptr) {
@@ -196,19 +219,22 @@ void HoeffdingAdaptiveTreeClassifier::LearnBranch(NodePtr* slot, const FeatureVe
         tree_internal::MeasureTree(*branch, &dropped);
         n_pruned_alternate_trees_ += dropped.alternate_trees;
         ++n_switch_alternate_trees_;
+        verdict->Forget();
         *slot = std::move(promoted);  // destroys `branch`
-        LearnSubtree(slot, x, y, weight);
+        LearnSubtree(slot, x, y, weight, verdict);
         return;
       }
       if (bound < alt_e - e) {
+        verdict->Forget();
         a->alternate.reset();
         ++n_pruned_alternate_trees_;
       }
     }
   }
-  if (a->alternate != nullptr) LearnSubtree(&a->alternate, x, y, weight);
+  if (a->alternate != nullptr) LearnSubtree(&a->alternate, x, y, weight, verdict);
 
   int k = tree_internal::Route(*branch, x);
+  bool grown = false;
   if (k < 0) {
     const double* v = tree_internal::FindFeature(x, branch->feature);
     if (branch->split_kind == tree_internal::SplitKind::kNominalMultiway && v != nullptr) {
@@ -218,11 +244,16 @@ void HoeffdingAdaptiveTreeClassifier::LearnBranch(NodePtr* slot, const FeatureVe
       branch->children.insert(branch->children.begin() + pos,
                               tree_internal::NewLeaf({}, branch->depth + 1, &options_.adwin));
       k = static_cast<int>(pos);
+      grown = true;
     } else {
       k = static_cast<int>(tree_internal::MostCommonChild(*branch));
     }
   }
-  LearnSubtree(&branch->children[static_cast<std::size_t>(k)], x, y, weight);
+  NodePtr* child = &branch->children[static_cast<std::size_t>(k)];
+  // ErrorAt's routing from this branch took the same child (Route, or the most common child,
+  // whose weights nothing above has changed), unless a leaf was just grown for x's value.
+  if (!grown) verdict->Descend(branch, child->get());
+  LearnSubtree(child, x, y, weight, verdict);
 }
 
 void HoeffdingAdaptiveTreeClassifier::Accumulate(const Node& node, const FeatureVector& x,

@@ -4,6 +4,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <span>
 #include <string>
 #include <string_view>
@@ -118,13 +119,41 @@ class HoeffdingAdaptiveTreeClassifier final : public Classifier, public TreeMode
  private:
   using NodePtr = std::unique_ptr<tree_internal::Node>;
 
+  // What the leaf an example reaches predicts for it, remembered while LearnOne learns that
+  // example: every branch on the example's path scores the prediction of the same leaf
+  // (ErrorAt), and the leaf then scores naive Bayes once more before it learns (LeafLearn), so
+  // without this a path of depth d routes d times from each branch down and evaluates the
+  // leaf's prediction d + 2 times per example. It lives on LearnOne's stack, and holds only
+  // while the leaf is unchanged and alive: it is forgotten before any leaf learns and whenever a
+  // subtree is dropped.
+  struct LeafVerdict {
+    // The verdict is about the leaf x reaches from `from` (prediction's routing); nullptr:
+    // nothing remembered.
+    const tree_internal::Node* from = nullptr;
+    const tree_internal::Node* leaf = nullptr;
+    double error = 1.0;  // ErrorAt's answer
+    // The class naive Bayes predicts at `leaf`, when the leaf's prediction was naive Bayes.
+    std::optional<ClassIndex> nb_choice;
+
+    void Forget() { from = leaf = nullptr; }
+    // x's routing from `branch` goes on through `child`: the leaf reached from either is the same.
+    void Descend(const tree_internal::Node* branch, const tree_internal::Node* child) {
+      if (from == branch) from = child;
+    }
+  };
+
   // Learns (x, y) in the subtree owned by *slot (root_, a child pointer or an alternate
   // pointer), which a split or a swap may replace.
-  void LearnSubtree(NodePtr* slot, const FeatureVector& x, ClassIndex y, double weight);
-  void LearnLeaf(NodePtr* slot, const FeatureVector& x, ClassIndex y, double weight);
-  void LearnBranch(NodePtr* slot, const FeatureVector& x, ClassIndex y, double weight);
-  // 1 if the leaf x reaches below `node` (main path) mispredicts y, else 0.
-  double ErrorAt(const tree_internal::Node& node, const FeatureVector& x, ClassIndex y);
+  void LearnSubtree(NodePtr* slot, const FeatureVector& x, ClassIndex y, double weight,
+                    LeafVerdict* verdict);
+  void LearnLeaf(NodePtr* slot, const FeatureVector& x, ClassIndex y, double weight,
+                 LeafVerdict* verdict);
+  void LearnBranch(NodePtr* slot, const FeatureVector& x, ClassIndex y, double weight,
+                   LeafVerdict* verdict);
+  // 1 if the leaf x reaches below `node` (main path) mispredicts y, else 0. Answers from
+  // *verdict when it is about `node`, else remembers the answer there.
+  double ErrorAt(const tree_internal::Node& node, const FeatureVector& x, ClassIndex y,
+                 LeafVerdict* verdict);
   // Adds the weighted predictions of the leaves for x below `node` into `acc`.
   void Accumulate(const tree_internal::Node& node, const FeatureVector& x, std::span<double> acc,
                   std::vector<double>* leaf_scratch) const;

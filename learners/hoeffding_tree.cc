@@ -68,7 +68,7 @@ void HoeffdingTreeClassifier::LearnOne(const FeatureVector& x, ClassIndex y, dou
   Node* leaf = slot->get();
   tree_internal::LeafLearn(leaf, x, y, weight, options_,
                            options_.leaf_prediction == LeafPrediction::kNaiveBayesAdaptive,
-                           &scratch_);
+                           std::nullopt, &scratch_);
   if (memory_.growth_allowed && leaf->active) {
     if (leaf->depth >= options_.DepthLimit()) {
       tree_internal::DeactivateLeaf(leaf);

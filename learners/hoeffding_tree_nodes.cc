@@ -36,18 +36,15 @@ std::size_t ArgMaxOf(std::span<const double> v) {
   return best;
 }
 
-// Number of branches that get more than `min_fraction` of the total weight.
+// Number of branches that get more than `min_fraction` of the total weight. Sums each branch
+// twice rather than allocating: it runs for every candidate threshold of every split attempt.
 int BranchesAboveFraction(const std::vector<std::vector<double>>& post, double min_fraction) {
   double total = 0;
-  std::vector<double> sums(post.size());
-  for (std::size_t i = 0; i < post.size(); ++i) {
-    sums[i] = Sum(post[i]);
-    total += sums[i];
-  }
+  for (const std::vector<double>& branch : post) total += Sum(branch);
   int n = 0;
   if (total > 0) {
-    for (double s : sums) {
-      if (s / total > min_fraction) ++n;
+    for (const std::vector<double>& branch : post) {
+      if (Sum(branch) / total > min_fraction) ++n;
     }
   }
   return n;
@@ -66,7 +63,8 @@ double Entropy(std::span<const double> dist) {
   return sum > 0 ? (entropy + sum * std::log2(sum)) / sum : 0.0;
 }
 
-double InfoGainMerit(std::span<const double> pre, const std::vector<std::vector<double>>& post) {
+// `pre_entropy` is Entropy(pre).
+double InfoGainMerit(double pre_entropy, const std::vector<std::vector<double>>& post) {
   double total = 0;
   double weighted = 0;
   for (const std::vector<double>& branch : post) {
@@ -74,7 +72,7 @@ double InfoGainMerit(std::span<const double> pre, const std::vector<std::vector<
     total += w;
     weighted += w * Entropy(branch);
   }
-  return Entropy(pre) - weighted / total;
+  return pre_entropy - weighted / total;
 }
 
 double GiniMerit(const std::vector<std::vector<double>>& post) {
@@ -111,6 +109,35 @@ double HellingerMerit(const std::vector<std::vector<double>>& post) {
   return std::sqrt(a * a + b * b);
 }
 
+// MeritOfSplit for the many candidate splits of one leaf (n_splits thresholds per numeric
+// attribute, one candidate per value of a nominal one): the entropy before the split depends on
+// the leaf alone, so it is computed once per split attempt instead of once per candidate.
+class SplitScorer {
+ public:
+  SplitScorer(SplitCriterion criterion, double min_branch_fraction, std::span<const double> pre)
+      : criterion_(criterion),
+        min_branch_fraction_(min_branch_fraction),
+        pre_entropy_(criterion == SplitCriterion::kInfoGain ? Entropy(pre) : 0.0) {}
+
+  double Merit(const std::vector<std::vector<double>>& post) const {
+    if (BranchesAboveFraction(post, min_branch_fraction_) < 2) return kNegInf;
+    switch (criterion_) {
+      case SplitCriterion::kInfoGain:
+        return InfoGainMerit(pre_entropy_, post);
+      case SplitCriterion::kGini:
+        return GiniMerit(post);
+      case SplitCriterion::kHellinger:
+        return HellingerMerit(post);
+    }
+    return kNegInf;
+  }
+
+ private:
+  SplitCriterion criterion_;
+  double min_branch_fraction_;
+  double pre_entropy_;
+};
+
 void UpdateNumeric(Observer* obs, double x, ClassIndex y, double w, bool refresh) {
   if (y >= obs->numeric.size()) obs->numeric.resize(y + 1);
   GaussianStats& g = obs->numeric[y];
@@ -136,7 +163,7 @@ double NominalCondProba(const Observer& obs, double x, std::size_t c) {
   return total > 0 ? At(it->weights, c) / total : 0.0;
 }
 
-SplitSuggestion BestNumericSplit(const Observer& obs, FeatureIndex j, std::span<const double> pre,
+SplitSuggestion BestNumericSplit(const Observer& obs, FeatureIndex j, const SplitScorer& scorer,
                                  const HoeffdingTreeOptions& o) {
   SplitSuggestion best;
   double lo = std::numeric_limits<double>::infinity();
@@ -150,6 +177,9 @@ SplitSuggestion BestNumericSplit(const Observer& obs, FeatureIndex j, std::span<
   const double bin = (hi - lo) / (static_cast<double>(o.n_splits) + 1.0);
   const std::size_t classes = obs.numeric.size();
   std::vector<std::vector<double>> post(2, std::vector<double>(classes, 0.0));
+  // Each class's standard deviation, once per attribute rather than once per threshold.
+  std::vector<double> sigma(classes);
+  for (std::size_t c = 0; c < classes; ++c) sigma[c] = obs.numeric[c].StdDev();
   for (std::uint64_t i = 0; i < o.n_splits; ++i) {
     const double v = lo + bin * static_cast<double>(i + 1);
     if (!(lo < v && v < hi)) continue;
@@ -162,11 +192,11 @@ SplitSuggestion BestNumericSplit(const Observer& obs, FeatureIndex j, std::span<
       } else if (v >= g.max) {
         post[0][c] = g.n;
       } else {
-        post[0][c] = g.Cdf(v) * g.n;
+        post[0][c] = NormalCdf(v, g.mean, sigma[c]) * g.n;
         post[1][c] = g.n - post[0][c];
       }
     }
-    const double merit = MeritOfSplit(o.split_criterion, o.min_branch_fraction, pre, post);
+    const double merit = scorer.Merit(post);
     if (merit > best.merit) {
       best.merit = merit;
       best.has_feature = true;
@@ -179,7 +209,7 @@ SplitSuggestion BestNumericSplit(const Observer& obs, FeatureIndex j, std::span<
   return best;
 }
 
-SplitSuggestion BestNominalSplit(const Observer& obs, FeatureIndex j, std::span<const double> pre,
+SplitSuggestion BestNominalSplit(const Observer& obs, FeatureIndex j, const SplitScorer& scorer,
                                  const HoeffdingTreeOptions& o) {
   SplitSuggestion best;
   if (!o.binary_split) {
@@ -189,7 +219,7 @@ SplitSuggestion BestNominalSplit(const Observer& obs, FeatureIndex j, std::span<
       best.values.push_back(v.value);
       post.push_back(v.weights);
     }
-    best.merit = MeritOfSplit(o.split_criterion, o.min_branch_fraction, pre, post);
+    best.merit = scorer.Merit(post);
     best.has_feature = true;
     best.feature = j;
     best.kind = SplitKind::kNominalMultiway;
@@ -202,7 +232,7 @@ SplitSuggestion BestNominalSplit(const Observer& obs, FeatureIndex j, std::span<
       if (other.value == v.value) continue;
       for (std::size_t c = 0; c < other.weights.size(); ++c) AddAt(&post[1], c, other.weights[c]);
     }
-    const double merit = MeritOfSplit(o.split_criterion, o.min_branch_fraction, pre, post);
+    const double merit = scorer.Merit(post);
     if (merit > best.merit) {
       best.merit = merit;
       best.has_feature = true;
@@ -426,24 +456,14 @@ void GaussianStats::Refresh() {
   }
 }
 
-double GaussianStats::Cdf(double x) const {
-  const double sigma = std::sqrt(Variance());
+double NormalCdf(double x, double mean, double sigma) {
   if (sigma == 0) return 0.0;
   return 0.5 * (1.0 + std::erf((x - mean) / sigma / std::sqrt(2.0)));
 }
 
 double MeritOfSplit(SplitCriterion c, double min_branch_fraction, std::span<const double> pre,
                     const std::vector<std::vector<double>>& post) {
-  if (BranchesAboveFraction(post, min_branch_fraction) < 2) return kNegInf;
-  switch (c) {
-    case SplitCriterion::kInfoGain:
-      return InfoGainMerit(pre, post);
-    case SplitCriterion::kGini:
-      return GiniMerit(post);
-    case SplitCriterion::kHellinger:
-      return HellingerMerit(post);
-  }
-  return kNegInf;
+  return SplitScorer(c, min_branch_fraction, pre).Merit(post);
 }
 
 double RangeOfMerit(SplitCriterion c, std::span<const double> pre) {
@@ -499,14 +519,18 @@ std::unique_ptr<Node> CloneNode(const Node& node) {
 }
 
 void LeafLearn(Node* leaf, const FeatureVector& x, ClassIndex y, double w,
-               const HoeffdingTreeOptions& o, bool score_nba, std::vector<double>* scratch) {
+               const HoeffdingTreeOptions& o, bool score_nba, std::optional<ClassIndex> nb_choice,
+               std::vector<double>* scratch) {
   if (score_nba && leaf->active) {
     const double total = leaf->TotalWeight();
     if (total <= 0 || ArgMaxOf(leaf->stats) == y) leaf->mc_correct += w;
     scratch->assign(std::max<std::size_t>(leaf->stats.size(), 1), 0.0);
     if (total > 0) {
-      NaiveBayes(*leaf, x, *scratch);
-      if (ArgMaxOf(*scratch) == y) leaf->nb_correct += w;
+      if (!nb_choice.has_value()) {
+        NaiveBayes(*leaf, x, *scratch);
+        nb_choice = NaiveBayesChoice(*leaf, *scratch);
+      }
+      if (*nb_choice == y) leaf->nb_correct += w;
     }
   }
   AddAt(&leaf->stats, y, w);
@@ -555,10 +579,18 @@ void NaiveBayes(const Node& leaf, const FeatureVector& x, std::span<double> out)
     if (idx[k] >= leaf.observers.size()) continue;
     const Observer& obs = leaf.observers[idx[k]];
     if (obs.kind == ObserverKind::kNumeric) {
+      // The hot loop of naive Bayes (features x classes, twice per example at an NBA leaf), so
+      // it tests as little as possible. The log density (GaussianStats) is -inf or NaN for a
+      // class without variance yet (log_norm == -inf); such a term is skipped by adding +0.0,
+      // which leaves out[c] unchanged bit for bit (out[c] is never -0.0: it starts as log(p) or
+      // -inf, and a sum is -0.0 only if both terms are). out[c] needs no test: -inf plus a
+      // finite term stays -inf.
+      const double v = val[k];
+      const GaussianStats* g = obs.numeric.data();
       const std::size_t n = std::min(classes, obs.numeric.size());
       for (std::size_t c = 0; c < n; ++c) {
-        const double lp = obs.numeric[c].LogPdf(val[k]);
-        if (lp > kNegInf && out[c] > kNegInf) out[c] += lp;
+        const double lp = (v - g[c].mean) * (v - g[c].mean) * g[c].neg_half_inv_var + g[c].log_norm;
+        out[c] += lp > kNegInf ? lp : 0.0;
       }
     } else if (obs.kind == ObserverKind::kNominal) {
       for (std::size_t c = 0; c < classes; ++c) {
@@ -577,20 +609,30 @@ void NaiveBayes(const Node& leaf, const FeatureVector& x, std::span<double> out)
   for (std::size_t c = 0; c < classes; ++c) out[c] /= sum;
 }
 
+ClassIndex NaiveBayesChoice(const Node& leaf, std::span<const double> nb) {
+  assert(!leaf.stats.empty() && nb.size() >= leaf.stats.size());
+  return static_cast<ClassIndex>(ArgMaxOf(nb.first(leaf.stats.size())));
+}
+
+bool LeafPredictsWithNaiveBayes(const Node& leaf, const HoeffdingTreeOptions& o) {
+  if (!leaf.active) return false;
+  switch (o.leaf_prediction) {
+    case LeafPrediction::kMajorityClass:
+      return false;
+    case LeafPrediction::kNaiveBayes:
+      return leaf.TotalWeight() >= static_cast<double>(o.nb_threshold);
+    case LeafPrediction::kNaiveBayesAdaptive:
+      return leaf.nb_correct >= leaf.mc_correct;
+  }
+  return false;
+}
+
 bool LeafPredict(const Node& leaf, const FeatureVector& x, const HoeffdingTreeOptions& o,
                  std::span<double> out) {
   const double total = leaf.TotalWeight();
   std::fill(out.begin(), out.end(), 0.0);
   if (total <= 0) return false;
-  bool use_nb = false;
-  if (leaf.active) {
-    if (o.leaf_prediction == LeafPrediction::kNaiveBayesAdaptive) {
-      use_nb = leaf.nb_correct >= leaf.mc_correct;
-    } else if (o.leaf_prediction == LeafPrediction::kNaiveBayes) {
-      use_nb = total >= static_cast<double>(o.nb_threshold);
-    }
-  }
-  if (use_nb) {
+  if (LeafPredictsWithNaiveBayes(leaf, o)) {
     NaiveBayes(leaf, x, out);
   } else {
     const std::size_t classes = std::min(leaf.stats.size(), out.size());
@@ -662,14 +704,15 @@ SplitAction AttemptSplit(Node* leaf, const HoeffdingTreeOptions& o, SplitSuggest
   // reactivate it empty. Riffle keeps learning and simply does not split it (see header).
   if (majority / total > o.max_share_to_split) return SplitAction::kNone;
 
+  const SplitScorer scorer(o.split_criterion, o.min_branch_fraction, pre);
   std::vector<SplitSuggestion> suggestions;
   if (o.merit_preprune) suggestions.emplace_back();  // the null split
   for (std::size_t j = 0; j < leaf->observers.size(); ++j) {
     const Observer& obs = leaf->observers[j];
     if (obs.kind == ObserverKind::kNumeric) {
-      suggestions.push_back(BestNumericSplit(obs, static_cast<FeatureIndex>(j), pre, o));
+      suggestions.push_back(BestNumericSplit(obs, static_cast<FeatureIndex>(j), scorer, o));
     } else if (obs.kind == ObserverKind::kNominal) {
-      suggestions.push_back(BestNominalSplit(obs, static_cast<FeatureIndex>(j), pre, o));
+      suggestions.push_back(BestNominalSplit(obs, static_cast<FeatureIndex>(j), scorer, o));
     }
   }
   if (suggestions.empty()) return SplitAction::kNone;

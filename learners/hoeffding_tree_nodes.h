@@ -20,6 +20,7 @@
 #include <cstdint>
 #include <limits>
 #include <memory>
+#include <optional>
 #include <span>
 #include <string>
 #include <vector>
@@ -37,6 +38,9 @@ inline constexpr double kNegInf = -std::numeric_limits<double>::infinity();
 // order (position j holds index j, as tabular rows are), O(size) otherwise.
 const double* FindFeature(const FeatureVector& x, FeatureIndex j);
 
+// P(X <= x) for X ~ N(mean, sigma^2); 0 when sigma is 0 (River).
+double NormalCdf(double x, double mean, double sigma);
+
 // Weighted running mean and sum of squared deviations of one attribute for one class (West's
 // update, as river.stats.Var), with the observed range. A Gaussian N(mean, s / (n - 1)).
 struct GaussianStats {
@@ -46,18 +50,14 @@ struct GaussianStats {
   double min = std::numeric_limits<double>::infinity();
   double max = -std::numeric_limits<double>::infinity();
   // Cached for naive Bayes (refreshed by Refresh()): log_pdf(x) = (x - mean)^2 * neg_half_inv_var
-  // + log_norm when variance > 0; log_norm is -inf otherwise.
+  // + log_norm when variance > 0; log_norm is -inf (and neg_half_inv_var 0) otherwise.
   double neg_half_inv_var = 0;
   double log_norm = kNegInf;
 
   void Update(double x, double w);
   void Refresh();
   double Variance() const { return n > 1 ? s / (n - 1) : 0.0; }
-  double LogPdf(double x) const {
-    return log_norm == kNegInf ? kNegInf : (x - mean) * (x - mean) * neg_half_inv_var + log_norm;
-  }
-  // P(X <= x); 0 when the standard deviation is 0 (River).
-  double Cdf(double x) const;
+  double StdDev() const { return std::sqrt(Variance()); }
 };
 
 // One category value of a nominal attribute and the weight of each class that had it.
@@ -149,14 +149,27 @@ std::unique_ptr<Node> NewLeaf(std::vector<double> stats, std::uint32_t depth,
 std::unique_ptr<Node> CloneNode(const Node& node);
 
 // Learning at a leaf: naive-Bayes-adaptive scores (when `score_nba`), class weights, then the
-// observers of the present attributes (when active). `scratch` is writer-owned.
+// observers of the present attributes (when active). `nb_choice`, when given, is the class naive
+// Bayes predicts for x at this leaf in its current state (NaiveBayesChoice), which a caller that
+// has just predicted there already knows; otherwise LeafLearn evaluates naive Bayes itself.
+// `scratch` is writer-owned.
 void LeafLearn(Node* leaf, const FeatureVector& x, ClassIndex y, double w,
-               const HoeffdingTreeOptions& o, bool score_nba, std::vector<double>* scratch);
+               const HoeffdingTreeOptions& o, bool score_nba, std::optional<ClassIndex> nb_choice,
+               std::vector<double>* scratch);
+// Whether LeafPredict answers with naive Bayes (rather than the class distribution) at this leaf
+// in its current state, given that the leaf has weight.
+bool LeafPredictsWithNaiveBayes(const Node& leaf, const HoeffdingTreeOptions& o);
 // The leaf's class probabilities, written into out[0..out.size()) (zeros beyond the classes
 // the leaf knows). Returns false when the leaf has no weight (then `out` is all zero).
 bool LeafPredict(const Node& leaf, const FeatureVector& x, const HoeffdingTreeOptions& o,
                  std::span<double> out);
+// Naive Bayes posterior over the leaf's classes into out[0..min(classes, out.size())), zeros
+// beyond (all zero for a leaf without weight). The values written do not depend on out.size().
 void NaiveBayes(const Node& leaf, const FeatureVector& x, std::span<double> out);
+// The class naive Bayes predicts, given its output `nb` for a leaf with weight (nb.size() at
+// least the leaf's class count): the argmax over the leaf's classes, ties to the smallest index,
+// as LeafLearn scores it.
+ClassIndex NaiveBayesChoice(const Node& leaf, std::span<const double> nb);
 void DeactivateLeaf(Node* leaf);
 void ActivateLeaf(Node* leaf);
 // A small value: the leaf is close to pure and unlikely to split (total - majority weight).

@@ -10,6 +10,7 @@
 
 #include "learners/hoeffding_tree.h"
 #include "learners/registry.h"
+#include "tests/learners/tree_test_util.h"
 
 namespace riffle::learners {
 namespace {
@@ -114,6 +115,38 @@ TEST(HoeffdingAdaptiveTreeTest, RecoversAfterDriftWhereThePlainTreeDoesNot) {
   EXPECT_GT(hat_accuracy, ht_accuracy + 0.03);
   EXPECT_GT(hat.n_alternate_trees(), 0u);
   EXPECT_GT(hat.n_switch_alternate_trees(), 0u);
+}
+
+// Regression guard recorded with the implementation of 2026-11-23, before the tree remembered
+// leaf predictions within one LearnOne (LeafVerdict): the same stream must still give exactly
+// these trees. The stream drifts, so alternates are started, swapped in and pruned; nominal
+// values keep appearing, features go missing and a class appears mid-stream.
+TEST(HoeffdingAdaptiveTreeTest, GoldenMixedStream) {
+  struct Golden {
+    LeafPrediction leaf_prediction;
+    int right;
+    std::size_t nodes;
+    std::uint64_t alternates;
+    std::uint64_t switches;
+    std::uint64_t pruned;
+  };
+  for (const Golden& g : {Golden{LeafPrediction::kMajorityClass, 7131, 84, 2, 1, 1},
+                          Golden{LeafPrediction::kNaiveBayes, 9146, 100, 6, 4, 2},
+                          Golden{LeafPrediction::kNaiveBayesAdaptive, 10184, 100, 5, 4, 1}}) {
+    HoeffdingAdaptiveTreeOptions o;
+    o.tree.leaf_prediction = g.leaf_prediction;
+    o.tree.grace_period = 50;
+    o.tree.delta = 1e-3;
+    o.tree.nominal_attributes = MixedStream::NominalFeatures();
+    o.drift_window_threshold = 100;
+    o.seed = 3;
+    HoeffdingAdaptiveTreeClassifier hat(o);
+    EXPECT_EQ(RightPredictionsOnMixedStream(&hat, 8, 12000), g.right);
+    EXPECT_EQ(hat.Stats().nodes, g.nodes);
+    EXPECT_EQ(hat.n_alternate_trees(), g.alternates);
+    EXPECT_EQ(hat.n_switch_alternate_trees(), g.switches);
+    EXPECT_EQ(hat.n_pruned_alternate_trees(), g.pruned);
+  }
 }
 
 TEST(HoeffdingAdaptiveTreeTest, DeterministicForASeed) {

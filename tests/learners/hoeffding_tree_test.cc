@@ -2,8 +2,14 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <bit>
 #include <cereal/archives/portable_binary.hpp>
 #include <cmath>
+#include <cstdint>
+#include <limits>
+#include <memory>
+#include <optional>
 #include <random>
 #include <sstream>
 #include <string>
@@ -11,6 +17,7 @@
 
 #include "learners/hoeffding_tree_nodes.h"
 #include "learners/registry.h"
+#include "tests/learners/tree_test_util.h"
 
 namespace riffle::learners {
 namespace {
@@ -280,6 +287,165 @@ TEST(HoeffdingTreeTest, NaiveBayesAdaptiveScoresByHand) {
   // NB was right more often, so NBA answers with NB: class 1 near 10, although the majority
   // class (3 of 5) is 0.
   EXPECT_GT(Predict(tree, Dense({10.2}))[1], 0.99);
+}
+
+// Naive Bayes as its definition reads, one term at a time (the leaf code computes it with
+// fewer tests): the log prior, then for every present feature and every class the Gaussian log
+// density (numeric; skipped without variance) or log P(value | class) (nominal; skipped when
+// 0), then normalised. A class without weight gets probability 0.
+std::vector<double> ReferenceNaiveBayes(const Node& leaf, const FeatureVector& x) {
+  constexpr double kNegInf = -std::numeric_limits<double>::infinity();
+  const std::size_t classes = leaf.stats.size();
+  const double total = leaf.TotalWeight();
+  std::vector<double> log_joint(classes);
+  for (std::size_t c = 0; c < classes; ++c) {
+    log_joint[c] = leaf.stats[c] > 0 ? std::log(leaf.stats[c] / total) : kNegInf;
+  }
+  for (std::size_t k = 0; k < x.size(); ++k) {
+    if (x.index(k) >= leaf.observers.size()) continue;
+    const tree_internal::Observer& obs = leaf.observers[x.index(k)];
+    const double v = x.value(k);
+    for (std::size_t c = 0; c < classes; ++c) {
+      if (log_joint[c] == kNegInf) continue;
+      if (obs.kind == tree_internal::ObserverKind::kNumeric && c < obs.numeric.size()) {
+        const tree_internal::GaussianStats& g = obs.numeric[c];
+        if (g.log_norm == kNegInf) continue;
+        const double lp = (v - g.mean) * (v - g.mean) * g.neg_half_inv_var + g.log_norm;
+        if (lp > kNegInf) log_joint[c] += lp;
+      } else if (obs.kind == tree_internal::ObserverKind::kNominal) {
+        const auto it =
+            std::find_if(obs.nominal.begin(), obs.nominal.end(),
+                         [v](const tree_internal::NominalValue& n) { return n.value == v; });
+        const double class_total =
+            c < obs.nominal_class_totals.size() ? obs.nominal_class_totals[c] : 0.0;
+        if (it == obs.nominal.end() || class_total <= 0) continue;
+        const double p = (c < it->weights.size() ? it->weights[c] : 0.0) / class_total;
+        if (p > 0) log_joint[c] += std::log(p);
+      }
+    }
+  }
+  const double max = *std::max_element(log_joint.begin(), log_joint.end());
+  std::vector<double> p(classes);
+  double sum = 0;
+  for (std::size_t c = 0; c < classes; ++c) {
+    p[c] = log_joint[c] > kNegInf ? std::exp(log_joint[c] - max) : 0.0;
+    sum += p[c];
+  }
+  for (double& q : p) q /= sum;
+  return p;
+}
+
+bool SameBits(double a, double b) {
+  return std::bit_cast<std::uint64_t>(a) == std::bit_cast<std::uint64_t>(b);
+}
+
+// A leaf that learned part of MixedStream: classes 0..2 from many examples, class 3 from one
+// (its Gaussians have no variance), and class 4 known with zero weight, as a leaf created by a
+// split can be.
+std::unique_ptr<Node> MixedLeaf(const HoeffdingTreeOptions& o) {
+  auto leaf = tree_internal::NewLeaf({0, 0, 0, 0, 0}, 0, nullptr);
+  MixedStream stream(5, 0, 1 << 30);
+  std::vector<double> scratch;
+  FeatureVector x;
+  double w = 0;
+  for (int i = 0; i < 400; ++i) {
+    const ClassIndex y = stream.Next(&x, &w);
+    if (y == 3 && leaf->stats[3] > 0) continue;
+    tree_internal::LeafLearn(leaf.get(), x, y, w, o, true, std::nullopt, &scratch);
+  }
+  return leaf;
+}
+
+TEST(HoeffdingTreeTest, NaiveBayesEqualsItsTermByTermDefinitionBitForBit) {
+  HoeffdingTreeOptions o;
+  o.nominal_attributes = MixedStream::NominalFeatures();
+  const std::unique_ptr<Node> leaf = MixedLeaf(o);
+  ASSERT_EQ(leaf->stats.size(), 5u);
+  ASSERT_GT(leaf->stats[3], 0);
+  ASSERT_EQ(leaf->stats[4], 0);
+
+  std::vector<FeatureVector> queries(200);
+  MixedStream stream(6, 0, 1 << 30);
+  double w = 0;
+  for (FeatureVector& q : queries) stream.Next(&q, &w);
+  queries.emplace_back();                // every feature missing: the prior alone
+  queries.emplace_back().Add(0, 1e200);  // (x - mean)^2 overflows: -inf terms skipped
+  queries.emplace_back().Add(4, 1234);   // a nominal value never seen
+  queries.emplace_back().Add(40, 1.0);   // a feature the leaf has no observer for
+  for (const FeatureVector& q : queries) {
+    const std::vector<double> want = ReferenceNaiveBayes(*leaf, q);
+    // The buffer may be longer than the leaf's classes (the model knows more): same values,
+    // zeros beyond.
+    std::vector<double> got(7, -1.0);
+    tree_internal::NaiveBayes(*leaf, q, got);
+    for (std::size_t c = 0; c < want.size(); ++c) {
+      EXPECT_TRUE(SameBits(got[c], want[c]))
+          << "class " << c << ": " << got[c] << " vs " << want[c];
+    }
+    EXPECT_EQ(got[5], 0.0);
+    EXPECT_EQ(got[6], 0.0);
+    EXPECT_EQ(tree_internal::NaiveBayesChoice(*leaf, got), ArgMax(std::span<const double>(want)));
+  }
+}
+
+// LeafLearn told naive Bayes' choice (as the adaptive tree's error tracking knows it) leaves
+// the leaf exactly as LeafLearn evaluating naive Bayes itself.
+TEST(HoeffdingTreeTest, LeafLearnWithAKnownNaiveBayesChoiceLearnsTheSame) {
+  HoeffdingTreeOptions o;
+  o.nominal_attributes = MixedStream::NominalFeatures();
+  const std::unique_ptr<Node> known = MixedLeaf(o);
+  const std::unique_ptr<Node> computed = tree_internal::CloneNode(*known);
+  MixedStream stream(7, 0, 1 << 30);
+  std::vector<double> scratch, nb(6);
+  FeatureVector x;
+  double w = 0;
+  for (int i = 0; i < 300; ++i) {
+    const ClassIndex y = stream.Next(&x, &w);
+    tree_internal::NaiveBayes(*known, x, nb);
+    tree_internal::LeafLearn(known.get(), x, y, w, o, true,
+                             tree_internal::NaiveBayesChoice(*known, nb), &scratch);
+    tree_internal::LeafLearn(computed.get(), x, y, w, o, true, std::nullopt, &scratch);
+  }
+  EXPECT_EQ(known->nb_correct, computed->nb_correct);
+  EXPECT_EQ(known->mc_correct, computed->mc_correct);
+  const auto bytes = [](const Node& n) {
+    std::ostringstream out;
+    {
+      cereal::PortableBinaryOutputArchive archive(out);
+      tree_internal::SaveNode(archive, n);
+    }
+    return out.str();
+  };
+  EXPECT_EQ(bytes(*known), bytes(*computed));
+}
+
+// Regression guard recorded with the implementation of 2026-11-23, before naive Bayes' loop
+// and the split scoring were reworked for speed without changing a result: the same stream
+// must still give exactly these trees. Small grace period and a loose delta, so that the tree
+// splits often on both kinds of attributes, with each leaf prediction.
+TEST(HoeffdingTreeTest, GoldenMixedStream) {
+  struct Golden {
+    LeafPrediction leaf_prediction;
+    SplitCriterion criterion;
+    int right;
+    std::size_t nodes;
+    std::size_t depth;
+  };
+  for (const Golden& g :
+       {Golden{LeafPrediction::kMajorityClass, SplitCriterion::kInfoGain, 7122, 61, 2},
+        Golden{LeafPrediction::kNaiveBayes, SplitCriterion::kGini, 8492, 76, 3},
+        Golden{LeafPrediction::kNaiveBayesAdaptive, SplitCriterion::kInfoGain, 9317, 61, 2}}) {
+    HoeffdingTreeOptions o;
+    o.leaf_prediction = g.leaf_prediction;
+    o.split_criterion = g.criterion;
+    o.grace_period = 50;
+    o.delta = 1e-3;
+    o.nominal_attributes = MixedStream::NominalFeatures();
+    HoeffdingTreeClassifier tree(o);
+    EXPECT_EQ(RightPredictionsOnMixedStream(&tree, 8, 12000), g.right);
+    EXPECT_EQ(tree.Stats().nodes, g.nodes);
+    EXPECT_EQ(tree.Stats().depth, g.depth);
+  }
 }
 
 TEST(HoeffdingTreeTest, ClassesAppearingMidStreamAndWeights) {
