@@ -70,6 +70,9 @@ class Checkpointer {
   void SetHooks(Hooks hooks);
   Stats stats() const;
 
+  // The nice value of the writing thread (above the default 0: a lower priority).
+  static constexpr int kWriterNice = 10;
+
  private:
   absl::StatusOr<std::uint64_t> Write(ModelState& snapshot);
   void Run();
