@@ -4,7 +4,7 @@
 // writes, and the same run without checkpoints, side by side.
 //
 //   build/release/benchmarks/checkpoint_stall_benchmark [--seconds 10] [--every-events 20000]
-//       [--only hashed|aggregates] [--default-malloc]
+//       [--only hashed|aggregates|tree] [--default-malloc]
 //
 // Per model (below), two runs of --seconds each, in this order: without checkpoints, then with a
 // checkpoint every --every-events learned events (each a full snapshot, then serialization and
@@ -20,7 +20,10 @@
 //               numbers (weights and both moments: 3 x 8 MB copied per snapshot);
 //   aggregates: the same plus two windowed aggregates by card, pre-filled with 1,000,000 cards,
 //               and 200,000 predictions awaiting their labels in the label cache; every tenth
-//               prediction has an id (cached for its label).
+//               prediction has an id (cached for its label);
+//   tree (only with --only tree: growing it takes minutes): a Hoeffding tree grown on 30
+//               numbers and 4 classes until its memory estimate reaches 60 MB (a checkpoint of
+//               about 26 MB, as checkpoint_benchmark's 10,000-node tree).
 #include <unistd.h>
 
 #include <algorithm>
@@ -31,10 +34,11 @@
 #include <filesystem>
 #include <functional>
 #include <iterator>
-#include <mutex>
 #include <memory>
+#include <mutex>
 #include <random>
 #include <string>
+#include <string_view>
 #include <thread>
 #include <vector>
 
@@ -65,6 +69,18 @@ constexpr char kAggregates[] = R"(
     - {name: card_n_10m, function: COUNT, window_seconds: 600, sliding: true, hop_seconds: 60}
     - {name: card_x0_mean_1h, function: MEAN, field: x0, window_seconds: 3600}
 )";
+
+// A tree grown as checkpoint_benchmark grows its 10,000-node one: 30 numbers, 4 classes from
+// many thresholds of many features, a short grace period and a permissive delta.
+constexpr char kTreeSpec[] = R"(
+learner: hoeffding_tree
+learner_options: {grace_period: 50, delta: 0.01, max_size: 4096}
+classes: ["0", "1", "2", "3"]
+)";
+constexpr int kTreeFeatures = 30;
+// Grown until its memory estimate reaches this (or kTreeMaxEvents).
+constexpr std::uint64_t kTreeBytes = 60'000'000;
+constexpr std::uint64_t kTreeMaxEvents = 20'000'000;
 
 constexpr int kNumbers = 20;
 constexpr std::int64_t kCards = 1'000'000;
@@ -98,6 +114,46 @@ std::vector<Event> MakeEvents(int n, std::uint64_t seed) {
   return events;
 }
 
+void Check(const absl::Status& s) {
+  if (!s.ok()) {
+    std::fprintf(stderr, "%s\n", std::string(s.message()).c_str());
+    std::exit(1);
+  }
+}
+
+// Events for the tree: uniform numbers, the label from their eighths.
+std::vector<Event> MakeTreeEvents(int n, std::mt19937_64& rng) {
+  std::uniform_real_distribution<double> u(0, 1);
+  std::vector<Event> events(n);
+  for (Event& e : events) {
+    int h = 0;
+    for (int j = 0; j < kTreeFeatures; ++j) e.names.push_back(absl::StrCat("x", j));
+    for (int j = 0; j < kTreeFeatures; ++j) {
+      const double v = u(rng);
+      h += static_cast<int>(v * 8) * (j + 1);
+      e.features.push_back({e.names[j], features::FeatureValue::Number(v)});
+    }
+    e.label = absl::StrCat(h % 4);
+  }
+  return events;
+}
+
+// Grows the tree on fresh events; returns the events learned.
+std::uint64_t GrowTree(ServedModel* model) {
+  std::mt19937_64 rng(3);
+  std::vector<ExampleView> batch;
+  LearnBatchResult learned;
+  std::uint64_t n = 0;
+  while (n < kTreeMaxEvents && model->Info().memory_bytes < kTreeBytes) {
+    const std::vector<Event> events = MakeTreeEvents(10'000, rng);
+    for (const Event& e : events) batch.push_back({{"", e.features}, e.label, 1.0, false});
+    Check(model->Learn(batch, false, &learned));
+    batch.clear();
+    n += events.size();
+  }
+  return n;
+}
+
 std::unique_ptr<ServedModel> MakeModel(const std::string& yaml, const std::string& dir,
                                        std::uint64_t every_events,
                                        std::function<void()> on_snapshot) {
@@ -126,20 +182,12 @@ std::unique_ptr<ServedModel> MakeModel(const std::string& yaml, const std::strin
   return *std::move(model);
 }
 
-void Check(const absl::Status& s) {
-  if (!s.ok()) {
-    std::fprintf(stderr, "%s\n", std::string(s.message()).c_str());
-    std::exit(1);
-  }
-}
-
 std::int64_t NowMicros() { return checkpoints::DefaultEnv()->NowMicros(); }
 
 // Teaches the model every event of the pool once (so every weight is touched and the weight
 // vectors have their full size), then, with aggregates, records kCards cards and leaves
 // `pending` predictions with ids in the label cache.
-void Prefill(ServedModel* model, const std::vector<Event>& events, bool aggregates,
-             int pending) {
+void Prefill(ServedModel* model, const std::vector<Event>& events, bool aggregates, int pending) {
   std::vector<ExampleView> batch;
   LearnBatchResult learned;
   for (const Event& e : events) {
@@ -327,15 +375,13 @@ void Print(const char* model, const std::string& mode, const RunResult& r) {
   std::printf(
       "| %s | %s | %zu | %.1f | %.1f | %.1f | %.2f | %s | %s | %s | %zu / %.1f | %.1f | %.0f / "
       "%.1f |\n",
-              model, mode.c_str(), latencies.size(), QuantileMicros(latencies, 0.5),
-              QuantileMicros(latencies, 0.99), QuantileMicros(latencies, 0.999),
-              latencies.empty() ? 0.0 : static_cast<double>(latencies.back()) / 1e6,
-              in_snapshot.Format().c_str(), in_write.Format().c_str(),
-              elsewhere.Format().c_str(), r.snapshots.size(),
-              static_cast<double>(snapshot_max) / 1e6,
-              static_cast<double>(r.slowest_learn_nanos) / 1e6,
-              static_cast<double>(write_max) / 1e6,
-              static_cast<double>(r.checkpoint_bytes) / (1 << 20));
+      model, mode.c_str(), latencies.size(), QuantileMicros(latencies, 0.5),
+      QuantileMicros(latencies, 0.99), QuantileMicros(latencies, 0.999),
+      latencies.empty() ? 0.0 : static_cast<double>(latencies.back()) / 1e6,
+      in_snapshot.Format().c_str(), in_write.Format().c_str(), elsewhere.Format().c_str(),
+      r.snapshots.size(), static_cast<double>(snapshot_max) / 1e6,
+      static_cast<double>(r.slowest_learn_nanos) / 1e6, static_cast<double>(write_max) / 1e6,
+      static_cast<double>(r.checkpoint_bytes) / (1 << 20));
   std::fflush(stdout);
 }
 
@@ -346,7 +392,9 @@ int Main(int argc, char** argv) {
   std::string only;
   app.add_option("--seconds", seconds, "measured seconds per run")->check(CLI::PositiveNumber);
   app.add_option("--every-events", every_events, "checkpoint trigger")->check(CLI::PositiveNumber);
-  app.add_option("--only", only, "hashed or aggregates (default: both)");
+  app.add_option("--only", only,
+                 "hashed, aggregates or tree (default: hashed and aggregates; tree takes minutes "
+                 "to grow)");
   bool default_malloc = false;
   app.add_flag("--default-malloc", default_malloc,
                "keep glibc's default malloc settings (`riffle serve` tunes them)");
@@ -354,6 +402,8 @@ int Main(int argc, char** argv) {
   if (!default_malloc) TuneAllocatorForServing();  // as `riffle serve`
 
   const std::vector<Event> events = MakeEvents(200'000, 1);
+  std::mt19937_64 tree_rng(5);
+  const std::vector<Event> tree_events = MakeTreeEvents(200'000, tree_rng);
   const std::filesystem::path dir =
       std::filesystem::temp_directory_path() / absl::StrFormat("riffle-stall-%d", ::getpid());
   std::printf(
@@ -361,19 +411,27 @@ int Main(int argc, char** argv) {
       "a snapshot (n / max ms) | > 1 ms during a write | > 1 ms elsewhere | snapshots (n / max "
       "ms) | slowest learn batch ms | slowest write ms / MB |\n|---|---|---:|---:|---:|---:|---:|"
       "---:|---:|---:|---:|---:|---:|\n");
-  for (const bool aggregates : {false, true}) {
-    const char* name = aggregates ? "aggregates" : "hashed";
-    if (!only.empty() && only != name) continue;
+  for (const char* name : {"hashed", "aggregates", "tree"}) {
+    const bool aggregates = std::string_view(name) == "aggregates";
+    const bool tree = std::string_view(name) == "tree";
+    if (only.empty() ? tree : only != name) continue;
     for (const bool checkpoints : {false, true}) {
       const std::string model_dir = checkpoints ? (dir / name).string() : "";
       Timeline timeline;
-      std::unique_ptr<ServedModel> model = MakeModel(
-          absl::StrCat(kHashedSpec, aggregates ? kAggregates : ""), model_dir, every_events,
-          [&timeline] {
-            std::lock_guard<std::mutex> lock(timeline.mu);
-            timeline.snapshot_end = Nanos();
-          });
-      Prefill(model.get(), events, aggregates, 200'000);
+      std::unique_ptr<ServedModel> model =
+          MakeModel(tree ? kTreeSpec : absl::StrCat(kHashedSpec, aggregates ? kAggregates : ""),
+                    model_dir, every_events, [&timeline] {
+                      std::lock_guard<std::mutex> lock(timeline.mu);
+                      timeline.snapshot_end = Nanos();
+                    });
+      if (tree) {
+        const std::uint64_t grown = GrowTree(model.get());
+        std::fprintf(stderr, "tree: %llu events, memory estimate %.1f MB\n",
+                     static_cast<unsigned long long>(grown),
+                     static_cast<double>(model->Info().memory_bytes) / 1e6);
+      } else {
+        Prefill(model.get(), events, aggregates, 200'000);
+      }
       checkpoints::Checkpointer::Hooks hooks;
       hooks.before_write = [&timeline](const checkpoints::ModelState&) {
         std::lock_guard<std::mutex> lock(timeline.mu);
@@ -391,7 +449,7 @@ int Main(int argc, char** argv) {
         timeline.writes.clear();
       }
       Print(name, checkpoints ? absl::StrCat("every ", every_events, " events") : "none",
-            Run(model.get(), &timeline, events, aggregates, seconds));
+            Run(model.get(), &timeline, tree ? tree_events : events, aggregates, seconds));
       model->SetCheckpointHooks({});
     }
   }
