@@ -36,11 +36,36 @@ hyperparameters (River's names; ``n_splits`` becomes River's ``GaussianSplitter(
 ``--file PATH`` adds any CSV (e.g. streams written by ``riffle gen``), target in the last
 column.
 
+Tree memory: each tree row also reports the main tree's leaves and bytes per leaf on both
+sides, each measured its own way after the timed loop: River's ``_raw_memory_usage`` of the
+fitted tree over ``n_leaves`` (plus River's own active-leaf estimate, the mean
+``calculate_object_size`` of the active leaves that its memory manager uses), and Riffle's
+``model_bytes`` (``--json``) over the ``leaves`` of its ``--dump-tree`` stats. Both byte
+counts cover the whole tree (branches, alternate trees and drift detectors included).
+
+MOA: ``--moa`` (trees only, River's defaults only) adds MOA's ``HoeffdingTree`` /
+``HoeffdingAdaptiveTree`` through capymoa, which the pinned requirements leave out (it pulls
+in a 62 MB wheel with MOA's jar, pandas, scikit-learn and matplotlib, and needs a JDK)::
+
+    .venv/bin/pip install capymoa==0.15.1
+
+MOA reads an ARFF copy of the CSV (same rows, written once under ``--data-dir``/arff, not
+timed) with its own ArffFileStream. By default MOA's command line (``moa.DoTask
+EvaluatePrequential`` with the jar capymoa ships) runs it; the wall-clock time covers the
+JVM's start, parsing, predicting, scoring and learning. ``--moa-mode capymoa`` runs
+capymoa's ``prequential_evaluation`` on the same copy instead (slower: its evaluation loop
+costs more than MOA's), ``--moa-mode capymoa-csv`` has capymoa's CSVStream read the CSV
+itself in Python (numeric features only), which times the Python-to-Java bridge more than
+MOA. ``--skip-river`` leaves River out, to add MOA to a run.
+
 Run it with the benchmark venv (scripts/setup_venv.sh), e.g.::
 
     .venv/bin/python benchmarks/compare_river.py --out results.md --json results.json
     .venv/bin/python benchmarks/compare_river.py --learner hoeffding_tree --skip-stream \
         --file benchmarks/results/data/sea-1M-drift.csv --only sea-1M-drift
+    .venv/bin/python benchmarks/compare_river.py --learner hoeffding_adaptive_tree \
+        --skip-stream --no-datasets --file benchmarks/results/data/sea-1M-drift.csv \
+        --skip-river --moa
 """
 
 import argparse
@@ -48,6 +73,7 @@ import collections
 import csv
 import dataclasses
 import datetime
+import importlib.util
 import json
 import math
 import os
@@ -55,12 +81,14 @@ import platform
 import shlex
 import subprocess
 import sys
+import tempfile
 import time
 from array import array
 
 import numpy as np
 import river
 from river import compose, drift, linear_model, preprocessing, tree
+from river.tree.utils import calculate_object_size
 from scipy import stats
 
 import make_stream
@@ -308,7 +336,7 @@ def run_river(dataset, learner="logreg", sets=()):
                                  f"has a non-number after the first {TYPING_ROWS} rows)") from e
     seconds = time.perf_counter() - start
 
-    return {
+    result = {
         "rows": rows,
         "scored": scored,
         "accuracy": correct / scored if scored else None,
@@ -317,6 +345,32 @@ def run_river(dataset, learner="logreg", sets=()):
         "macro_f1": macro_f1(confusion),
         "seconds": seconds,
         "rows_per_second": rows / seconds if seconds > 0 else None,
+    }
+    if learner in TREE_LEARNERS:
+        result["memory"] = river_tree_memory(model[-1])
+    return result
+
+
+def river_tree_memory(model):
+    """River's memory figures of a fitted tree (measured after the timed loop).
+
+    ``model_bytes`` is ``_raw_memory_usage``, River's own estimate of the tree object's size
+    (a walk of the Python object graph, alternate trees and drift detectors included);
+    ``leaves`` is ``n_leaves``, the leaves of the main tree, as Riffle's ``leaves``.
+    ``leaf_bytes_estimate`` is what River's memory manager (``_estimate_model_size``) takes as
+    the size of an active leaf: the mean ``calculate_object_size`` of the active leaves.
+    """
+    leaves = model.n_leaves or 0
+    active = [leaf for leaf in model._find_leaves() if leaf.is_active()] if leaves else []
+    model_bytes = model._raw_memory_usage
+    return {
+        "model_bytes": model_bytes,
+        "leaves": leaves,
+        "active_leaves": model.n_active_leaves,
+        "inactive_leaves": model.n_inactive_leaves,
+        "bytes_per_leaf": model_bytes / leaves if leaves else None,
+        "leaf_bytes_estimate": (sum(calculate_object_size(leaf) for leaf in active) / len(active)
+                                if active else None),
     }
 
 
@@ -346,14 +400,29 @@ def parse_riffle_output(stdout):
 
 
 def run_riffle(riffle, dataset, learner="logreg", sets=()):
-    """Runs `riffle eval` on `dataset`; returns its JSON plus the process's wall-clock time."""
+    """Runs `riffle eval` on `dataset`; returns its JSON plus the process's wall-clock time.
+
+    For a tree, the final tree is also dumped (``--dump-tree``, written after the timed loop)
+    to read its leaf counts, and ``memory`` holds the bytes per leaf.
+    """
     command = riffle_command(riffle, dataset, learner, sets) + ["--no-progress"]
-    start = time.perf_counter()
-    try:
-        process = subprocess.run(command, capture_output=True, text=True, check=False)
-    except OSError as e:
-        raise BenchmarkError(f"cannot run {riffle}: {e}") from e
-    wall = time.perf_counter() - start
+    with tempfile.TemporaryDirectory(prefix="compare_river-") as scratch:
+        dump = os.path.join(scratch, "tree.json")
+        if learner in TREE_LEARNERS:
+            command += ["--dump-tree", dump]
+        start = time.perf_counter()
+        try:
+            process = subprocess.run(command, capture_output=True, text=True, check=False)
+        except OSError as e:
+            raise BenchmarkError(f"cannot run {riffle}: {e}") from e
+        wall = time.perf_counter() - start
+        tree_stats = None
+        if learner in TREE_LEARNERS and process.returncode == 0:
+            try:
+                with open(dump, encoding="utf-8") as f:
+                    tree_stats = json.load(f).get("stats")
+            except (OSError, json.JSONDecodeError) as e:
+                raise BenchmarkError(f"riffle's tree dump on {dataset.name}: {e}") from e
     if process.returncode != 0:
         raise BenchmarkError(
             f"riffle failed on {dataset.name} (exit {process.returncode}):\n"
@@ -368,7 +437,201 @@ def run_riffle(riffle, dataset, learner="logreg", sets=()):
         raise BenchmarkError(f"riffle's JSON on {dataset.name} lacks {', '.join(missing)}: "
                              f"{json.dumps(result)}")
     result["wall_seconds"] = wall
+    if tree_stats is not None:
+        result["memory"] = riffle_tree_memory(result, tree_stats)
     return result
+
+
+def riffle_tree_memory(result, tree_stats):
+    """Riffle's memory figures: ``model_bytes`` of ``--json`` (the learner's ``MemoryBytes()``:
+    the containers' capacities of every node, alternate trees included, not the allocator's
+    overhead) and the leaf counts of the ``--dump-tree`` stats (main tree only, as River)."""
+    model_bytes = result.get("model_bytes", tree_stats.get("memory_bytes"))
+    leaves = tree_stats.get("leaves") or 0
+    return {
+        "model_bytes": model_bytes,
+        "leaves": leaves,
+        "active_leaves": tree_stats.get("active_leaves"),
+        "inactive_leaves": tree_stats.get("inactive_leaves"),
+        "alternate_trees": tree_stats.get("alternate_trees"),
+        "bytes_per_leaf": model_bytes / leaves if leaves and model_bytes is not None else None,
+    }
+
+
+# MOA's tree classes in capymoa, and River's defaults in MOA's option names (capymoa's own
+# defaults differ: confidence 1e-3, stop_mem_management and disable_prepruning on, 32 MB).
+MOA_LEARNERS = {
+    "hoeffding_tree": "HoeffdingTree",
+    "hoeffding_adaptive_tree": "HoeffdingAdaptiveTree",
+}
+MOA_RIVER_DEFAULTS = {
+    "grace_period": 200,
+    "confidence": 1e-7,
+    "tie_threshold": 0.05,
+    "split_criterion": "InfoGainSplitCriterion",
+    "leaf_prediction": "NaiveBayesAdaptive",
+    "nb_threshold": 0,
+    "numeric_attribute_observer": "GaussianNumericAttributeClassObserver",  # 10 split points
+    "binary_split": False,
+    "max_byte_size": 100 * 2**20,  # River's max_size=100 (MiB)
+    "memory_estimate_period": 1_000_000,
+    "stop_mem_management": False,
+    "remove_poor_attrs": False,
+    "disable_prepruning": False,  # River's merit_preprune=True
+}
+ARFF_SPECIAL = set(" ,'\"{}%\t")
+
+
+def arff_value(text):
+    """One CSV field as an ARFF value: '?' when empty, quoted when it has special characters."""
+    if not text:
+        return "?"
+    if ARFF_SPECIAL & set(text):
+        return "'" + text.replace("\\", "\\\\").replace("'", "\\'") + "'"
+    return text
+
+
+def ensure_arff(dataset, data_dir):
+    """An ARFF copy of `dataset`'s CSV (same rows and types), written once under `data_dir`.
+
+    MOA's own file reader (ArffFileStream) reads ARFF only. Numeric columns are `numeric`,
+    nominal columns and the target are nominal with every value of the file, in order of
+    first appearance (the target's order is the labels', as Riffle's class indices). Reused
+    when newer than the CSV.
+    """
+    arff = os.path.join(data_dir, "arff", os.path.splitext(dataset.name)[0] + ".arff")
+    os.makedirs(os.path.dirname(arff), exist_ok=True)
+    if os.path.exists(arff) and os.path.getmtime(arff) >= os.path.getmtime(dataset.path):
+        return arff
+    nominal = set(dataset.nominal)
+    values = {c: {} for c in dataset.nominal}
+    if nominal:
+        with open(dataset.path, newline="", encoding="utf-8") as f:
+            reader = csv.reader(f)
+            columns = next(reader)
+            for row in data_rows(reader):
+                for name, value in zip(columns, row):
+                    if name in nominal and value:
+                        values[name].setdefault(value, None)
+    partial = arff + ".partial"
+    with open(dataset.path, newline="", encoding="utf-8") as f, \
+            open(partial, "w", encoding="utf-8") as out:
+        reader = csv.reader(f)
+        columns = next(reader)
+        out.write(f"@relation {arff_value(os.path.splitext(dataset.name)[0])}\n\n")
+        for name in columns:
+            if name == dataset.target:
+                kind = "{" + ",".join(arff_value(v) for v in dataset.labels) + "}"
+            elif name in nominal:
+                kind = "{" + ",".join(arff_value(v) for v in values[name]) + "}"
+            else:
+                kind = "numeric"
+            out.write(f"@attribute {arff_value(name)} {kind}\n")
+        out.write("\n@data\n")
+        for row in data_rows(reader):
+            out.write(",".join(arff_value(v) for v in row) + "\n")
+    os.replace(partial, arff)
+    return arff
+
+
+MOA_CLI_OPTIONS = "-c 1e-7 -m 104857600"  # MOA's other defaults are River's already
+
+
+def run_moa_cli(dataset, learner, data_dir):
+    """MOA's own command line (moa.DoTask EvaluatePrequential, the jar capymoa ships) over the
+    ARFF copy: the wall-clock time covers the JVM's start, reading and parsing the file,
+    predicting, scoring (cumulative accuracy) and learning; MOA's own "evaluation time (cpu
+    seconds)", the evaluating thread's CPU time without the JVM start, is recorded too."""
+    # Found, not imported: importing capymoa starts a JVM in this process.
+    spec = importlib.util.find_spec("capymoa")
+    if spec is None or spec.origin is None:
+        raise BenchmarkError("--moa needs capymoa in the venv: "
+                             ".venv/bin/pip install capymoa==0.15.1")
+    jar = os.path.join(os.path.dirname(spec.origin), "jar", "moa.jar")
+    rows = dataset.rows
+    task = (f"EvaluatePrequential -l (trees.{MOA_LEARNERS[learner]} {MOA_CLI_OPTIONS}) "
+            f"-s (ArffFileStream -f {ensure_arff(dataset, data_dir)}) "
+            f"-e BasicClassificationPerformanceEvaluator -i {rows} -f {rows} -q {rows}")
+    command = ["java", "-Xmx8g", "-Xss10M", "-cp", jar, "moa.DoTask", task]
+    start = time.perf_counter()
+    try:
+        process = subprocess.run(command, capture_output=True, text=True, check=False)
+    except OSError as e:
+        raise BenchmarkError(f"cannot run java: {e}") from e
+    seconds = time.perf_counter() - start
+    lines = [line for line in process.stdout.splitlines() if "," in line]
+    if process.returncode != 0 or len(lines) < 2:
+        raise BenchmarkError(f"MOA failed on {dataset.name} (exit {process.returncode}):\n"
+                             f"  $ {shlex.join(command)}\n"
+                             f"{indent(process.stderr or process.stdout)}")
+    measured = dict(zip(lines[-2].split(","), lines[-1].split(",")))
+    seen = int(float(measured["learning evaluation instances"]))
+    cpu = float(measured["evaluation time (cpu seconds)"])
+    return {
+        "mode": "cli",
+        "moa_command": shlex.join(command),
+        "rows": seen,
+        "accuracy": float(measured["classifications correct (percent)"]) / 100.0,
+        "seconds": seconds,
+        "rows_per_second": seen / seconds if seconds > 0 else None,
+        "cpu_seconds": cpu,
+        "rows_per_cpu_second": seen / cpu if cpu > 0 else None,
+        "leaves": int(float(measured["tree size (leaves)"])),
+    }
+
+
+def run_moa(dataset, learner, data_dir, sets=(), mode="cli"):
+    """Prequential evaluation of MOA's tree; returns accuracy and timing.
+
+    mode "cli": MOA's command line, see run_moa_cli (the default: MOA's speed).
+    mode "capymoa": MOA's ArffFileStream over the ARFF copy of the CSV and capymoa's
+    prequential_evaluation, which runs MOA's Java loop (EfficientEvaluationLoops) from
+    Python: the time covers reading and parsing the file, predicting, scoring and learning.
+    mode "capymoa-csv": capymoa's CSVStream reads the CSV itself with Python's csv module and
+    the loop runs in Python, one JPype call per step.
+    The ARFF copy is written before and not timed. MOA gets the raw features (no standard
+    scaler; its Gaussian observers adapt to scale).
+    """
+    if sets:
+        raise BenchmarkError("--moa runs River's defaults only: --set is not translated")
+    if mode == "cli":
+        return run_moa_cli(dataset, learner, data_dir)
+    reader = "arff" if mode == "capymoa" else "csv"
+    try:
+        from capymoa import classifier as moa_classifier  # starts the JVM
+        from capymoa.evaluation import prequential_evaluation
+        from capymoa.stream import ARFFStream, CSVStream
+    except ImportError as e:
+        raise BenchmarkError(f"--moa needs capymoa in the venv ({e}): "
+                             ".venv/bin/pip install capymoa==0.15.1") from e
+    if reader == "arff":
+        stream = ARFFStream(ensure_arff(dataset, data_dir))
+    else:
+        if dataset.nominal:
+            raise BenchmarkError(f"{dataset.name}: --moa-mode capymoa-csv takes numeric features "
+                                 "only (CSVStream needs every nominal value up front)")
+        stream = CSVStream(dataset.path, target=dataset.target,
+                           categories={dataset.target: dataset.labels}, length=dataset.rows)
+    moa_class = getattr(moa_classifier, MOA_LEARNERS[learner])
+    model = moa_class(schema=stream.get_schema(), random_seed=0, **MOA_RIVER_DEFAULTS)
+    # One window over the whole file: capymoa's windowed evaluator costs more per 1,000-row
+    # window than MOA's tree does (SEA, HT: 54k rows/s with 1,000-row windows against 125k
+    # with 100,000-row ones on the first 200,000 rows), and only the cumulative metrics are used.
+    start = time.perf_counter()
+    results = prequential_evaluation(stream, model, window_size=max(dataset.rows, 1),
+                                     optimise=True)
+    seconds = time.perf_counter() - start
+    metrics = results.cumulative.metrics_dict()
+    rows = int(metrics.get("instances") or dataset.rows)
+    return {
+        "mode": mode,
+        "moa_learner": str(model),
+        "rows": rows,
+        "accuracy": results.cumulative.accuracy() / 100.0,
+        "seconds": seconds,
+        "rows_per_second": rows / seconds if seconds > 0 else None,
+        "capymoa_wallclock": results.wallclock(),
+    }
 
 
 def indent(text, prefix="    ", limit=40):
@@ -412,14 +675,18 @@ def select_files(args):
     return candidates
 
 
-def compare(path, riffle, learner="logreg", sets=()):
-    """Runs Riffle (unless `riffle` is None) and River on one file; returns the result row."""
+def compare(path, riffle, learner="logreg", sets=(), river_side=True, moa=None,
+            data_dir=DEFAULT_DATA_DIR):
+    """Runs Riffle (unless `riffle` is None), River (unless not `river_side`) and MOA (when
+    `moa` names a reader; its ARFF copies go under `data_dir`) on one file, in that order;
+    returns the result row."""
     dataset = inspect_csv(path)
     kind = "binary" if dataset.binary else f"{len(dataset.labels)} classes"
     print(f"compare: {dataset.name}: {dataset.rows} rows, {len(dataset.numeric)} numeric, "
           f"{len(dataset.nominal)} nominal, {kind}", file=sys.stderr)
     riffle_result = run_riffle(riffle, dataset, learner, sets) if riffle else None
-    river_result = run_river(dataset, learner, sets)
+    river_result = run_river(dataset, learner, sets) if river_side else None
+    moa_result = run_moa(dataset, learner, data_dir, sets, moa) if moa else None
     return {
         "file": dataset.name,
         "rows": dataset.rows,
@@ -431,6 +698,7 @@ def compare(path, riffle, learner="logreg", sets=()):
                            if riffle else None),
         "river": river_result,
         "riffle": riffle_result,
+        "moa": moa_result,
     }
 
 
@@ -451,27 +719,45 @@ def fmt_rate(value):
 
 def table_row(result):
     """One Markdown table row for a file's result."""
-    river_side, riffle_side = result["river"], result["riffle"] or {}
+    river_side, riffle_side = result["river"] or {}, result["riffle"] or {}
     delta = speedup = None
-    if riffle_side.get("accuracy") is not None and river_side["accuracy"] is not None:
+    if riffle_side.get("accuracy") is not None and river_side.get("accuracy") is not None:
         delta = 100.0 * (riffle_side["accuracy"] - river_side["accuracy"])
-    if riffle_side.get("rows_per_second") and river_side["rows_per_second"]:
+    if riffle_side.get("rows_per_second") and river_side.get("rows_per_second"):
         speedup = riffle_side["rows_per_second"] / river_side["rows_per_second"]
     cells = [
         result["file"],
         f"{result['rows']:,}",
-        fmt_percent(river_side["accuracy"]),
+        fmt_percent(river_side.get("accuracy")),
         fmt_percent(riffle_side.get("accuracy")),
         "—" if delta is None else f"{delta:+.2f}",
-        fmt_float(river_side["log_loss"]),
+        fmt_float(river_side.get("log_loss")),
         fmt_float(riffle_side.get("log_loss")),
-        fmt_rate(river_side["rows_per_second"]),
+        fmt_rate(river_side.get("rows_per_second")),
         fmt_rate(riffle_side.get("rows_per_second")),
         "—" if speedup is None else f"{speedup:,.1f}×",
-        fmt_float(river_side["seconds"], 3),
+        fmt_float(river_side.get("seconds"), 3),
         fmt_float(riffle_side.get("wall_seconds"), 3),
     ]
+    if result["learner"] in TREE_LEARNERS:
+        river_memory = river_side.get("memory") or {}
+        riffle_memory = riffle_side.get("memory") or {}
+        cells += [
+            fmt_count(river_memory.get("leaves")),
+            fmt_count(riffle_memory.get("leaves")),
+            fmt_rate(river_memory.get("bytes_per_leaf")),
+            fmt_rate(river_memory.get("leaf_bytes_estimate")),
+            fmt_rate(riffle_memory.get("bytes_per_leaf")),
+        ]
+    if result.get("moa"):
+        moa_side = result["moa"]
+        cells += [fmt_percent(moa_side["accuracy"]), fmt_rate(moa_side["rows_per_second"])]
     return "| " + " | ".join(cells) + " |"
+
+
+def fmt_count(value):
+    """A count with thousands separators; a dash for None."""
+    return "—" if value is None else f"{value:,}"
 
 
 def report(results, command_line):
@@ -479,6 +765,14 @@ def report(results, command_line):
     header = ["file", "rows", "River acc", "Riffle acc", "Δ acc (pp)", "River log loss",
               "Riffle log loss", "River rows/s", "Riffle rows/s", "speedup",
               "River s", "Riffle wall s"]
+    if any(r["learner"] in TREE_LEARNERS for r in results):
+        # Bytes per leaf: the whole tree's bytes over the main tree's leaves, each side by its
+        # own measure (see river_tree_memory and riffle_tree_memory); River's leaf estimate is
+        # what its memory manager takes as the size of one active leaf.
+        header += ["River leaves", "Riffle leaves", "River B/leaf", "River leaf estimate B",
+                   "Riffle B/leaf"]
+    if any(r.get("moa") for r in results):
+        header += ["MOA acc", "MOA rows/s"]
     now = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     lines = [
         f"Command: `{command_line}`",
@@ -491,7 +785,8 @@ def report(results, command_line):
     ]
     lines += [table_row(r) for r in results]
     notes = [f"- {r['file']}: Riffle counted {r['riffle']['rows']:,} rows, River {r['rows']:,}"
-             for r in results if r["riffle"] and r["riffle"]["rows"] != r["river"]["rows"]]
+             for r in results
+             if r["riffle"] and r["river"] and r["riffle"]["rows"] != r["river"]["rows"]]
     if notes:
         lines += ["", "Row counts differ:"] + notes
     return "\n".join(lines) + "\n"
@@ -512,16 +807,27 @@ def cpu_model():
 def parse_args(argv=None):
     """Parses the command line."""
     parser = argparse.ArgumentParser(
-        description="Compare `riffle eval` with River (prequential logistic regression).")
+        description="Compare `riffle eval` with River (prequential logistic regression or "
+                    "Hoeffding trees), and optionally with MOA's trees.")
     parser.add_argument("--riffle", default=DEFAULT_RIFFLE,
                         help=f"riffle binary (default {DEFAULT_RIFFLE})")
     parser.add_argument("--river-only", action="store_true",
                         help="run only River's side (no riffle binary needed)")
+    parser.add_argument("--skip-river", action="store_true",
+                        help="leave River's side out (e.g. to add MOA to an earlier run)")
+    parser.add_argument("--moa", action="store_true",
+                        help="tree learners: also run MOA's tree through capymoa "
+                             "(.venv/bin/pip install capymoa==0.15.1; needs a JDK)")
+    parser.add_argument("--moa-mode", choices=["cli", "capymoa", "capymoa-csv"], default="cli",
+                        help="how MOA runs: its own command line on an ARFF copy of the CSV "
+                             "(default), capymoa's prequential_evaluation on that copy, or "
+                             "capymoa reading the CSV in Python")
     parser.add_argument("--datasets", default=DEFAULT_DATASETS,
                         help=f"folder of CSV files, target in the last column "
                              f"(default {DEFAULT_DATASETS})")
     parser.add_argument("--data-dir", default=DEFAULT_DATA_DIR,
-                        help=f"where the synthetic stream is written (default {DEFAULT_DATA_DIR})")
+                        help=f"where the synthetic stream and MOA's ARFF copies (arff/) are "
+                             f"written (default {DEFAULT_DATA_DIR})")
     parser.add_argument("--stream-rows", type=int, default=1_000_000,
                         help="rows of the synthetic stream (default 1,000,000)")
     parser.add_argument("--skip-stream", action="store_true", help="leave the stream out")
@@ -552,6 +858,10 @@ def parse_args(argv=None):
         args.sets.append((name, value))
     if args.sets and args.learner == "logreg":
         parser.error("--set applies to tree learners only")
+    if args.moa and args.learner == "logreg":
+        parser.error("--moa applies to tree learners only")
+    if args.river_only and args.skip_river:
+        parser.error("--river-only and --skip-river exclude each other")
     return args
 
 
@@ -564,7 +874,10 @@ def main(argv=None):
         if riffle and not (os.path.isfile(riffle) and os.access(riffle, os.X_OK)):
             raise BenchmarkError(f"no riffle binary at {riffle}: build it first, pass "
                                  "--riffle PATH, or use --river-only")
-        results = [compare(path, riffle, args.learner, args.sets) for path in select_files(args)]
+        moa = args.moa_mode if args.moa else None
+        results = [compare(path, riffle, args.learner, args.sets, not args.skip_river, moa,
+                           args.data_dir)
+                   for path in select_files(args)]
     except BenchmarkError as e:
         print(f"compare_river: error: {e}", file=sys.stderr)
         return 1
