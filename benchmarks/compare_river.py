@@ -399,6 +399,16 @@ def parse_riffle_output(stdout):
     return json.loads(stdout)  # a pretty-printed object spanning several lines
 
 
+def run_timed(command, program):
+    """Runs command to completion; returns (the CompletedProcess, its wall-clock seconds)."""
+    start = time.perf_counter()
+    try:
+        process = subprocess.run(command, capture_output=True, text=True, check=False)
+    except OSError as e:
+        raise BenchmarkError(f"cannot run {program}: {e}") from e
+    return process, time.perf_counter() - start
+
+
 def run_riffle(riffle, dataset, learner="logreg", sets=()):
     """Runs `riffle eval` on `dataset`; returns its JSON plus the process's wall-clock time.
 
@@ -410,12 +420,7 @@ def run_riffle(riffle, dataset, learner="logreg", sets=()):
         dump = os.path.join(scratch, "tree.json")
         if learner in TREE_LEARNERS:
             command += ["--dump-tree", dump]
-        start = time.perf_counter()
-        try:
-            process = subprocess.run(command, capture_output=True, text=True, check=False)
-        except OSError as e:
-            raise BenchmarkError(f"cannot run {riffle}: {e}") from e
-        wall = time.perf_counter() - start
+        process, wall = run_timed(command, riffle)
         tree_stats = None
         if learner in TREE_LEARNERS and process.returncode == 0:
             try:
@@ -553,12 +558,7 @@ def run_moa_cli(dataset, learner, data_dir):
             f"-s (ArffFileStream -f {ensure_arff(dataset, data_dir)}) "
             f"-e BasicClassificationPerformanceEvaluator -i {rows} -f {rows} -q {rows}")
     command = ["java", "-Xmx8g", "-Xss10M", "-cp", jar, "moa.DoTask", task]
-    start = time.perf_counter()
-    try:
-        process = subprocess.run(command, capture_output=True, text=True, check=False)
-    except OSError as e:
-        raise BenchmarkError(f"cannot run java: {e}") from e
-    seconds = time.perf_counter() - start
+    process, seconds = run_timed(command, "java")
     lines = [line for line in process.stdout.splitlines() if "," in line]
     if process.returncode != 0 or len(lines) < 2:
         raise BenchmarkError(f"MOA failed on {dataset.name} (exit {process.returncode}):\n"
