@@ -239,16 +239,11 @@ absl::Status ServedModel::Learn(std::span<const ExampleView> examples, bool skip
   }
   *out = LearnBatchResult();
   WriterLock writer(&writer_mu_);
-  bool submit = false;
   {
     WriterLock lock(&mu_);
     if (absl::Status s = LearnLocked(examples, skip_metrics, deadline, out); !s.ok()) return s;
-    submit = EventsTriggerDueLocked();
   }
-  if (submit) {
-    ReaderLock lock(&mu_);
-    SubmitLocked();
-  }
+  SubmitIfEventsDue();
   learn_latency_.Record(NanosSince(start));
   return absl::OkStatus();
 }
@@ -320,12 +315,15 @@ absl::Status ServedModel::LearnLocked(std::span<const ExampleView> examples, boo
   return absl::OkStatus();
 }
 
-bool ServedModel::EventsTriggerDueLocked() const {
+void ServedModel::SubmitIfEventsDue() {
   const std::uint64_t every = options_.schedule.every_events;
+  if (checkpointer_ == nullptr || every == 0) return;
+  ReaderLock lock(&mu_);
   // (After a failed write, changes_at_submit_ is kNeverSubmitted: the time trigger retries, not
   // every batch.)
-  return checkpointer_ != nullptr && every > 0 && changes_at_submit_ != kNeverSubmitted &&
-         ChangesLocked() - changes_at_submit_ >= every;
+  if (changes_at_submit_ != kNeverSubmitted && ChangesLocked() - changes_at_submit_ >= every) {
+    SubmitLocked();
+  }
 }
 
 bool ServedModel::SubmitLocked() {
@@ -519,16 +517,11 @@ void ServedModel::ApplyStream(std::span<const StreamRecordView> records, StreamB
   out->records.assign(records.size(), StreamRecordResult());
   WriterLock writer(&writer_mu_);
   std::uint64_t learned = 0;
-  bool submit = false;
   {
     WriterLock lock(&mu_);
     learned = ApplyStreamLocked(records, out);
-    submit = EventsTriggerDueLocked();
   }
-  if (submit) {
-    ReaderLock lock(&mu_);
-    SubmitLocked();
-  }
+  SubmitIfEventsDue();
   if (learned > 0) learn_latency_.Record(NanosSince(start));
 }
 

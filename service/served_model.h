@@ -303,9 +303,9 @@ class ServedModel {
   bool SubmitLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(writer_mu_) ABSL_SHARED_LOCKS_REQUIRED(mu_);
   // Whether the state differs from the last snapshot handed over, or a write failed since.
   bool DirtyLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(writer_mu_) ABSL_SHARED_LOCKS_REQUIRED(mu_);
-  // Whether the every_events trigger is due (checked by a writer after a batch).
-  bool EventsTriggerDueLocked() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(writer_mu_)
-      ABSL_SHARED_LOCKS_REQUIRED(mu_);
+  // After a writer's batch (mu_ released): submits a snapshot, taken with mu_ held shared, if
+  // the every_events trigger is due.
+  void SubmitIfEventsDue() ABSL_EXCLUSIVE_LOCKS_REQUIRED(writer_mu_);
   // Events that changed the state (learned, or consumed from Kafka); what the checkpoint
   // triggers count.
   std::uint64_t ChangesLocked() const ABSL_SHARED_LOCKS_REQUIRED(mu_) {
@@ -331,8 +331,7 @@ class ServedModel {
   absl::Status LearnLocked(std::span<const ExampleView> examples, bool skip_metrics,
                            std::chrono::system_clock::time_point deadline, LearnBatchResult* out)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(writer_mu_, mu_);
-  std::uint64_t ApplyStreamLocked(std::span<const StreamRecordView> records,
-                                  StreamBatchResult* out)
+  std::uint64_t ApplyStreamLocked(std::span<const StreamRecordView> records, StreamBatchResult* out)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(writer_mu_, mu_);
   // CheckpointNow with checkpoint_mu_ held.
   absl::StatusOr<checkpoints::WrittenCheckpoint> CheckpointNowLocked();
