@@ -1,6 +1,7 @@
 #include "features/tabular.h"
 
 #include <algorithm>
+#include <cmath>
 #include <unordered_set>
 
 #include "absl/strings/str_format.h"
@@ -94,7 +95,9 @@ std::size_t TabularSchema::NumNumericColumns() const {
   return n;
 }
 
-void TabularSchema::Decode(std::span<const std::string_view> fields, TabularExample* out) {
+void TabularSchema::Decode(std::span<const std::string_view> fields, TabularExample* out,
+                           std::span<const double> numbers) {
+  const bool parsed = !numbers.empty();
   out->numeric.Clear();
   out->categorical.Clear();
   out->label.reset();
@@ -106,8 +109,9 @@ void TabularSchema::Decode(std::span<const std::string_view> fields, TabularExam
       continue;
     }
     if (types_[c] == ColumnType::kNumeric) {
-      if (std::optional<double> v = ParseNumber(field)) {
-        out->numeric.Add(numeric_index_[c], *v);
+      double v = parsed ? numbers[c] : 0.0;
+      if (parsed ? !std::isnan(v) : csv_internal::ParseNumberInto(field, &v)) {
+        out->numeric.Add(numeric_index_[c], v);
         continue;
       }
       ++coerced_values_;

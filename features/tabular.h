@@ -74,7 +74,12 @@ class TabularSchema {
   // Decodes one record with exactly header().size() fields (the caller reports ragged rows).
   // A value in a numeric column that is not a finite number is kept as a category of that
   // column and counted in coerced_values().
-  void Decode(std::span<const std::string_view> fields, TabularExample* out);
+  //
+  // `numbers`, if not empty, holds ParseNumber of every field with NaN for nullopt (as
+  // ReadAheadCsvReader::numbers() gives them, parsed on another thread); the result is the same
+  // as without it.
+  void Decode(std::span<const std::string_view> fields, TabularExample* out,
+              std::span<const double> numbers = {});
 
   const std::vector<std::string>& header() const { return header_; }
   std::size_t target_column() const { return target_column_; }

@@ -15,6 +15,7 @@
 #include "checkpoints/store.h"
 #include "features/csv_event_decoder.h"
 #include "features/csv_reader.h"
+#include "features/read_ahead_csv.h"
 #include "learners/classifier.h"
 #include "learners/tree_model.h"
 #include "service/json.h"
@@ -31,7 +32,8 @@ constexpr char kRowsOffsetKey[] = "csv:rows";
 // A spec file is a few lines; anything near this is not one.
 constexpr std::uint64_t kMaxSpecBytes = 1 << 20;
 
-absl::Status RaggedRow(const features::CsvReader& reader, std::size_t got, std::size_t want) {
+absl::Status RaggedRow(const features::ReadAheadCsvReader& reader, std::size_t got,
+                       std::size_t want) {
   return absl::InvalidArgumentError(absl::StrFormat(
       "%s:%d: row has %d fields but the header has %d", reader.name(), reader.line(), got, want));
 }
@@ -293,7 +295,7 @@ class EventRows {
   // Test-then-train of one row, as a served model's Learn (or Predict, for an empty target).
   // InvalidArgument naming the line for a row the decoder, the pipeline or the classes reject.
   absl::Status Apply(checkpoints::ModelState* state, std::span<const std::string_view> fields,
-                     const features::CsvReader& reader, PrequentialStep* step) {
+                     const features::ReadAheadCsvReader& reader, PrequentialStep* step) {
     const auto line_error = [&reader](absl::string_view message) {
       return absl::InvalidArgumentError(
           absl::StrFormat("%s:%d: %s", reader.name(), reader.line(), message));
@@ -437,7 +439,13 @@ absl::StatusOr<EvalReport> RunEval(const EvalOptions& options, const EvalProgres
   absl::StatusOr<std::unique_ptr<features::CsvReader>> reader_or =
       features::CsvReader::Open(options.data, reader_options);
   if (!reader_or.ok()) return reader_or.status();
-  features::CsvReader& reader = **reader_or;
+  // A file is read, split and (for a table) parsed into numbers on a second thread while this
+  // one runs the model; a pipe is read here (see ReadAheadCsvReader).
+  absl::StatusOr<std::unique_ptr<features::ReadAheadCsvReader>> read_ahead =
+      features::ReadAheadCsvReader::Create(*std::move(reader_or),
+                                           {.parse_numbers = !definition.has_value()});
+  if (!read_ahead.ok()) return read_ahead.status();
+  features::ReadAheadCsvReader& reader = **read_ahead;
 
   const auto stop_requested = [&] {
     return options.stop != nullptr && options.stop->load(std::memory_order_relaxed);
@@ -523,12 +531,13 @@ absl::StatusOr<EvalReport> RunEval(const EvalOptions& options, const EvalProgres
   };
 
   PrequentialStep step;
-  const auto process = [&](std::span<const std::string_view> record) -> absl::Status {
+  const auto process = [&](std::span<const std::string_view> record,
+                           std::span<const double> numbers) -> absl::Status {
     if (row >= first_row) {
       if (event_rows.has_value()) {
         if (absl::Status s = event_rows->Apply(&state, record, reader, &step); !s.ok()) return s;
       } else {
-        step.Apply(&state, record);
+        step.Apply(&state, record, numbers);
       }
     } else {
       ++skipped_rows;
@@ -540,7 +549,7 @@ absl::StatusOr<EvalReport> RunEval(const EvalOptions& options, const EvalProgres
   std::vector<std::string_view> views;
   for (const std::vector<std::string>& owned : buffered) {
     views.assign(owned.begin(), owned.end());
-    if (absl::Status s = process(views); !s.ok()) return s;
+    if (absl::Status s = process(views, {}); !s.ok()) return s;
   }
   buffered.clear();
   buffered.shrink_to_fit();
@@ -549,7 +558,7 @@ absl::StatusOr<EvalReport> RunEval(const EvalOptions& options, const EvalProgres
     if (!more.ok()) return more.status();
     if (!*more) break;
     if (fields.size() != header.size()) return RaggedRow(reader, fields.size(), header.size());
-    if (absl::Status s = process(fields); !s.ok()) return s;
+    if (absl::Status s = process(fields, reader.numbers()); !s.ok()) return s;
     if (progress && row % kProgressEveryRows == 0) {
       progress(row, reader.bytes_read(), reader.size_bytes());
     }

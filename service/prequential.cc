@@ -5,9 +5,10 @@
 namespace riffle::service {
 
 std::span<const double> PrequentialStep::Apply(checkpoints::ModelState* state,
-                                               std::span<const std::string_view> fields) {
+                                               std::span<const std::string_view> fields,
+                                               std::span<const double> numbers) {
   assert(state->schema.has_value() && state->learner != nullptr);
-  state->schema->Decode(fields, &example_);
+  state->schema->Decode(fields, &example_, numbers);
   state->preprocessor.TransformForPredict(example_, &x_);
   state->learner->PredictProbaOne(x_, &proba_);
   ++state->counters.events;

@@ -23,9 +23,11 @@ namespace riffle::service {
 class PrequentialStep {
  public:
   // Requires state->schema and state->learner. Returns the probabilities predicted for the
-  // record (valid until the next call).
+  // record (valid until the next call). `numbers`: the fields parsed already, as
+  // TabularSchema::Decode takes them (empty: parsed here).
   std::span<const double> Apply(checkpoints::ModelState* state,
-                                std::span<const std::string_view> fields);
+                                std::span<const std::string_view> fields,
+                                std::span<const double> numbers = {});
 
   // One event of a served model: requires state->pipeline and state->learner, features that
   // passed Pipeline::Validate and y = state->pipeline->EncodeLabel(label). With `score`,

@@ -2,12 +2,14 @@
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <fstream>
 #include <map>
 #include <random>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
@@ -152,6 +154,73 @@ TEST(EvalTest, JsonHasTheDocumentedKeys) {
                           "\"macro_f1\": ", "\"seconds\": ", "\"rows_per_second\": "}) {
     EXPECT_NE(json.find(key), std::string::npos) << key;
   }
+}
+
+// A file is read ahead on a second thread (numbers parsed there); a pipe is read on the
+// model's thread. The rows and so the results must be the same, bit for bit.
+TEST(EvalTest, AFileReadAheadGivesThePipesResultsExactly) {
+  std::string csv = "x0,x1,colour,y\n";
+  std::mt19937 rng(3);
+  std::normal_distribution<double> normal;
+  for (int r = 0; r < 20000; ++r) {
+    const double x0 = normal(rng);
+    const double x1 = 10 * normal(rng);
+    // After the rows that decide the column types, every 97th x1 is a text in a numeric
+    // column (a coerced value); every 89th x0 is missing.
+    absl::StrAppendFormat(&csv, "%s,%s,%s,%d\n", r % 89 == 0 ? "" : absl::StrCat(x0),
+                          r > 1000 && r % 97 == 0 ? "n/a" : absl::StrCat(x1),
+                          r % 3 == 0 ? "red" : "blue", x0 + 0.1 * x1 + normal(rng) > 0 ? 1 : 0);
+  }
+  const std::string path = ::testing::TempDir() + "/read_ahead.csv";
+  std::ofstream(path, std::ios::binary) << csv;
+
+  int fds[2];
+  ASSERT_EQ(::pipe(fds), 0);
+  std::thread writer([&] {
+    for (std::size_t done = 0; done < csv.size();) {
+      const ssize_t n = ::write(fds[1], csv.data() + done, csv.size() - done);
+      if (n <= 0) break;
+      done += static_cast<std::size_t>(n);
+    }
+    ::close(fds[1]);
+  });
+  EvalOptions piped;
+  piped.data = absl::StrCat("/proc/self/fd/", fds[0]);
+  piped.table.target = "y";
+  absl::StatusOr<EvalReport> from_pipe = RunEval(piped);
+  writer.join();
+  ::close(fds[0]);
+  EvalOptions file = piped;
+  file.data = path;
+  absl::StatusOr<EvalReport> from_file = RunEval(file);
+  ASSERT_TRUE(from_pipe.ok()) << from_pipe.status();
+  ASSERT_TRUE(from_file.ok()) << from_file.status();
+  EXPECT_EQ(from_file->rows, 20000u);
+  EXPECT_EQ(from_file->rows, from_pipe->rows);
+  EXPECT_EQ(from_file->coerced_values, from_pipe->coerced_values);
+  EXPECT_GT(from_file->coerced_values, 0u);
+  EXPECT_EQ(from_file->cumulative.accuracy, from_pipe->cumulative.accuracy);
+  EXPECT_EQ(from_file->cumulative.log_loss, from_pipe->cumulative.log_loss);
+  EXPECT_EQ(from_file->cumulative.roc_auc, from_pipe->cumulative.roc_auc);
+  EXPECT_EQ(from_file->rolling.log_loss, from_pipe->rolling.log_loss);
+  EXPECT_EQ(from_file->classes, from_pipe->classes);
+}
+
+// The reading thread is ahead of the model: an error far into the file still names its line,
+// after the rows before it were learned.
+TEST(EvalTest, ARaggedRowFarIntoAFileNamesItsLine) {
+  std::string csv = "x,y\n";
+  for (int r = 0; r < 30000; ++r) absl::StrAppend(&csv, r % 10, ",", r % 2, "\n");
+  csv += "1,2,3\n4,1\n";
+  const std::string path = ::testing::TempDir() + "/ragged_far.csv";
+  std::ofstream(path, std::ios::binary) << csv;
+  EvalOptions o;
+  o.data = path;
+  o.table.target = "y";
+  absl::StatusOr<EvalReport> r = RunEval(o);
+  EXPECT_EQ(r.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(std::string(r.status().message()),
+              ::testing::HasSubstr("ragged_far.csv:30002: row has 3 fields but the header has 2"));
 }
 
 TEST(EvalTest, UnknownLearnerFailsBeforeReadingData) {

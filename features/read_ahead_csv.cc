@@ -1,0 +1,163 @@
+#include "features/read_ahead_csv.h"
+
+#include <cmath>
+#include <limits>
+#include <utility>
+
+#include "absl/strings/str_format.h"
+
+namespace riffle::features {
+
+absl::Status ReadAheadCsvOptions::Validate() const {
+  if (batch_records < 1 || batch_records > (std::size_t{1} << 16)) {
+    return absl::InvalidArgumentError(absl::StrFormat(
+        "ReadAheadCsvOptions.batch_records must be in [1, 65536] (got %d)", batch_records));
+  }
+  if (batch_bytes < 1 || batch_bytes > (std::size_t{1} << 30)) {
+    return absl::InvalidArgumentError(
+        absl::StrFormat("ReadAheadCsvOptions.batch_bytes must be in [1, %d] (got %d)",
+                        std::size_t{1} << 30, batch_bytes));
+  }
+  if (batches < 2 || batches > 1024) {
+    return absl::InvalidArgumentError(
+        absl::StrFormat("ReadAheadCsvOptions.batches must be in [2, 1024] (got %d)", batches));
+  }
+  return absl::OkStatus();
+}
+
+void ReadAheadCsvReader::Batch::Clear() {
+  bytes.clear();
+  field_begin.clear();
+  record_begin.clear();
+  numbers.clear();
+  lines.clear();
+  bytes_read.clear();
+  status = absl::OkStatus();
+  end = false;
+}
+
+absl::StatusOr<std::unique_ptr<ReadAheadCsvReader>> ReadAheadCsvReader::Create(
+    std::unique_ptr<CsvReader> reader, ReadAheadCsvOptions options) {
+  if (reader == nullptr) return absl::InvalidArgumentError("ReadAheadCsvReader: no reader");
+  if (absl::Status s = options.Validate(); !s.ok()) return s;
+  auto read_ahead =
+      std::unique_ptr<ReadAheadCsvReader>(new ReadAheadCsvReader(std::move(reader), options));
+  if (read_ahead->size_bytes_.has_value()) {
+    read_ahead->thread_ = std::thread([raw = read_ahead.get()] { raw->ReadLoop(); });
+  }
+  return read_ahead;
+}
+
+ReadAheadCsvReader::ReadAheadCsvReader(std::unique_ptr<CsvReader> reader,
+                                       ReadAheadCsvOptions options)
+    : reader_(std::move(reader)),
+      options_(options),
+      name_(reader_->name()),
+      size_bytes_(reader_->size_bytes()) {
+  for (std::size_t b = 0; b < options_.batches; ++b) free_.push_back(std::make_unique<Batch>());
+}
+
+ReadAheadCsvReader::~ReadAheadCsvReader() {
+  if (!thread_.joinable()) return;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    stopping_ = true;
+  }
+  free_cv_.notify_one();
+  thread_.join();
+}
+
+void ReadAheadCsvReader::ReadLoop() {
+  std::vector<std::string_view> fields;
+  while (true) {
+    std::unique_ptr<Batch> batch;
+    {
+      std::unique_lock<std::mutex> lock(mu_);
+      free_cv_.wait(lock, [this] { return stopping_ || !free_.empty(); });
+      if (stopping_) return;
+      batch = std::move(free_.back());
+      free_.pop_back();
+    }
+    Fill(batch.get(), &fields);
+    const bool last = batch->end || !batch->status.ok();
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      full_.push_back(std::move(batch));
+    }
+    full_cv_.notify_one();
+    if (last) return;
+  }
+}
+
+void ReadAheadCsvReader::Fill(Batch* batch, std::vector<std::string_view>* fields) {
+  batch->Clear();
+  batch->field_begin.push_back(0);
+  batch->record_begin.push_back(0);
+  while (batch->records() < options_.batch_records && batch->bytes.size() < options_.batch_bytes) {
+    absl::StatusOr<bool> got = reader_->Next(fields);
+    if (!got.ok()) {
+      batch->status = got.status();
+      return;
+    }
+    if (!*got) {
+      batch->end = true;
+      return;
+    }
+    for (const std::string_view field : *fields) {
+      batch->bytes.append(field);
+      batch->field_begin.push_back(static_cast<std::uint32_t>(batch->bytes.size()));
+      if (options_.parse_numbers) {
+        double value;
+        batch->numbers.push_back(csv_internal::ParseNumberInto(field, &value)
+                                     ? value
+                                     : std::numeric_limits<double>::quiet_NaN());
+      }
+    }
+    batch->record_begin.push_back(static_cast<std::uint32_t>(batch->field_begin.size() - 1));
+    batch->lines.push_back(reader_->line());
+    batch->bytes_read.push_back(reader_->bytes_read());
+  }
+}
+
+absl::StatusOr<bool> ReadAheadCsvReader::Next(std::vector<std::string_view>* fields) {
+  fields->clear();
+  if (!threaded()) {
+    absl::StatusOr<bool> got = reader_->Next(fields);
+    line_ = reader_->line();
+    bytes_read_ = reader_->bytes_read();
+    return got;
+  }
+  while (current_ == nullptr || next_record_ == current_->records()) {
+    if (current_ != nullptr) {
+      // The last batch stays current, so every later call gives the same answer.
+      numbers_ = {};
+      if (!current_->status.ok()) return current_->status;
+      if (current_->end) return false;
+    }
+    std::unique_lock<std::mutex> lock(mu_);
+    if (current_ != nullptr) {
+      free_.push_back(std::move(current_));
+      free_cv_.notify_one();
+    }
+    full_cv_.wait(lock, [this] { return !full_.empty(); });
+    current_ = std::move(full_.front());
+    full_.pop_front();
+    next_record_ = 0;
+  }
+  const Batch& batch = *current_;
+  const std::uint32_t first = batch.record_begin[next_record_];
+  const std::uint32_t last = batch.record_begin[next_record_ + 1];
+  for (std::uint32_t f = first; f < last; ++f) {
+    fields->emplace_back(batch.bytes.data() + batch.field_begin[f],
+                         batch.field_begin[f + 1] - batch.field_begin[f]);
+  }
+  numbers_ = options_.parse_numbers
+                 ? std::span<const double>(batch.numbers.data() + first, last - first)
+                 : std::span<const double>();
+  line_ = batch.lines[next_record_];
+  bytes_read_ = batch.bytes_read[next_record_];
+  ++next_record_;
+  return true;
+}
+
+}  // namespace riffle::features

@@ -1,0 +1,128 @@
+#ifndef RIFFLE_FEATURES_READ_AHEAD_CSV_H_
+#define RIFFLE_FEATURES_READ_AHEAD_CSV_H_
+
+#include <condition_variable>
+#include <cstddef>
+#include <cstdint>
+#include <deque>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <span>
+#include <string>
+#include <string_view>
+#include <thread>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "features/csv_reader.h"
+
+namespace riffle::features {
+
+struct ReadAheadCsvOptions {
+  // Records handed over from the reading thread at a time. Larger batches cost fewer lock
+  // round trips; smaller ones let the caller start sooner. 1 .. 65536.
+  std::size_t batch_records = 512;
+  // A batch also ends once its fields hold this many bytes, so that a file of long records
+  // does not make batches of megabytes. 1 .. 1 GiB.
+  std::size_t batch_bytes = std::size_t{1} << 20;
+  // Batches read ahead of the caller: the memory bound, about batches * batch_bytes (plus one
+  // record, which may be longer). 2 .. 1024.
+  std::size_t batches = 8;
+  // Whether the reading thread also parses every field as a number (see numbers()).
+  bool parse_numbers = true;
+
+  // InvalidArgument naming the offending field.
+  absl::Status Validate() const;
+};
+
+// A CsvReader whose reading, splitting and number parsing run on a second thread, so that the
+// caller's thread (e.g. `riffle eval`'s model step) spends its time on the model. Records come
+// out in input order, exactly as CsvReader::Next gives them, errors included: the records
+// before an error first, then the error, then the same error on every later call.
+//
+// The thread runs only when the input is a regular file. A pipe, terminal or socket is read
+// on the caller's thread inside Next(), as a plain CsvReader: reading one may block for as
+// long as the writer waits, and only the caller's thread is interrupted by a stop request
+// (CsvReaderOptions::cancel), so a thread blocked in read(2) could not be stopped.
+//
+// Thread-safety: one caller thread at a time, like CsvReader. The destructor stops and joins
+// the reading thread.
+class ReadAheadCsvReader {
+ public:
+  // Takes over `reader` (not yet read from) and starts the reading thread if the input is a
+  // regular file. InvalidArgument if `options` are invalid.
+  static absl::StatusOr<std::unique_ptr<ReadAheadCsvReader>> Create(
+      std::unique_ptr<CsvReader> reader, ReadAheadCsvOptions options = {});
+
+  ReadAheadCsvReader(const ReadAheadCsvReader&) = delete;
+  ReadAheadCsvReader& operator=(const ReadAheadCsvReader&) = delete;
+  ~ReadAheadCsvReader();
+
+  // As CsvReader::Next: the next record into *fields (views valid until the next call).
+  absl::StatusOr<bool> Next(std::vector<std::string_view>* fields);
+
+  // The last record's fields parsed as numbers: numbers()[i] is ParseNumber(field i), or NaN
+  // where ParseNumber gives nullopt (ParseNumber never gives NaN). Empty when the reading is
+  // not threaded or options.parse_numbers is false: the caller parses itself then.
+  std::span<const double> numbers() const { return numbers_; }
+
+  // As CsvReader's accessors, for the last record returned by Next().
+  std::uint64_t line() const { return line_; }
+  std::uint64_t bytes_read() const { return bytes_read_; }
+  std::optional<std::uint64_t> size_bytes() const { return size_bytes_; }
+  const std::string& name() const { return name_; }
+
+  // Whether a second thread reads (the input is a regular file).
+  bool threaded() const { return thread_.joinable(); }
+
+ private:
+  // Records read ahead, their bytes copied out of the reader's buffer (which the next read
+  // reuses). Field f of the batch is bytes[field_begin[f], field_begin[f + 1]).
+  struct Batch {
+    std::string bytes;
+    std::vector<std::uint32_t> field_begin;   // one more than the fields: the end of the last
+    std::vector<std::uint32_t> record_begin;  // first field of each record, plus the end
+    std::vector<double> numbers;              // per field, if options.parse_numbers
+    std::vector<std::uint64_t> lines;         // per record
+    std::vector<std::uint64_t> bytes_read;    // per record
+    absl::Status status;                      // the error after the records, if any
+    bool end = false;                         // the input ended after the records
+
+    void Clear();
+    std::size_t records() const { return record_begin.empty() ? 0 : record_begin.size() - 1; }
+  };
+
+  ReadAheadCsvReader(std::unique_ptr<CsvReader> reader, ReadAheadCsvOptions options);
+  // The reading thread: fills free batches until the input ends, an error, or Stop.
+  void ReadLoop();
+  // Reads records into *batch until it is full, the input ends or an error.
+  void Fill(Batch* batch, std::vector<std::string_view>* fields);
+
+  std::unique_ptr<CsvReader> reader_;  // used only by the reading thread once it runs
+  const ReadAheadCsvOptions options_;
+  const std::string name_;
+  const std::optional<std::uint64_t> size_bytes_;
+
+  // std::mutex rather than absl::Mutex: Debian's Abseil is not built for ThreadSanitizer, which
+  // then cannot see the hand-off inside absl::Mutex::Await.
+  std::mutex mu_;
+  std::condition_variable full_cv_;           // full_ gained a batch
+  std::condition_variable free_cv_;           // free_ gained a batch, or stopping_
+  std::deque<std::unique_ptr<Batch>> full_;   // guarded by mu_
+  std::vector<std::unique_ptr<Batch>> free_;  // guarded by mu_
+  bool stopping_ = false;                     // guarded by mu_
+  std::thread thread_;
+
+  // The caller's side: the batch being handed out and the next record in it.
+  std::unique_ptr<Batch> current_;
+  std::size_t next_record_ = 0;
+  std::span<const double> numbers_;
+  std::uint64_t line_ = 0;
+  std::uint64_t bytes_read_ = 0;
+};
+
+}  // namespace riffle::features
+
+#endif  // RIFFLE_FEATURES_READ_AHEAD_CSV_H_

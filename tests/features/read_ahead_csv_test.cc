@@ -1,0 +1,284 @@
+#include "features/read_ahead_csv.h"
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+#include <cmath>
+#include <cstdint>
+#include <filesystem>
+#include <fstream>
+#include <random>
+#include <string>
+#include <string_view>
+#include <thread>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/strings/str_cat.h"
+
+namespace riffle::features {
+namespace {
+
+using ::testing::HasSubstr;
+using ::testing::IsEmpty;
+
+// What a reader gave for one record, copied (its views die at the next Next()).
+struct Record {
+  std::vector<std::string> fields;
+  std::vector<double> numbers;
+  std::uint64_t line = 0;
+  std::uint64_t bytes_read = 0;
+};
+
+// Every record, then the status that ended the input (OK at the clean end).
+template <class Reader>
+std::pair<std::vector<Record>, absl::Status> ReadAll(Reader& reader) {
+  std::vector<Record> records;
+  std::vector<std::string_view> fields;
+  for (;;) {
+    absl::StatusOr<bool> more = reader.Next(&fields);
+    if (!more.ok()) return {std::move(records), more.status()};
+    if (!*more) return {std::move(records), absl::OkStatus()};
+    Record r{.fields = {fields.begin(), fields.end()},
+             .numbers = {},
+             .line = reader.line(),
+             .bytes_read = reader.bytes_read()};
+    if constexpr (std::is_same_v<Reader, ReadAheadCsvReader>) {
+      r.numbers.assign(reader.numbers().begin(), reader.numbers().end());
+    }
+    records.push_back(std::move(r));
+  }
+}
+
+class ReadAheadCsvReaderTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    std::string tmpl = ::testing::TempDir() + "read_ahead_csv_test.XXXXXX";
+    ASSERT_NE(::mkdtemp(tmpl.data()), nullptr) << tmpl;
+    dir_ = tmpl;
+  }
+  void TearDown() override { std::filesystem::remove_all(dir_); }
+
+  std::string WriteFile(std::string_view contents) {
+    std::string path = dir_ + "/data.csv";
+    std::ofstream out(path, std::ios::binary | std::ios::trunc);
+    out.write(contents.data(), static_cast<std::streamsize>(contents.size()));
+    out.close();
+    EXPECT_TRUE(out) << path;
+    return path;
+  }
+
+  static std::unique_ptr<ReadAheadCsvReader> ReadAhead(const std::string& path,
+                                                       ReadAheadCsvOptions options = {}) {
+    absl::StatusOr<std::unique_ptr<CsvReader>> reader = CsvReader::Open(path);
+    EXPECT_TRUE(reader.ok()) << reader.status();
+    absl::StatusOr<std::unique_ptr<ReadAheadCsvReader>> read_ahead =
+        ReadAheadCsvReader::Create(*std::move(reader), options);
+    EXPECT_TRUE(read_ahead.ok()) << read_ahead.status();
+    return *std::move(read_ahead);
+  }
+
+  // Requires `path` read ahead to give exactly what a plain CsvReader gives, field numbers
+  // included, and returns the records.
+  static std::vector<Record> ExpectSameAsCsvReader(const std::string& path,
+                                                   ReadAheadCsvOptions options) {
+    absl::StatusOr<std::unique_ptr<CsvReader>> plain = CsvReader::Open(path);
+    EXPECT_TRUE(plain.ok()) << plain.status();
+    auto [want, want_status] = ReadAll(**plain);
+    std::unique_ptr<ReadAheadCsvReader> read_ahead = ReadAhead(path, options);
+    EXPECT_TRUE(read_ahead->threaded());
+    auto [got, got_status] = ReadAll(*read_ahead);
+    EXPECT_EQ(got_status, want_status);
+    EXPECT_EQ(got.size(), want.size());
+    for (std::size_t r = 0; r < std::min(got.size(), want.size()); ++r) {
+      EXPECT_EQ(got[r].fields, want[r].fields) << "record " << r;
+      EXPECT_EQ(got[r].line, want[r].line) << "record " << r;
+      EXPECT_EQ(got[r].bytes_read, want[r].bytes_read) << "record " << r;
+      if (!options.parse_numbers) {
+        EXPECT_THAT(got[r].numbers, IsEmpty());
+        continue;
+      }
+      EXPECT_EQ(got[r].numbers.size(), got[r].fields.size()) << "record " << r;
+      if (got[r].numbers.size() != got[r].fields.size()) continue;
+      for (std::size_t f = 0; f < got[r].fields.size(); ++f) {
+        const std::optional<double> number = ParseNumber(got[r].fields[f]);
+        if (number.has_value()) {
+          EXPECT_EQ(got[r].numbers[f], *number) << got[r].fields[f];
+        } else {
+          EXPECT_TRUE(std::isnan(got[r].numbers[f])) << got[r].fields[f];
+        }
+      }
+    }
+    return got;
+  }
+
+  std::string dir_;
+};
+
+// A file with every kind of record: quoted fields with delimiters, escaped quotes and line
+// breaks, empty lines, CRLF, empty fields, numbers and texts, and no final line terminator.
+std::string MixedCsv(int rows) {
+  std::string csv = "id,amount,note,flag\r\n";
+  std::mt19937 rng(7);
+  for (int r = 0; r < rows; ++r) {
+    absl::StrAppend(&csv, r, ",", static_cast<double>(rng() % 100000) / 100.0, ",");
+    switch (r % 5) {
+      case 0:
+        csv += "plain";
+        break;
+      case 1:
+        csv += "\"with, comma\"";
+        break;
+      case 2:
+        csv += "\"say \"\"hi\"\"\"";
+        break;
+      case 3:
+        csv += "\"two\nlines\"";
+        break;
+      default:
+        break;  // empty
+    }
+    csv += r % 7 == 0 ? ",1e3" : ", -2.5 ";
+    csv += r % 3 == 0 ? "\r\n" : "\n";
+    if (r % 11 == 0) csv += "\n";
+  }
+  csv += "last,1,x,nan";
+  return csv;
+}
+
+TEST_F(ReadAheadCsvReaderTest, GivesWhatCsvReaderGivesAcrossBatchBoundaries) {
+  const std::string path = WriteFile(MixedCsv(2000));
+  // Batches of one record, of a few records, ended by bytes, and the default.
+  for (const ReadAheadCsvOptions& options :
+       {ReadAheadCsvOptions{.batch_records = 1, .batches = 2},
+        ReadAheadCsvOptions{.batch_records = 7, .batches = 3},
+        ReadAheadCsvOptions{.batch_bytes = 50, .batches = 2}, ReadAheadCsvOptions{},
+        ReadAheadCsvOptions{.parse_numbers = false}}) {
+    std::vector<Record> records = ExpectSameAsCsvReader(path, options);
+    ASSERT_EQ(records.size(), 2002u);
+    EXPECT_EQ(records.back().fields, (std::vector<std::string>{"last", "1", "x", "nan"}));
+  }
+}
+
+TEST_F(ReadAheadCsvReaderTest, NumbersAreNanWhereTheFieldIsNoNumber) {
+  std::unique_ptr<ReadAheadCsvReader> reader = ReadAhead(WriteFile("a,b,c,d,e\n1, 2 ,x,,inf\n"));
+  auto [records, status] = ReadAll(*reader);
+  ASSERT_TRUE(status.ok()) << status;
+  ASSERT_EQ(records.size(), 2u);
+  const std::vector<double>& numbers = records[1].numbers;
+  ASSERT_EQ(numbers.size(), 5u);
+  EXPECT_EQ(numbers[0], 1.0);
+  EXPECT_EQ(numbers[1], 2.0);
+  EXPECT_TRUE(std::isnan(numbers[2]));
+  EXPECT_TRUE(std::isnan(numbers[3]));
+  EXPECT_TRUE(std::isnan(numbers[4]));
+}
+
+TEST_F(ReadAheadCsvReaderTest, RecordsBeforeAnErrorComeFirstThenTheErrorEveryTime) {
+  std::string csv = "a,b\n";
+  for (int r = 0; r < 1000; ++r) absl::StrAppend(&csv, r, ",", r * 2, "\n");
+  csv += "1,bad\"quote\n2,3\n";
+  const std::string path = WriteFile(csv);
+  std::vector<Record> records = ExpectSameAsCsvReader(path, {.batch_records = 64});
+  EXPECT_EQ(records.size(), 1001u);
+
+  std::unique_ptr<ReadAheadCsvReader> reader = ReadAhead(path, {.batch_records = 64});
+  auto [got, status] = ReadAll(*reader);
+  EXPECT_EQ(status.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(std::string(status.message()), HasSubstr("line 1002, byte offset"));
+  std::vector<std::string_view> fields;
+  absl::StatusOr<bool> again = reader->Next(&fields);
+  EXPECT_EQ(again.status(), status);
+  EXPECT_THAT(reader->numbers(), IsEmpty());
+}
+
+TEST_F(ReadAheadCsvReaderTest, TheEndIsReportedOnEveryLaterCall) {
+  std::unique_ptr<ReadAheadCsvReader> reader = ReadAhead(WriteFile("a\n1\n"));
+  std::vector<std::string_view> fields;
+  ASSERT_TRUE(*reader->Next(&fields));
+  ASSERT_TRUE(*reader->Next(&fields));
+  for (int k = 0; k < 3; ++k) {
+    absl::StatusOr<bool> more = reader->Next(&fields);
+    ASSERT_TRUE(more.ok()) << more.status();
+    EXPECT_FALSE(*more);
+    EXPECT_THAT(fields, IsEmpty());
+  }
+}
+
+TEST_F(ReadAheadCsvReaderTest, APipeIsReadOnTheCallersThreadWithTheSameRecords) {
+  const std::string csv = MixedCsv(500);
+  int fds[2];
+  ASSERT_EQ(::pipe(fds), 0);
+  std::thread writer([&] {
+    std::size_t done = 0;
+    while (done < csv.size()) {
+      const ssize_t n = ::write(fds[1], csv.data() + done, csv.size() - done);
+      if (n <= 0) break;
+      done += static_cast<std::size_t>(n);
+    }
+    ::close(fds[1]);
+  });
+  absl::StatusOr<std::unique_ptr<CsvReader>> piped =
+      CsvReader::FromFd(fds[0], /*owns_fd=*/true, "pipe");
+  ASSERT_TRUE(piped.ok()) << piped.status();
+  absl::StatusOr<std::unique_ptr<ReadAheadCsvReader>> reader =
+      ReadAheadCsvReader::Create(*std::move(piped));
+  ASSERT_TRUE(reader.ok()) << reader.status();
+  EXPECT_FALSE((*reader)->threaded());
+  EXPECT_FALSE((*reader)->size_bytes().has_value());
+  auto [got, status] = ReadAll(**reader);
+  writer.join();
+  ASSERT_TRUE(status.ok()) << status;
+
+  absl::StatusOr<std::unique_ptr<CsvReader>> plain = CsvReader::Open(WriteFile(csv));
+  ASSERT_TRUE(plain.ok());
+  auto [want, want_status] = ReadAll(**plain);
+  ASSERT_EQ(got.size(), want.size());
+  for (std::size_t r = 0; r < got.size(); ++r) {
+    EXPECT_EQ(got[r].fields, want[r].fields);
+    EXPECT_EQ(got[r].line, want[r].line);
+    EXPECT_THAT(got[r].numbers, IsEmpty());  // the caller parses
+  }
+}
+
+TEST_F(ReadAheadCsvReaderTest, StoppingEarlyJoinsTheReadingThread) {
+  // Far more records than the batches hold: the reading thread is waiting for a free batch
+  // when the reader is destroyed, and must not hang.
+  std::string csv = "a,b\n";
+  for (int r = 0; r < 200000; ++r) absl::StrAppend(&csv, r, ",", r, "\n");
+  const std::string path = WriteFile(csv);
+  for (int reads : {0, 1, 5000}) {
+    std::unique_ptr<ReadAheadCsvReader> reader =
+        ReadAhead(path, {.batch_records = 100, .batches = 2});
+    std::vector<std::string_view> fields;
+    for (int k = 0; k < reads; ++k) {
+      ASSERT_TRUE(*reader->Next(&fields));
+    }
+    if (reads > 1) {
+      EXPECT_EQ(fields[0], absl::StrCat(reads - 2));
+    }
+    reader.reset();
+  }
+}
+
+TEST_F(ReadAheadCsvReaderTest, InvalidOptionsAreRejected) {
+  const std::string path = WriteFile("a\n");
+  for (const ReadAheadCsvOptions& options :
+       {ReadAheadCsvOptions{.batch_records = 0}, ReadAheadCsvOptions{.batch_bytes = 0},
+        ReadAheadCsvOptions{.batches = 1}, ReadAheadCsvOptions{.batches = 2000}}) {
+    absl::StatusOr<std::unique_ptr<CsvReader>> reader = CsvReader::Open(path);
+    ASSERT_TRUE(reader.ok());
+    absl::StatusOr<std::unique_ptr<ReadAheadCsvReader>> read_ahead =
+        ReadAheadCsvReader::Create(*std::move(reader), options);
+    EXPECT_EQ(read_ahead.status().code(), absl::StatusCode::kInvalidArgument);
+    EXPECT_THAT(read_ahead.status().message(), HasSubstr("ReadAheadCsvOptions."));
+  }
+  EXPECT_EQ(ReadAheadCsvReader::Create(nullptr).status().code(),
+            absl::StatusCode::kInvalidArgument);
+}
+
+}  // namespace
+}  // namespace riffle::features
