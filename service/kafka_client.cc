@@ -331,6 +331,14 @@ class RdKafkaConsumer final : public KafkaConsumer {
         {"enable.partition.eof", "false"},
         {"allow.auto.create.topics", "false"},
         {"client.id", "riffle"},
+        // Once a partition's local queue reaches queued.min.messages (librdkafka's default:
+        // 100,000) or queued.max.messages.kbytes, librdkafka before 2.3 (Debian 12 ships 2.0.2)
+        // stops fetching that partition for a whole second (librdkafka issue #2879; 2.3 made
+        // it fetch.queue.backoff.ms). A model step slower than the fetch fills the queue, then
+        // drains it in under a second and waits for records: on kafka_bench.sh the consume
+        // thread sat idle ~40% of the time. With the count threshold out of reach, only the
+        // byte cap, which also bounds the memory, can pause the fetch.
+        {"queued.min.messages", "10000000"},
     };
     static const KafkaProperties kRequired = {
         {"enable.auto.commit", "false"},
