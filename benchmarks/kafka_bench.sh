@@ -5,7 +5,8 @@
 #
 #   bash benchmarks/kafka_bench.sh [--events N] [--python-events M] [--rate R]
 #                                  [--latency-seconds S] [--batch-size B] [--riffle PATH]
-#                                  [--perf SECONDS] [--scrape-pairs K] [--keep]
+#                                  [--perf SECONDS] [--scrape-pairs K] [--floor]
+#                                  [--passthrough PATH] [--keep]
 #
 #  1. installs the broker jars (scripts/kafka.sh install), the benchmark venv
 #     (scripts/setup_venv.sh: .venv with River) and confluent-kafka into it, idempotently;
@@ -34,6 +35,13 @@
 # data once a second, on top of the 4 samples a second every run takes), alternating, and
 # prints events/s of each with the with/without ratio.
 #
+# --floor adds, after step 4, the floor of the Kafka path: benchmarks/kafka_passthrough (path:
+# --passthrough PATH, default build/release/benchmarks/kafka_passthrough) reads the same topic
+# with Riffle's Kafka clients and the throughput run's settings and produces each record
+# unchanged to a fresh topic: no decoding, no model. Its events/s (slope between 10% and 90% of
+# N delivered), CPU µs/event, the broker's CPU and the ratio Riffle / floor go to
+# results/floor.json and the summary.
+#
 # --perf SECONDS also records `perf record --call-graph dwarf` of the throughput server for that
 # long once events flow, into results/perf.data and perf-report.txt (this slows the server:
 # that run's throughput is not a clean figure).
@@ -48,6 +56,8 @@ latency_seconds=20
 batch_size=5000
 perf_seconds=0
 scrape_pairs=0
+floor=0
+passthrough="$root/build/release/benchmarks/kafka_passthrough"
 keep=0
 while [[ $# -gt 0 ]]; do
   case "$1" in
@@ -59,6 +69,8 @@ while [[ $# -gt 0 ]]; do
     --riffle) riffle="$2"; shift 2 ;;
     --perf) perf_seconds="$2"; shift 2 ;;
     --scrape-pairs) scrape_pairs="$2"; shift 2 ;;
+    --floor) floor=1; shift ;;
+    --passthrough) passthrough="$2"; shift 2 ;;
     --keep) keep=1; shift ;;
     -h|--help) sed -n '2,/^set -euo/p' "$0" | sed '$d'; exit 0 ;;
     *) echo "kafka_bench.sh: unknown argument $1" >&2; exit 2 ;;
@@ -67,6 +79,14 @@ done
 if [[ ! -x "$riffle" ]]; then
   echo "kafka_bench.sh: $riffle is not an executable (build it first)" >&2
   exit 2
+fi
+floor_args=""
+if ((floor)); then
+  if [[ ! -x "$passthrough" ]]; then
+    echo "kafka_bench.sh: $passthrough is not an executable (build kafka_passthrough first)" >&2
+    exit 2
+  fi
+  floor_args=" --floor --passthrough $passthrough"
 fi
 ((python_events <= events)) || python_events=$events
 # The latency runs replay the first rows of the same CSV, so they are capped at N rows.
@@ -113,8 +133,9 @@ trap cleanup EXIT
 {
   echo "date: $(date -u +%Y-%m-%dT%H:%M:%SZ)"
   echo "command: bash benchmarks/kafka_bench.sh --events $events --python-events $python_events" \
-    "--rate $rate --latency-seconds $latency_seconds --batch-size $batch_size"
+    "--rate $rate --latency-seconds $latency_seconds --batch-size $batch_size$floor_args"
   echo "riffle: $riffle ($(stat -c %y "$riffle"))"
+  if ((floor)); then echo "passthrough: $passthrough ($(stat -c %y "$passthrough"))"; fi
   echo "cpu: $(nproc) x $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//')"
   echo "python: $("$python" -c 'import sys, river, confluent_kafka as ck
 print(sys.version.split()[0], "river", river.__version__, "confluent-kafka", ck.__version__,
@@ -257,6 +278,64 @@ predicted="$("${helper[@]}" count --bootstrap "$bootstrap" --topic bench.predict
 log "bench.predictions holds $predicted records for $events events"
 echo "{\"prediction_records\": $predicted}" >"$results/throughput_topic.json"
 
+# 4a. The floor (--floor): a consume -> produce passthrough of the same topic with Riffle's
+# Kafka clients, the throughput run's batch_size and the consumer and producer properties of
+# throughput.yaml (keep them in step), into a fresh topic. Broker CPU is taken around the
+# whole process (its connection and metadata requests included: small against ~1 M records).
+floor_summary=""
+if ((floor)); then
+  uptimes "floor run"
+  "${helper[@]}" create-topics --bootstrap "$bootstrap" bench.floor
+  log "kafka_passthrough: bench.events to bench.floor"
+  broker_ticks_before="$(cpu_ticks "$(cat "$broker_dir/kafka.pid")")"
+  "$passthrough" --bootstrap "$bootstrap" --topic bench.events --out-topic bench.floor \
+    --events "$events" --batch-size "$batch_size" \
+    --consumer-set fetch.max.bytes=52428800 --consumer-set max.partition.fetch.bytes=10485760 \
+    --producer-set linger.ms=5 --producer-set batch.num.messages=10000 \
+    >"$results/passthrough.json" 2>"$results/passthrough.log" ||
+    { log "kafka_passthrough failed:"; cat "$results/passthrough.log" >&2; exit 1; }
+  broker_ticks_after="$(cpu_ticks "$(cat "$broker_dir/kafka.pid")")"
+  floor_records="$("${helper[@]}" count --bootstrap "$bootstrap" --topic bench.floor)"
+  log "bench.floor holds $floor_records records for $events events"
+  # The passthrough's own JSON, the broker's CPU, and Riffle / floor on the same slope (the
+  # floor's events/s from first record to last delivery should the run be too short for one).
+  "$python" - "$results/passthrough.json" "$results/riffle_throughput.json" \
+    "$((broker_ticks_after - broker_ticks_before))" "$(getconf CLK_TCK)" "$floor_records" \
+    >"$results/floor.json" <<'EOF'
+import json, sys
+floor = json.load(open(sys.argv[1]))
+riffle = json.load(open(sys.argv[2]))
+broker_seconds = int(sys.argv[3]) / int(sys.argv[4])
+floor_eps = floor["events_per_second_middle_80"] or floor["events_per_second"]
+floor.update({
+    "broker_cpu_seconds": broker_seconds,
+    "broker_cpu_us_per_event": broker_seconds / floor["events"] * 1e6,
+    "output_records": int(sys.argv[5]),
+    "riffle_events_per_second_middle_80": riffle["events_per_second_middle_80"],
+    "riffle_over_floor": riffle["events_per_second_middle_80"] / floor_eps,
+})
+print(json.dumps(floor))
+EOF
+  cat "$results/floor.json" >&2
+  # Rows for the summary table (printed right after it, so they join it).
+  floor_summary="$("$python" - "$results/floor.json" <<'EOF'
+import json, sys
+f = json.load(open(sys.argv[1]))
+middle = f["events_per_second_middle_80"]
+eps = middle or f["events_per_second"]
+span = "middle 80%" if middle else "first record to last delivery"
+verdict = "goal within the floor" if eps >= 200_000 else "floor below the goal"
+print("| floor: kafka_passthrough events/s, same topic (Riffle's clients and settings, no "
+      "decoding, no model; %s) | %s | >= 200,000 | %s |" % (span, f"{eps:,.0f}", verdict))
+print("| floor: kafka_passthrough process CPU | %.2f cores, %.2f µs/event | | |"
+      % (f["cpu_cores"], f["cpu_us_per_event"]))
+print("| floor: broker CPU, whole passthrough run | %.2f µs/event | | |"
+      % f["broker_cpu_us_per_event"])
+print("| ratio Riffle / floor | %.2f | | |" % f["riffle_over_floor"])
+EOF
+)"
+fi
+
 # 4b. The same throughput runs with and without a monitoring load (--scrape-pairs).
 scrape_summary=""
 for pair in $(seq "$scrape_pairs"); do
@@ -369,6 +448,7 @@ echo "riffle settings: throughput batch_size $batch_size, fetch.max.bytes 50 MB,
   "checkpoints every 100,000 events or 60 s"
 echo
 "${helper[@]}" summary --results "$results"
+if [[ -n "$floor_summary" ]]; then echo "$floor_summary"; fi
 if [[ -n "$scrape_summary" ]]; then
   echo
   echo "| pair | events/s without | with 10 scrapes/s + dashboard 1/s | ratio | scraper |"

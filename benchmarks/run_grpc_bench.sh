@@ -3,17 +3,22 @@
 # `riffle serve` on loopback. Builds nothing: give it the binaries (defaults: the release build).
 #
 #   benchmarks/run_grpc_bench.sh [--riffle PATH] [--load PATH] [--repeats N] [--duration S]
-#                                [--out DIR] [--only SCENARIO]
+#                                [--out DIR] [--only SCENARIO] [--server riffle|floor]
+#                                [--floor PATH]
 #
 # Starts `riffle serve` on port 0 with a temporary checkpoint directory and one model
 # (bench=logreg), runs each scenario --repeats times (grpc_load teaches the model before
 # measuring), stops the server with SIGTERM and prints the median of each figure. The JSON of
 # every run is kept in --out (default: a temporary directory, printed at the end).
+# --server floor runs the same scenarios against benchmarks/grpc_floor_server (--floor PATH)
+# instead: the same gRPC server setup with fixed answers and no model, the floor of a call.
 set -euo pipefail
 
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 riffle="$root/build/release/service/riffle"
 load="$root/build/release/benchmarks/grpc_load"
+floor="$root/build/release/benchmarks/grpc_floor_server"
+server_kind=riffle
 repeats=3
 duration=10
 out=""
@@ -26,11 +31,18 @@ while [[ $# -gt 0 ]]; do
     --duration) duration="$2"; shift 2 ;;
     --out) out="$2"; shift 2 ;;
     --only) only="$2"; shift 2 ;;
-    -h|--help) sed -n '2,12p' "$0"; exit 0 ;;
+    --server) server_kind="$2"; shift 2 ;;
+    --floor) floor="$2"; shift 2 ;;
+    -h|--help) sed -n '2,14p' "$0"; exit 0 ;;
     *) echo "run_grpc_bench.sh: unknown argument $1" >&2; exit 2 ;;
   esac
 done
-for bin in "$riffle" "$load"; do
+case "$server_kind" in
+  riffle) server_bin="$riffle"; server_name="riffle serve" ;;
+  floor) server_bin="$floor"; server_name="grpc_floor_server" ;;
+  *) echo "run_grpc_bench.sh: --server must be riffle or floor, got $server_kind" >&2; exit 2 ;;
+esac
+for bin in "$server_bin" "$load"; do
   [[ -x "$bin" ]] || { echo "run_grpc_bench.sh: $bin is not an executable (build it first)" >&2; exit 2; }
 done
 command -v python3 >/dev/null || { echo "run_grpc_bench.sh: needs python3 for the medians" >&2; exit 2; }
@@ -48,17 +60,22 @@ cleanup() {
 }
 trap cleanup EXIT
 
-"$riffle" serve --listen 127.0.0.1:0 --ready-file "$work/ready" --checkpoint-dir "$work/ckpt" \
-    --model bench=logreg --log-level warn 2>"$work/server.log" &
+if [[ "$server_kind" == floor ]]; then
+  # No model, so no checkpoint directory or model to declare: every model name is served.
+  "$floor" --listen 127.0.0.1:0 --ready-file "$work/ready" 2>"$work/server.log" &
+else
+  "$riffle" serve --listen 127.0.0.1:0 --ready-file "$work/ready" --checkpoint-dir "$work/ckpt" \
+      --model bench=logreg --log-level warn 2>"$work/server.log" &
+fi
 server_pid=$!
 for _ in $(seq 1 300); do
   [[ -s "$work/ready" ]] && break
-  kill -0 "$server_pid" 2>/dev/null || { echo "riffle serve exited:" >&2; cat "$work/server.log" >&2; exit 1; }
+  kill -0 "$server_pid" 2>/dev/null || { echo "$server_name exited:" >&2; cat "$work/server.log" >&2; exit 1; }
   sleep 0.1
 done
-[[ -s "$work/ready" ]] || { echo "riffle serve did not become ready in 30 s" >&2; exit 1; }
+[[ -s "$work/ready" ]] || { echo "$server_name did not become ready in 30 s" >&2; exit 1; }
 target="$(head -n1 "$work/ready")"
-echo "riffle serve (pid $server_pid) on $target; $(nproc) cores; results in $out"
+echo "$server_name (pid $server_pid) on $target; $(nproc) cores; results in $out"
 
 # name|arguments. The goals (issue 6): unary-max >= 50,000 predictions/s, unary-rate-10k p99 < 2 ms,
 # stream-* >= 1,000,000 predictions/s. unary-max-x4 and the mixed runs are context.
@@ -88,11 +105,11 @@ for entry in "${scenarios[@]}"; do
 done
 
 kill -TERM "$server_pid"
-wait "$server_pid" || echo "riffle serve exited with status $?" >&2
+wait "$server_pid" || echo "$server_name exited with status $?" >&2
 server_pid=""
 
 echo
-echo "== medians of $repeats runs ($(uptime))"
+echo "== $server_name: medians of $repeats runs ($(uptime))"
 python3 - "$out" <<'PY'
 import glob, json, os, statistics, sys
 out = sys.argv[1]
