@@ -93,14 +93,18 @@ void ReadAheadCsvReader::Fill(Batch* batch, std::vector<std::string_view>* field
   batch->Clear();
   batch->field_begin.push_back(0);
   batch->record_begin.push_back(0);
-  while (batch->records() < options_.batch_records && batch->bytes.size() < options_.batch_bytes) {
+  const std::size_t per_field =
+      sizeof(std::uint32_t) + (options_.parse_numbers ? sizeof(double) : 0);
+  // Bytes plus per-field overhead below batch_bytes (<= 1 GiB) also keeps the field count and
+  // the byte offsets far from 2^32, plus one record of at most max_record_bytes (<= 1 GiB).
+  while (batch->records() < options_.batch_records &&
+         batch->bytes.size() + batch->field_begin.size() * per_field < options_.batch_bytes) {
     absl::StatusOr<bool> got = reader_->Next(fields);
-    if (!got.ok()) {
-      batch->status = got.status();
-      return;
-    }
-    if (!*got) {
-      batch->end = true;
+    if (!got.ok() || !*got) {
+      if (!got.ok()) batch->status = got.status();
+      batch->end = got.ok();
+      batch->stop_line = reader_->line();
+      batch->stop_bytes_read = reader_->bytes_read();
       return;
     }
     for (const std::string_view field : *fields) {
@@ -131,6 +135,8 @@ absl::StatusOr<bool> ReadAheadCsvReader::Next(std::vector<std::string_view>* fie
     if (current_ != nullptr) {
       // The last batch stays current, so every later call gives the same answer.
       numbers_ = {};
+      line_ = current_->stop_line;
+      bytes_read_ = current_->stop_bytes_read;
       if (!current_->status.ok()) return current_->status;
       if (current_->end) return false;
     }

@@ -24,8 +24,9 @@ struct ReadAheadCsvOptions {
   // Records handed over from the reading thread at a time. Larger batches cost fewer lock
   // round trips; smaller ones let the caller start sooner. 1 .. 65536.
   std::size_t batch_records = 512;
-  // A batch also ends once its fields hold this many bytes, so that a file of long records
-  // does not make batches of megabytes. 1 .. 1 GiB.
+  // A batch also ends once it takes this many bytes (the fields' bytes plus 4 bytes of offset
+  // and, with parse_numbers, 8 of number per field, so that empty fields count too), so that a
+  // file of long or wide records does not make batches of megabytes. 1 .. 1 GiB.
   std::size_t batch_bytes = std::size_t{1} << 20;
   // Batches read ahead of the caller: the memory bound, about batches * batch_bytes (plus one
   // record, which may be longer). 2 .. 1024.
@@ -68,7 +69,8 @@ class ReadAheadCsvReader {
   // not threaded or options.parse_numbers is false: the caller parses itself then.
   std::span<const double> numbers() const { return numbers_; }
 
-  // As CsvReader's accessors, for the last record returned by Next().
+  // As CsvReader's accessors, for the last record returned by Next(); after the end or an
+  // error, for where the reader stopped, as CsvReader gives them then.
   std::uint64_t line() const { return line_; }
   std::uint64_t bytes_read() const { return bytes_read_; }
   std::optional<std::uint64_t> size_bytes() const { return size_bytes_; }
@@ -89,13 +91,16 @@ class ReadAheadCsvReader {
     std::vector<std::uint64_t> bytes_read;    // per record
     absl::Status status;                      // the error after the records, if any
     bool end = false;                         // the input ended after the records
+    std::uint64_t stop_line = 0;              // with end or status: the reader's line()
+    std::uint64_t stop_bytes_read = 0;        // and bytes_read() then
 
     void Clear();
     std::size_t records() const { return record_begin.empty() ? 0 : record_begin.size() - 1; }
   };
 
   ReadAheadCsvReader(std::unique_ptr<CsvReader> reader, ReadAheadCsvOptions options);
-  // The reading thread: fills free batches until the input ends, an error, or Stop.
+  // The reading thread: fills free batches until the input ends, an error, or the destructor.
+  // Runs out of memory like any allocation (std::terminate: it is not the caller's thread).
   void ReadLoop();
   // Reads records into *batch until it is full, the input ends or an error.
   void Fill(Batch* batch, std::vector<std::string_view>* fields);

@@ -1,6 +1,7 @@
 #include "features/tabular.h"
 
 #include <algorithm>
+#include <cassert>
 #include <cmath>
 #include <unordered_set>
 
@@ -97,6 +98,7 @@ std::size_t TabularSchema::NumNumericColumns() const {
 
 void TabularSchema::Decode(std::span<const std::string_view> fields, TabularExample* out,
                            std::span<const double> numbers) {
+  assert(numbers.empty() || numbers.size() == fields.size());
   const bool parsed = !numbers.empty();
   out->numeric.Clear();
   out->categorical.Clear();

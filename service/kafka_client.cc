@@ -337,7 +337,9 @@ class RdKafkaConsumer final : public KafkaConsumer {
         // it fetch.queue.backoff.ms). A model step slower than the fetch fills the queue, then
         // drains it in under a second and waits for records: on kafka_bench.sh the consume
         // thread sat idle ~40% of the time. With the count threshold out of reach, only the
-        // byte cap, which also bounds the memory, can pause the fetch.
+        // byte cap queued.max.messages.kbytes can pause the fetch; it alone now bounds a
+        // partition's queue (per partition, counting compressed batches at their compressed
+        // size: set it lower where memory is tight).
         {"queued.min.messages", "10000000"},
     };
     static const KafkaProperties kRequired = {

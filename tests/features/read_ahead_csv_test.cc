@@ -196,16 +196,36 @@ TEST_F(ReadAheadCsvReaderTest, RecordsBeforeAnErrorComeFirstThenTheErrorEveryTim
 }
 
 TEST_F(ReadAheadCsvReaderTest, TheEndIsReportedOnEveryLaterCall) {
-  std::unique_ptr<ReadAheadCsvReader> reader = ReadAhead(WriteFile("a\n1\n"));
+  // Empty lines after the last record: at the end bytes_read() is the whole input, as for
+  // CsvReader, not the end of the last record.
+  const std::string path = WriteFile("a\n1\n\n\n");
+  std::unique_ptr<ReadAheadCsvReader> reader = ReadAhead(path);
   std::vector<std::string_view> fields;
   ASSERT_TRUE(*reader->Next(&fields));
   ASSERT_TRUE(*reader->Next(&fields));
+  EXPECT_EQ(reader->bytes_read(), 4u);
   for (int k = 0; k < 3; ++k) {
     absl::StatusOr<bool> more = reader->Next(&fields);
     ASSERT_TRUE(more.ok()) << more.status();
     EXPECT_FALSE(*more);
     EXPECT_THAT(fields, IsEmpty());
+    EXPECT_EQ(reader->bytes_read(), 6u);
+    EXPECT_EQ(reader->bytes_read(), *reader->size_bytes());
   }
+}
+
+TEST_F(ReadAheadCsvReaderTest, WideRowsOfEmptyFieldsAreCutIntoBatchesByTheirOverhead) {
+  // 2,000 empty fields a row hold no bytes of text: a batch is cut by the fields' offsets and
+  // numbers, so these small batches each hold a record or two.
+  std::string csv;
+  for (int r = 0; r < 50; ++r) {
+    absl::StrAppend(&csv, r, std::string(1999, ','), "\n");
+  }
+  const std::string path = WriteFile(csv);
+  std::vector<Record> records = ExpectSameAsCsvReader(path, {.batch_bytes = 30000, .batches = 2});
+  ASSERT_EQ(records.size(), 50u);
+  EXPECT_EQ(records[49].fields.size(), 2000u);
+  EXPECT_EQ(records[49].fields[0], "49");
 }
 
 TEST_F(ReadAheadCsvReaderTest, APipeIsReadOnTheCallersThreadWithTheSameRecords) {

@@ -2,8 +2,12 @@
 
 #include <gtest/gtest.h>
 
+#include <cmath>
+#include <limits>
 #include <string>
 #include <vector>
+
+#include "features/csv_reader.h"
 
 namespace riffle::features {
 namespace {
@@ -85,6 +89,45 @@ TEST(TabularSchemaTest, NonNumberInNumericColumnBecomesACategoryAndIsCounted) {
   EXPECT_EQ(s->coerced_values(), 1u);
   ASSERT_EQ(e.categorical.size(), 2u);
   EXPECT_EQ(s->features().Name(e.categorical.index(0)), "amount=n/a");
+}
+
+// ReadAheadCsvReader hands Decode the fields already parsed (NaN: not a number); the example and
+// the counters must be what Decode finds parsing itself.
+TEST(TabularSchemaTest, DecodeWithParsedNumbersEqualsDecodeParsingItself) {
+  const Table t = {{"x", "y", "kind", "skip", "label"},
+                   {{"1", "2", "a", "9", "0"}, {" 3 ", "-4e2", "b", "8", "1"}}};
+  absl::StatusOr<TabularSchema> parsing = SchemaFor(t, Opts("label", {}, {"skip"}));
+  ASSERT_TRUE(parsing.ok()) << parsing.status();
+  TabularSchema given = *parsing;
+  const std::vector<std::vector<std::string>> rows = {{"1.5", " 2 ", "a", "7", "1"},
+                                                      {"inf", "nan", "", "x", "0"},
+                                                      {"", "1e999", "c", "", ""},
+                                                      {"+.5", "abc", "b", "1", "2"},
+                                                      {"-0", "3", "a", "2", "1"}};
+  for (const std::vector<std::string>& row : rows) {
+    std::vector<double> numbers;
+    for (const std::string& field : row) {
+      numbers.push_back(ParseNumber(field).value_or(std::numeric_limits<double>::quiet_NaN()));
+    }
+    TabularExample a, b;
+    parsing->Decode(Fields(row), &a);
+    given.Decode(Fields(row), &b, numbers);
+    EXPECT_EQ(a.label, b.label);
+    ASSERT_EQ(a.numeric.size(), b.numeric.size());
+    for (std::size_t k = 0; k < a.numeric.size(); ++k) {
+      EXPECT_EQ(a.numeric.index(k), b.numeric.index(k));
+      EXPECT_EQ(std::signbit(a.numeric.value(k)), std::signbit(b.numeric.value(k)));
+      EXPECT_EQ(a.numeric.value(k), b.numeric.value(k));
+    }
+    ASSERT_EQ(a.categorical.size(), b.categorical.size());
+    for (std::size_t k = 0; k < a.categorical.size(); ++k) {
+      EXPECT_EQ(a.categorical.index(k), b.categorical.index(k));
+    }
+  }
+  EXPECT_EQ(parsing->coerced_values(), given.coerced_values());
+  EXPECT_EQ(parsing->coerced_values(), 4u);  // inf, nan, 1e999, abc
+  EXPECT_EQ(parsing->features().names(), given.features().names());
+  EXPECT_EQ(parsing->labels().names(), given.labels().names());
 }
 
 TEST(TabularSchemaTest, NominalAndDropOptions) {
