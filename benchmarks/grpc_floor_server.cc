@@ -8,9 +8,9 @@
 //
 // The server is built exactly as `riffle serve` builds its own, so that only the handlers
 // differ: callback API, the default health service and reflection, SO_REUSEPORT off, the same
-// message size limits, glibc fastbins off and Abseil's mutex deadlock detection off. See
-// RiffleServer::Start (service/server.cc) and RunServeCommand / RunServer
-// (service/serve_command.cc); a change to that setup belongs here too.
+// message size limits (service::ConfigureServerBuilder, shared with RiffleServer::Start), glibc
+// fastbins off and Abseil's mutex deadlock detection off (as RunServeCommand / RunServer in
+// service/serve_command.cc).
 //
 // What the handlers answer, whatever model is named (every name is the same fixed model: a
 // 2-class logistic regression as grpc_load's teaching leaves riffle's `bench` model):
@@ -29,7 +29,6 @@
 //
 // Stops on SIGINT or SIGTERM, letting calls in flight finish as `riffle serve` does.
 
-#include <grpcpp/ext/proto_server_reflection_plugin.h>
 #include <grpcpp/grpcpp.h>
 #include <grpcpp/health_check_service_interface.h>
 #include <signal.h>
@@ -274,27 +273,20 @@ int Run(const FloorOptions& o, const sigset_t& stop_signals) {
   FloorModelService model_service;
   FloorInferenceService inference_service(o.server.limits.max_batch);
 
-  // From here to the health statuses: RiffleServer::Start, with plaintext credentials (the
-  // benchmark's) and these services.
-  grpc::EnableDefaultHealthCheckService(true);
-  grpc::reflection::InitProtoReflectionServerBuilderPlugin();
+  // RiffleServer::Start's setup, with plaintext credentials (the benchmark's) and these
+  // services.
   grpc::ServerBuilder builder;
   int port = 0;
-  builder.AddListeningPort(o.server.listen, grpc::InsecureServerCredentials(), &port);
+  service::ConfigureServerBuilder(o.server, grpc::InsecureServerCredentials(), &builder, &port);
   builder.RegisterService(&model_service);
   builder.RegisterService(&inference_service);
-  builder.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);
-  builder.SetMaxReceiveMessageSize(static_cast<int>(o.server.max_message_bytes));
-  builder.SetMaxSendMessageSize(static_cast<int>(o.server.max_message_bytes));
   std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
   if (server == nullptr || port == 0) {
     std::fprintf(stderr, "grpc_floor_server: cannot listen on %s\n", o.server.listen.c_str());
     return kExitFailure;
   }
   grpc::HealthCheckServiceInterface* health = server->GetHealthCheckService();
-  health->SetServingStatus("", true);
-  health->SetServingStatus("riffle.v1.ModelService", true);
-  health->SetServingStatus("riffle.v1.InferenceService", true);
+  service::SetServicesServing(health);
 
   const std::string host = o.server.listen.substr(0, o.server.listen.rfind(':'));
   const std::string address = absl::StrFormat("%s:%d", host, port);

@@ -3,6 +3,8 @@
 #include <grpcpp/ext/proto_server_reflection_plugin.h>
 #include <grpcpp/health_check_service_interface.h>
 
+#include <utility>
+
 #include "absl/strings/str_format.h"
 
 namespace riffle::service {
@@ -63,6 +65,25 @@ absl::Status ServerOptions::Validate() const {
   return absl::OkStatus();
 }
 
+void ConfigureServerBuilder(const ServerOptions& options,
+                            std::shared_ptr<grpc::ServerCredentials> credentials,
+                            grpc::ServerBuilder* builder, int* port) {
+  grpc::EnableDefaultHealthCheckService(true);
+  grpc::reflection::InitProtoReflectionServerBuilderPlugin();
+  builder->AddListeningPort(options.listen, std::move(credentials), port);
+  // gRPC sets SO_REUSEPORT by default: a second server on the same port would then start
+  // without error and silently take half the connections. A port in use must be an error.
+  builder->AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);
+  builder->SetMaxReceiveMessageSize(static_cast<int>(options.max_message_bytes));
+  builder->SetMaxSendMessageSize(static_cast<int>(options.max_message_bytes));
+}
+
+void SetServicesServing(grpc::HealthCheckServiceInterface* health) {
+  health->SetServingStatus("", true);
+  health->SetServingStatus("riffle.v1.ModelService", true);
+  health->SetServingStatus("riffle.v1.InferenceService", true);
+}
+
 RiffleServer::RiffleServer(ModelRegistry* registry, Logger* logger)
     : registry_(registry), model_service_(&context_), inference_service_(&context_) {
   context_.registry = registry;
@@ -82,17 +103,10 @@ absl::StatusOr<std::unique_ptr<RiffleServer>> RiffleServer::Start(const ServerOp
   server->context_.limits = options.limits;
   server->context_.auth = TokenAuth(options.auth_token);
 
-  grpc::EnableDefaultHealthCheckService(true);
-  grpc::reflection::InitProtoReflectionServerBuilderPlugin();
   grpc::ServerBuilder builder;
-  builder.AddListeningPort(options.listen, *credentials, &server->port_);
+  ConfigureServerBuilder(options, *credentials, &builder, &server->port_);
   builder.RegisterService(&server->model_service_);
   builder.RegisterService(&server->inference_service_);
-  // gRPC sets SO_REUSEPORT by default: a second server on the same port would then start
-  // without error and silently take half the connections. A port in use must be an error.
-  builder.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);
-  builder.SetMaxReceiveMessageSize(static_cast<int>(options.max_message_bytes));
-  builder.SetMaxSendMessageSize(static_cast<int>(options.max_message_bytes));
   server->server_ = builder.BuildAndStart();
   if (server->server_ == nullptr || server->port_ == 0) {
     return absl::FailedPreconditionError(
@@ -100,9 +114,7 @@ absl::StatusOr<std::unique_ptr<RiffleServer>> RiffleServer::Start(const ServerOp
                         options.listen));
   }
   grpc::HealthCheckServiceInterface* health = server->server_->GetHealthCheckService();
-  health->SetServingStatus("", true);
-  health->SetServingStatus("riffle.v1.ModelService", true);
-  health->SetServingStatus("riffle.v1.InferenceService", true);
+  SetServicesServing(health);
   for (const std::shared_ptr<ServedModel>& model : registry->List()) {
     health->SetServingStatus(HealthName(model->name()), true);
   }

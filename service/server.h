@@ -2,6 +2,7 @@
 #define RIFFLE_SERVICE_SERVER_H_
 
 #include <grpcpp/grpcpp.h>
+#include <grpcpp/health_check_service_interface.h>
 
 #include <atomic>
 #include <chrono>
@@ -41,6 +42,17 @@ struct ServerOptions {
 
   absl::Status Validate() const;
 };
+
+// The setup every riffle.v1 server shares (RiffleServer, benchmarks/grpc_floor_server.cc):
+// health checking and reflection on, `options.listen` with `credentials` (the bound port is
+// written to *port when BuildAndStart runs), SO_REUSEPORT off so that a port in use is an
+// error, and options.max_message_bytes both ways. Registers no service.
+void ConfigureServerBuilder(const ServerOptions& options,
+                            std::shared_ptr<grpc::ServerCredentials> credentials,
+                            grpc::ServerBuilder* builder, int* port);
+
+// Marks the overall health and riffle.v1's two services SERVING.
+void SetServicesServing(grpc::HealthCheckServiceInterface* health);
 
 // The gRPC server: riffle.v1's two services over a ModelRegistry, plus grpc.health.v1 (overall
 // "" and per model "riffle.v1.model/<name>", kept in step with the registry) and server
