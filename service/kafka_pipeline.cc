@@ -352,6 +352,119 @@ struct EventsPosition {
 // Delayed labels held back, at most (then the labels partitions pause until half are applied).
 constexpr std::size_t kMaxBufferedLabels = 200'000;
 
+// The decoders of a model's format: JSON, or CSV (one header for the events topics and one for
+// the labels topic). Not thread-safe: each thread that decodes has its own.
+struct RecordDecoders {
+  std::optional<features::JsonDecoder> json;
+  std::optional<CsvDecoders> csv;
+
+  features::DecodeStatus Decode(const KafkaRecord& rec, bool is_label,
+                                features::DecodedEvent* event) {
+    if (json.has_value()) return json->Decode(rec.value, event);
+    return (is_label ? *csv->labels : csv->events).DecodeMessage(rec.value, event);
+  }
+};
+
+absl::StatusOr<RecordDecoders> MakeRecordDecoders(const KafkaModelOptions& mo) {
+  RecordDecoders decoders;
+  if (mo.format == KafkaFormat::kJson) {
+    absl::StatusOr<features::JsonDecoder> json = features::JsonDecoder::Create(mo.decoder);
+    if (!json.ok()) return json.status();
+    decoders.json.emplace(*std::move(json));
+  } else {
+    absl::StatusOr<CsvDecoders> csv = MakeCsvDecoders(mo);
+    if (!csv.ok()) return csv.status();
+    decoders.csv.emplace(*std::move(csv));
+  }
+  return decoders;
+}
+
+// One poll's records, and the events among them decoded. Records of the labels topic are
+// decoded when they are applied (they may wait in the label buffer first), so their slots stay
+// unused.
+struct PolledBatch {
+  KafkaRecordBatch records;
+  std::vector<features::DecodedEvent> events;    // [i]: records[i]'s event
+  std::vector<features::DecodeStatus> statuses;  // [i]: how records[i] decoded
+  std::size_t event_count = 0;                   // records not of the labels topic
+};
+
+void CountEvents(const std::string& labels_topic, PolledBatch* batch) {
+  batch->event_count = 0;
+  for (const KafkaRecord& rec : batch->records) {
+    if (rec.topic != labels_topic) ++batch->event_count;
+  }
+}
+
+// Decodes every record of `batch` that is not of `labels_topic` into batch->events.
+void DecodeEvents(RecordDecoders& decoders, const std::string& labels_topic, PolledBatch* batch) {
+  const std::size_t n = batch->records.size();
+  if (batch->events.size() < n) batch->events.resize(n);
+  if (batch->statuses.size() < n) batch->statuses.resize(n);
+  for (std::size_t i = 0; i < n; ++i) {
+    const KafkaRecord& rec = batch->records[i];
+    if (rec.topic == labels_topic) continue;
+    batch->statuses[i] = decoders.Decode(rec, /*is_label=*/false, &batch->events[i]);
+  }
+}
+
+// A thread that decodes the events of one poll while the consume thread applies and publishes
+// the poll before it: decoding is about a quarter of the consume thread's work per event. A
+// batch handed over with Submit belongs to the worker until Wait returns.
+class DecodeAheadWorker {
+ public:
+  DecodeAheadWorker(RecordDecoders decoders, std::string labels_topic)
+      : decoders_(std::move(decoders)), labels_topic_(std::move(labels_topic)) {
+    thread_ = std::thread([this] { Run(); });
+  }
+  ~DecodeAheadWorker() {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      stop_ = true;
+    }
+    cv_.notify_all();
+    thread_.join();
+  }
+  DecodeAheadWorker(const DecodeAheadWorker&) = delete;
+  DecodeAheadWorker& operator=(const DecodeAheadWorker&) = delete;
+
+  void Submit(PolledBatch* batch) {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      job_ = batch;
+    }
+    cv_.notify_all();
+  }
+  // Until the submitted batch is decoded.
+  void Wait() {
+    std::unique_lock<std::mutex> lock(mu_);
+    cv_.wait(lock, [this] { return job_ == nullptr; });
+  }
+
+ private:
+  void Run() {
+    std::unique_lock<std::mutex> lock(mu_);
+    for (;;) {
+      cv_.wait(lock, [this] { return stop_ || job_ != nullptr; });
+      if (stop_) return;
+      PolledBatch* batch = job_;
+      lock.unlock();
+      DecodeEvents(decoders_, labels_topic_, batch);
+      lock.lock();
+      job_ = nullptr;
+      cv_.notify_all();
+    }
+  }
+
+  RecordDecoders decoders_;  // the worker thread's only
+  const std::string labels_topic_;
+  std::mutex mu_;
+  std::condition_variable cv_;
+  PolledBatch* job_ ABSL_GUARDED_BY(mu_) = nullptr;  // being decoded; null when done
+  bool stop_ ABSL_GUARDED_BY(mu_) = false;
+  std::thread thread_;
+};
+
 }  // namespace
 
 // State shared between the consume thread and the model's checkpoint thread (hooks), and the
@@ -371,15 +484,23 @@ class KafkaPipeline::Impl {
   // The consume thread's.
   std::unique_ptr<KafkaConsumer> consumer;
   std::unique_ptr<KafkaProducer> producer;
-  // The decoders of the model's format: JSON, or CSV (one header for the events topics and one
-  // for the labels topic).
-  std::optional<features::JsonDecoder> decoder;
-  std::optional<CsvDecoders> csv;
-  std::vector<features::DecodedEvent> events;
+  // The consume thread's decoders (labels, and polls too small for the worker), and the
+  // worker that decodes larger polls' events on its own thread (null with decode_thread off).
+  std::optional<RecordDecoders> decoders;
+  std::unique_ptr<DecodeAheadWorker> worker;
+  // Two polls: the one being read (polled[incoming]) and, when ready_to_apply, the one read
+  // in the round before, decoded and waiting to be applied. `idle` is the empty batch a round
+  // without one applies (it still releases the labels that are due).
+  PolledBatch polled[2];
+  int incoming = 0;
+  bool ready_to_apply = false;
+  PolledBatch idle;
+  // Of the records being applied: the events (in their poll, or the labels' own below).
+  std::vector<const features::DecodedEvent*> item_events;
+  std::vector<features::DecodedEvent> label_events;
   std::vector<std::string> inputs;
   std::vector<StreamRecordView> views;
   StreamBatchResult result;
-  KafkaRecordBatch batch;
   // The reports being served, and those collected meanwhile (by produce() waiting on a full
   // queue, or served next time).
   std::vector<KafkaDeliveryReport> reports;
@@ -398,8 +519,13 @@ class KafkaPipeline::Impl {
   std::uint64_t next_token = 1;
   bool assigned = false;
   std::vector<KafkaTopicPartition> partitions;
-  // Records to apply this round, in order: events of the poll and released labels.
-  std::vector<const KafkaRecord*> items;
+  // Records to apply this round, in order: events of the poll (at `index` there) and released
+  // labels (index -1).
+  struct Item {
+    const KafkaRecord* record;
+    std::int64_t index;
+  };
+  std::vector<Item> items;
   // Labels consumed but not yet applied (see Run); their offsets are not taken until they are.
   std::deque<KafkaRecord> label_buffer;
   std::vector<KafkaTopicPartition> label_partitions;
@@ -408,12 +534,6 @@ class KafkaPipeline::Impl {
   std::vector<EventsPosition> events_positions;
   std::int64_t last_lag_micros = 0;
 
-  // Decodes one record with the decoder of the model's format and of the record's topic.
-  features::DecodeStatus Decode(const KafkaRecord& rec, bool is_label,
-                                features::DecodedEvent* event) {
-    if (decoder.has_value()) return decoder->Decode(rec.value, event);
-    return (is_label ? *csv->labels : csv->events).DecodeMessage(rec.value, event);
-  }
   BatchHold* HoldFor(std::string_view input) {
     for (BatchHold& h : holds) {
       if (h.input == input) return &h;
@@ -701,6 +821,197 @@ void KafkaPipeline::Run() {
     m.UntrackDelivered();
   };
 
+  // Applies one decoded poll (or `m.idle`): merges its events with the labels that are due,
+  // applies them to the model in one step and publishes the outputs.
+  auto apply = [&](PolledBatch& b) {
+    // The order records are applied in: events as polled; a delayed label waits in
+    // label_buffer until the events stream has passed its timestamp (or has nothing more to
+    // read), so that its event is predicted and cached first, whichever partition the consumer
+    // happens to fetch first (a backlog of labels must not overtake its events). A label is
+    // applied before the first event with a later timestamp: the merged order depends on the
+    // timestamps only, not on how records were split into polls.
+    m.items.clear();
+    std::size_t polled_events = 0;
+    for (const KafkaRecord& rec : b.records) {
+      if (rec.topic == mo.labels_topic) m.label_buffer.push_back(rec);
+    }
+    std::size_t released = 0;
+    for (std::size_t j = 0; j < b.records.size(); ++j) {
+      const KafkaRecord& rec = b.records[j];
+      if (rec.topic == mo.labels_topic) continue;
+      ++polled_events;
+      while (released < m.label_buffer.size() &&
+             m.label_buffer[released].timestamp_ms < rec.timestamp_ms) {
+        m.items.push_back({&m.label_buffer[released++], -1});
+      }
+      m.items.push_back({&rec, static_cast<std::int64_t>(j)});
+      for (EventsPosition& position : m.events_positions) {
+        if (position.partition == rec.partition && position.topic == rec.topic) {
+          position.next = rec.offset + 1;
+          break;
+        }
+      }
+    }
+    if (released < m.label_buffer.size() && polled_events == 0 && events_caught_up()) {
+      while (released < m.label_buffer.size()) m.items.push_back({&m.label_buffer[released++], -1});
+    }
+
+    const std::size_t n = m.items.size();
+    if (m.label_events.size() < released) m.label_events.resize(released);
+    m.item_events.resize(n);
+    std::size_t labels_decoded = 0;
+    m.inputs.resize(n);
+    m.views.assign(n, StreamRecordView());
+    m.holds.clear();
+    for (std::size_t i = 0; i < n; ++i) {
+      const KafkaRecord& rec = *m.items[i].record;
+      if (i > 0 && rec.partition == m.items[i - 1].record->partition &&
+          rec.topic == m.items[i - 1].record->topic) {
+        m.inputs[i] = m.inputs[i - 1];
+      } else {
+        m.inputs[i] = InputName(rec.topic, rec.partition);
+        // An input's records come in offset order: its first one here is the batch's hold.
+        if (m.HoldFor(m.inputs[i]) == nullptr) m.holds.push_back({m.inputs[i], rec.offset, 0});
+      }
+      StreamRecordView& v = m.views[i];
+      v.input = m.inputs[i];
+      v.next_offset = rec.offset + 1;
+      // An event was decoded with its poll; a label is decoded now.
+      const bool is_label = m.items[i].index < 0;
+      features::DecodeStatus label_status;
+      const features::DecodeStatus* status;
+      if (is_label) {
+        features::DecodedEvent* label_event = &m.label_events[labels_decoded++];
+        label_status = m.decoders->Decode(rec, /*is_label=*/true, label_event);
+        status = &label_status;
+        m.item_events[i] = label_event;
+      } else {
+        const auto j = static_cast<std::size_t>(m.items[i].index);
+        status = &b.statuses[j];
+        m.item_events[i] = &b.events[j];
+      }
+      const features::DecodedEvent& event = *m.item_events[i];
+      const features::DecodeStatus& decoded = *status;
+      if (!decoded.ok()) {
+        v.kind = StreamRecordView::Kind::kSkip;
+        dead_letter(rec, m.inputs[i], features::DecodeErrorName(decoded.code()), decoded.message());
+        continue;
+      }
+      v.id = event.id();
+      v.label = event.label();
+      if (is_label) {
+        if (!v.label.has_value()) {
+          v.kind = StreamRecordView::Kind::kSkip;
+          dead_letter(rec, m.inputs[i], "MISSING_LABEL",
+                      absl::StrFormat("label[\"%s\"]: a record of the labels topic needs a label",
+                                      mo.decoder.label_field));
+          continue;
+        }
+        v.kind = StreamRecordView::Kind::kLabel;
+      } else {
+        v.kind = StreamRecordView::Kind::kEvent;
+        v.features = event.features();
+        v.key = event.key();
+        // An event without a time field is at its record's timestamp (the producer's create
+        // time, or the broker's append time), which is when it happened as Kafka knows it.
+        v.time_micros = event.event_time_micros();
+        constexpr std::int64_t kYear9999Ms = 253402300799999;
+        if (!v.time_micros.has_value() && rec.timestamp_ms >= 0 &&
+            rec.timestamp_ms <= kYear9999Ms) {
+          v.time_micros = rec.timestamp_ms * 1000;
+        }
+      }
+    }
+    if (n > 0) {
+      // Until its outputs are queued (and tracked), the batch itself holds back a checkpoint
+      // taken after ApplyStream: one count per input, at the batch's first offset there.
+      m.HoldBatch();
+      const auto applied_at = std::chrono::steady_clock::now();
+      model_->ApplyStream(m.views, &m.result);
+      std::uint64_t events = 0, joined = 0, missed = 0;
+      for (std::size_t i = 0; i < n; ++i) {
+        const KafkaRecord& rec = *m.items[i].record;
+        const StreamRecordResult& r = m.result.records[i];
+        switch (r.outcome) {
+          case StreamRecordResult::Outcome::kSkipped:
+            break;
+          case StreamRecordResult::Outcome::kRejected:
+            dead_letter(rec, m.inputs[i], "INVALID_EVENT", std::string(r.error.message()));
+            break;
+          case StreamRecordResult::Outcome::kLabelJoined:
+            ++joined;
+            break;
+          case StreamRecordResult::Outcome::kLabelMissed:
+            ++missed;
+            break;
+          case StreamRecordResult::Outcome::kPredicted: {
+            ++events;
+            const features::DecodedEvent& event = *m.item_events[i];
+            const std::optional<std::int64_t> event_time =
+                event.event_time_micros().has_value()
+                    ? event.event_time_micros()
+                    : (rec.timestamp_ms >= 0 ? std::optional<std::int64_t>(rec.timestamp_ms * 1000)
+                                             : std::nullopt);
+            const double latency_ms = std::chrono::duration<double, std::milli>(
+                                          std::chrono::steady_clock::now() - applied_at)
+                                          .count();
+            // One buffer for every record (the producer copies the bytes).
+            m.record_text.clear();
+            AppendPredictionRecord(&m.record_text, mo.model, event.id(), m.result, r, event_time,
+                                   latency_ms);
+            KafkaProduceRecord out;
+            out.topic = mo.predictions_topic;
+            out.key = event.id();
+            out.value = m.record_text;
+            Output meta;
+            meta.input = m.inputs[i];
+            meta.source_timestamp_ms = rec.timestamp_ms;
+            for (const KafkaRoute& route : mo.routes) {
+              bool hit = false;
+              if (!route.class_name.empty()) {
+                for (std::size_t c = 0; c < r.proba_count && c < m.result.classes.size(); ++c) {
+                  if (m.result.classes[c] == route.class_name) {
+                    hit = m.result.probabilities[r.proba_begin + c] >= route.min_probability;
+                  }
+                }
+              } else {
+                for (const features::NamedFeature& f : event.features()) {
+                  if (f.name != route.field) continue;
+                  const bool text = f.value.kind == features::FeatureValue::Kind::kText;
+                  if (route.compare_text) {
+                    hit = text && ((f.value.text == route.text) == (route.op == "=="));
+                  } else {
+                    hit = !text && Compare(f.value.number, route.op, route.number);
+                  }
+                }
+              }
+              if (!hit) continue;
+              KafkaProduceRecord copy = out;
+              copy.topic = route.topic;
+              RememberRouted(copy);
+              Output routed = meta;
+              routed.kind = Output::Kind::kRouted;
+              produce(copy, std::move(routed));
+            }
+            produce(out, std::move(meta));
+            break;
+          }
+        }
+      }
+      m.ReleaseBatch();
+      std::lock_guard<std::mutex> lock(m.mu);
+      m.stats.events += events;
+      m.stats.labels_joined += joined;
+      m.stats.labels_missed += missed;
+    }
+    for (std::size_t i = 0; i < released; ++i) m.label_buffer.pop_front();
+    {
+      std::lock_guard<std::mutex> lock(m.mu);
+      m.stats.records += b.records.size();
+      m.stats.pending_labels = m.label_buffer.size();
+    }
+  };
+
   while (!stop_.load(std::memory_order_acquire)) {
     // Connect: clients, decoder, assignment. Any failure retries with backoff.
     if (m.consumer == nullptr || m.producer == nullptr) {
@@ -734,20 +1045,21 @@ void KafkaPipeline::Run() {
       }
       m.consumer = *std::move(consumer);
       m.producer = *std::move(producer);
-      if (mo.format == KafkaFormat::kJson) {
-        absl::StatusOr<features::JsonDecoder> decoder = features::JsonDecoder::Create(mo.decoder);
-        if (!decoder.ok()) {
-          note_error(decoder.status(), "decoder");
+      absl::StatusOr<RecordDecoders> decoders = MakeRecordDecoders(mo);
+      if (!decoders.ok()) {
+        note_error(decoders.status(), "decoder");
+        return;
+      }
+      m.decoders.emplace(*std::move(decoders));
+      if (options_.decode_thread && m.worker == nullptr) {
+        // The same options as above: they cannot fail now.
+        absl::StatusOr<RecordDecoders> worker_decoders = MakeRecordDecoders(mo);
+        if (!worker_decoders.ok()) {
+          note_error(worker_decoders.status(), "decoder");
           return;
         }
-        m.decoder.emplace(*std::move(decoder));
-      } else {
-        absl::StatusOr<CsvDecoders> csv = MakeCsvDecoders(mo);
-        if (!csv.ok()) {
-          note_error(csv.status(), "decoder");
-          return;
-        }
-        m.csv.emplace(*std::move(csv));
+        m.worker =
+            std::make_unique<DecodeAheadWorker>(*std::move(worker_decoders), mo.labels_topic);
       }
     }
     if (!m.assigned) {
@@ -830,196 +1142,56 @@ void KafkaPipeline::Run() {
                                     assignment.size()));
     }
 
-    // One batch: poll, decode, apply, publish.
-    // With outputs in flight, a short wait: their delivery reports (which the checkpoint
-    // barrier and the latency metric wait for) are served between polls.
-    const absl::Duration wait = m.outputs.empty() ? absl::Milliseconds(100) : absl::Milliseconds(2);
-    absl::Status polled = m.consumer->Poll(options_.batch_size, wait, &m.batch);
+    // One round: poll the next batch and decode its events (on the worker, when it holds enough
+    // of them) while the batch polled in the round before is applied and published.
+    PolledBatch& incoming = m.polled[m.incoming];
+    PolledBatch* ready = m.ready_to_apply ? &m.polled[1 - m.incoming] : nullptr;
+    // With a batch ready, the poll does not wait. With outputs in flight, a short wait: their
+    // delivery reports (which the checkpoint barrier and the latency metric wait for) are
+    // served between polls.
+    const absl::Duration wait = ready != nullptr    ? absl::ZeroDuration()
+                                : m.outputs.empty() ? absl::Milliseconds(100)
+                                                    : absl::Milliseconds(2);
+    absl::Status polled = m.consumer->Poll(options_.batch_size, wait, &incoming.records);
     if (!polled.ok()) {
+      incoming.records.Clear();
       {
         std::lock_guard<std::mutex> lock(m.mu);
         ++m.stats.poll_errors;
       }
       connected_.store(false, std::memory_order_release);
       note_error(polled, "consuming");
+      if (ready != nullptr) {  // read before the error: applied (its outputs are retried)
+        apply(*ready);
+        m.ready_to_apply = false;
+      }
       serve_deliveries(absl::ZeroDuration());
       pause(backoff);
       grow_backoff();
       continue;
     }
     backoff = options_.backoff_min_seconds;
-    if (!m.batch.empty()) connected_.store(true, std::memory_order_release);
-
-    // The order records are applied in: events as polled; a delayed label waits in
-    // label_buffer until the events stream has passed its timestamp (or has nothing more to
-    // read), so that its event is predicted and cached first, whichever partition the consumer
-    // happens to fetch first (a backlog of labels must not overtake its events). A label is
-    // applied before the first event with a later timestamp: the merged order depends on the
-    // timestamps only, not on how records were split into polls.
-    m.items.clear();
-    std::size_t polled_events = 0;
-    for (const KafkaRecord& rec : m.batch) {
-      if (rec.topic == mo.labels_topic) m.label_buffer.push_back(rec);
-    }
-    std::size_t released = 0;
-    for (const KafkaRecord& rec : m.batch) {
-      if (rec.topic == mo.labels_topic) continue;
-      ++polled_events;
-      while (released < m.label_buffer.size() &&
-             m.label_buffer[released].timestamp_ms < rec.timestamp_ms) {
-        m.items.push_back(&m.label_buffer[released++]);
+    if (!incoming.records.empty()) connected_.store(true, std::memory_order_release);
+    CountEvents(mo.labels_topic, &incoming);
+    const bool aside =
+        m.worker != nullptr && incoming.event_count >= KafkaOptions::kDecodeAheadMinEvents;
+    if (ready == nullptr && !aside) {
+      // Nothing to overlap with: decoded and applied at once.
+      DecodeEvents(*m.decoders, mo.labels_topic, &incoming);
+      apply(incoming);
+    } else {
+      if (aside) {
+        m.worker->Submit(&incoming);
+      } else {
+        DecodeEvents(*m.decoders, mo.labels_topic, &incoming);
       }
-      m.items.push_back(&rec);
-      for (EventsPosition& position : m.events_positions) {
-        if (position.partition == rec.partition && position.topic == rec.topic) {
-          position.next = rec.offset + 1;
-          break;
-        }
-      }
-    }
-    if (released < m.label_buffer.size() && polled_events == 0 && events_caught_up()) {
-      while (released < m.label_buffer.size()) m.items.push_back(&m.label_buffer[released++]);
+      // Without a batch ready, the idle one still releases the labels that are due.
+      apply(ready != nullptr ? *ready : m.idle);
+      if (aside) m.worker->Wait();
+      m.ready_to_apply = !incoming.records.empty();
+      if (m.ready_to_apply) m.incoming = 1 - m.incoming;
     }
 
-    const std::size_t n = m.items.size();
-    if (m.events.size() < n) m.events.resize(n);
-    m.inputs.resize(n);
-    m.views.assign(n, StreamRecordView());
-    m.holds.clear();
-    for (std::size_t i = 0; i < n; ++i) {
-      const KafkaRecord& rec = *m.items[i];
-      if (i > 0 && rec.partition == m.items[i - 1]->partition &&
-          rec.topic == m.items[i - 1]->topic) {
-        m.inputs[i] = m.inputs[i - 1];
-      } else {
-        m.inputs[i] = InputName(rec.topic, rec.partition);
-        // An input's records come in offset order: its first one here is the batch's hold.
-        if (m.HoldFor(m.inputs[i]) == nullptr) m.holds.push_back({m.inputs[i], rec.offset, 0});
-      }
-      StreamRecordView& v = m.views[i];
-      v.input = m.inputs[i];
-      v.next_offset = rec.offset + 1;
-      features::DecodedEvent& event = m.events[i];
-      const bool is_label = rec.topic == mo.labels_topic;
-      const features::DecodeStatus decoded = m.Decode(rec, is_label, &event);
-      if (!decoded.ok()) {
-        v.kind = StreamRecordView::Kind::kSkip;
-        dead_letter(rec, m.inputs[i], features::DecodeErrorName(decoded.code()), decoded.message());
-        continue;
-      }
-      v.id = event.id();
-      v.label = event.label();
-      if (is_label) {
-        if (!v.label.has_value()) {
-          v.kind = StreamRecordView::Kind::kSkip;
-          dead_letter(rec, m.inputs[i], "MISSING_LABEL",
-                      absl::StrFormat("label[\"%s\"]: a record of the labels topic needs a label",
-                                      mo.decoder.label_field));
-          continue;
-        }
-        v.kind = StreamRecordView::Kind::kLabel;
-      } else {
-        v.kind = StreamRecordView::Kind::kEvent;
-        v.features = event.features();
-        v.key = event.key();
-        // An event without a time field is at its record's timestamp (the producer's create
-        // time, or the broker's append time), which is when it happened as Kafka knows it.
-        v.time_micros = event.event_time_micros();
-        constexpr std::int64_t kYear9999Ms = 253402300799999;
-        if (!v.time_micros.has_value() && rec.timestamp_ms >= 0 &&
-            rec.timestamp_ms <= kYear9999Ms) {
-          v.time_micros = rec.timestamp_ms * 1000;
-        }
-      }
-    }
-    if (n > 0) {
-      // Until its outputs are queued (and tracked), the batch itself holds back a checkpoint
-      // taken after ApplyStream: one count per input, at the batch's first offset there.
-      m.HoldBatch();
-      const auto applied_at = std::chrono::steady_clock::now();
-      model_->ApplyStream(m.views, &m.result);
-      std::uint64_t events = 0, joined = 0, missed = 0;
-      for (std::size_t i = 0; i < n; ++i) {
-        const KafkaRecord& rec = *m.items[i];
-        const StreamRecordResult& r = m.result.records[i];
-        switch (r.outcome) {
-          case StreamRecordResult::Outcome::kSkipped:
-            break;
-          case StreamRecordResult::Outcome::kRejected:
-            dead_letter(rec, m.inputs[i], "INVALID_EVENT", std::string(r.error.message()));
-            break;
-          case StreamRecordResult::Outcome::kLabelJoined:
-            ++joined;
-            break;
-          case StreamRecordResult::Outcome::kLabelMissed:
-            ++missed;
-            break;
-          case StreamRecordResult::Outcome::kPredicted: {
-            ++events;
-            const features::DecodedEvent& event = m.events[i];
-            const std::optional<std::int64_t> event_time =
-                event.event_time_micros().has_value()
-                    ? event.event_time_micros()
-                    : (rec.timestamp_ms >= 0 ? std::optional<std::int64_t>(rec.timestamp_ms * 1000)
-                                             : std::nullopt);
-            const double latency_ms = std::chrono::duration<double, std::milli>(
-                                          std::chrono::steady_clock::now() - applied_at)
-                                          .count();
-            // One buffer for every record (the producer copies the bytes).
-            m.record_text.clear();
-            AppendPredictionRecord(&m.record_text, mo.model, event.id(), m.result, r, event_time,
-                                   latency_ms);
-            KafkaProduceRecord out;
-            out.topic = mo.predictions_topic;
-            out.key = event.id();
-            out.value = m.record_text;
-            Output meta;
-            meta.input = m.inputs[i];
-            meta.source_timestamp_ms = rec.timestamp_ms;
-            for (const KafkaRoute& route : mo.routes) {
-              bool hit = false;
-              if (!route.class_name.empty()) {
-                for (std::size_t c = 0; c < r.proba_count && c < m.result.classes.size(); ++c) {
-                  if (m.result.classes[c] == route.class_name) {
-                    hit = m.result.probabilities[r.proba_begin + c] >= route.min_probability;
-                  }
-                }
-              } else {
-                for (const features::NamedFeature& f : event.features()) {
-                  if (f.name != route.field) continue;
-                  const bool text = f.value.kind == features::FeatureValue::Kind::kText;
-                  if (route.compare_text) {
-                    hit = text && ((f.value.text == route.text) == (route.op == "=="));
-                  } else {
-                    hit = !text && Compare(f.value.number, route.op, route.number);
-                  }
-                }
-              }
-              if (!hit) continue;
-              KafkaProduceRecord copy = out;
-              copy.topic = route.topic;
-              RememberRouted(copy);
-              Output routed = meta;
-              routed.kind = Output::Kind::kRouted;
-              produce(copy, std::move(routed));
-            }
-            produce(out, std::move(meta));
-            break;
-          }
-        }
-      }
-      m.ReleaseBatch();
-      std::lock_guard<std::mutex> lock(m.mu);
-      m.stats.events += events;
-      m.stats.labels_joined += joined;
-      m.stats.labels_missed += missed;
-    }
-    for (std::size_t i = 0; i < released; ++i) m.label_buffer.pop_front();
-    {
-      std::lock_guard<std::mutex> lock(m.mu);
-      m.stats.records += m.batch.size();
-      m.stats.pending_labels = m.label_buffer.size();
-    }
     // Labels far ahead of their events wait in memory; beyond a bound their partitions pause.
     if (!m.label_partitions.empty()) {
       if (!m.labels_paused && m.label_buffer.size() >= kMaxBufferedLabels) {
@@ -1083,6 +1255,11 @@ void KafkaPipeline::Run() {
   }
 
   // Graceful stop: the batch in hand is applied; wait for its outputs, then detach.
+  if (m.ready_to_apply) {
+    apply(m.polled[1 - m.incoming]);
+    m.ready_to_apply = false;
+  }
+  m.worker.reset();
   if (m.producer != nullptr) {
     const auto deadline = std::chrono::steady_clock::now() +
                           std::chrono::duration<double>(options_.delivery_wait_seconds);

@@ -125,6 +125,12 @@ struct KafkaOptions {
   KafkaProperties producer_properties;
   // Most records applied per batch (one writer-lock hold of the model).
   std::size_t batch_size = 1000;
+  // Decode a poll's events on a second thread (one per model) while the consume thread
+  // applies and publishes the poll before it. Only polls of at least kDecodeAheadMinEvents
+  // events go there: for a few records the handoff costs more than the decoding. Off: every
+  // poll is decoded on the consume thread (one thread per model, as on a one-core host).
+  bool decode_thread = true;
+  static constexpr std::size_t kDecodeAheadMinEvents = 64;
   // Reconnection and retry backoff: doubles from min to max.
   double backoff_min_seconds = 0.1;
   double backoff_max_seconds = 10;

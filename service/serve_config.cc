@@ -108,6 +108,16 @@ void AppendJson(const YAML::Node& node, std::string* out) {
   }
 }
 
+absl::Status ReadBool(const YAML::Node& parent, std::string_view key, std::string_view path,
+                      bool* out) {
+  const YAML::Node node = parent[std::string(key)];
+  if (!node) return absl::OkStatus();
+  if (!node.IsScalar() || !YAML::convert<bool>::decode(node, *out)) {
+    return KeyError(Join(path, key), "expected true or false");
+  }
+  return absl::OkStatus();
+}
+
 // A map of librdkafka properties: every value a scalar, passed through as text.
 absl::Status ReadProperties(const YAML::Node& parent, std::string_view key, std::string_view path,
                             KafkaProperties* out) {
@@ -148,7 +158,7 @@ absl::Status ParseKafka(const YAML::Node& node, ServeConfig* c) {
   if (absl::Status s =
           CheckKeys(node, path,
                     {"bootstrap_servers", "embedded", "properties", "consumer_properties",
-                     "producer_properties", "batch_size", "backoff_min_seconds",
+                     "producer_properties", "batch_size", "decode_thread", "backoff_min_seconds",
                      "backoff_max_seconds", "max_delivery_attempts", "delivery_wait_seconds"});
       !s.ok()) {
     return s;
@@ -161,6 +171,7 @@ absl::Status ParseKafka(const YAML::Node& node, ServeConfig* c) {
       [&] { return ReadProperties(node, "consumer_properties", path, &k.consumer_properties); },
       [&] { return ReadProperties(node, "producer_properties", path, &k.producer_properties); },
       [&] { return ReadNumber(node, "batch_size", path, &k.batch_size, 1, 100'000); },
+      [&] { return ReadBool(node, "decode_thread", path, &k.decode_thread); },
       [&] {
         return ReadNumber(node, "backoff_min_seconds", path, &k.backoff_min_seconds, 0.001, 3600);
       },
@@ -302,16 +313,6 @@ absl::Status ReadOptionalNumber(const YAML::Node& parent, std::string_view key,
   double v = 0;
   if (absl::Status s = ReadNumber(parent, key, path, &v, -1e300, 1e300); !s.ok()) return s;
   *out = v;
-  return absl::OkStatus();
-}
-
-absl::Status ReadBool(const YAML::Node& parent, std::string_view key, std::string_view path,
-                      bool* out) {
-  const YAML::Node node = parent[std::string(key)];
-  if (!node) return absl::OkStatus();
-  if (!node.IsScalar() || !YAML::convert<bool>::decode(node, *out)) {
-    return KeyError(Join(path, key), "expected true or false");
-  }
   return absl::OkStatus();
 }
 

@@ -807,6 +807,120 @@ TEST_F(KafkaPipelineTest, ACheckpointWaitsForTheOutputsOfTheRecordsItCovers) {
   EXPECT_EQ(pipeline.stats().delivery_retries, 1000u);
 }
 
+// A prediction record without its processing latency (the one field that depends on timing).
+std::string WithoutLatency(const std::string& record) {
+  const std::size_t at = record.find(",\"latency_ms\":");
+  return at == std::string::npos ? record : record.substr(0, at);
+}
+
+// What one run of the pipeline published and learned, for comparing two runs.
+struct RunOutputs {
+  std::vector<std::string> predictions;   // key and record without latency
+  std::vector<std::string> dead_letters;  // source offset, error code and message
+  ModelInfo info;
+  double log_loss = 0;
+  KafkaPipelineStats stats;
+};
+
+// Decoding events on the worker thread (polls of at least kDecodeAheadMinEvents events) or on
+// the consume thread changes nothing the pipeline publishes or learns: same records, same
+// order, same model. The stream mixes labeled and unlabeled events, undecodable ones, events
+// the model rejects and delayed labels, in polls both above and below the worker's threshold.
+TEST(KafkaPipelineDecodeThreadTest, DecodingAsideChangesNothingPublishedOrLearned) {
+  static_assert(KafkaOptions::kDecodeAheadMinEvents <= 200);
+  auto run = [](bool decode_thread) {
+    FakeClockEnv env;
+    FakeKafkaCluster cluster;
+    for (const char* topic : {"events", "labels", "predictions", "events.dlq"}) {
+      cluster.CreateTopic(topic, 1);
+    }
+    SeparableStream stream(11);
+    std::vector<std::string> labels;
+    for (int i = 0; i < 3000; ++i) {
+      std::string label;
+      std::vector<features::NamedFeature> f = stream.Next(&label);
+      labels.push_back(label);
+      const std::string id = absl::StrFormat("e%d", i);
+      std::string value = EventJson(id, f, i % 3 == 0 ? "" : label);
+      if (i % 97 == 5) value = "{\"id\":\"" + id + "\",\"x0\":";  // invalid JSON
+      if (i % 89 == 7) value = EventJson(id, f, "9");             // a third class: rejected
+      cluster.Append("events", 0, id, value, {}, 1'700'000'000'000 + i);
+    }
+    for (int i = 0; i < 3000; i += 3) {  // the unlabeled events' labels, 2 ms later
+      cluster.Append("labels", 0, absl::StrFormat("e%d", i),
+                     absl::StrFormat(R"({"id":"e%d","label":"%s"})", i, labels[i]), {},
+                     1'700'000'000'000 + i + 2);
+    }
+    CheckpointSchedule schedule;
+    schedule.every_events = 0;
+    schedule.every_seconds = 0;
+    std::shared_ptr<ServedModel> model = MakeModel(&env, "", schedule);
+    KafkaOptions options = FastOptions();
+    options.batch_size = 200;
+    options.decode_thread = decode_thread;
+    KafkaPipeline pipeline(options, ModelOptions(), model, FakeFactory(&cluster), nullptr, &env);
+    pipeline.Start();
+    RunOutputs out;
+    EXPECT_TRUE(WaitFor([&] {
+      return cluster.Records("predictions", 0).size() + cluster.Records("events.dlq", 0).size() ==
+                 3000 &&
+             pipeline.stats().labels_joined + pipeline.stats().labels_missed == 1000;
+    })) << cluster.Records("predictions", 0).size();
+    pipeline.Stop();
+    for (const KafkaRecord& r : cluster.Records("predictions", 0)) {
+      out.predictions.push_back(r.key.value_or("") + " " + WithoutLatency(r.value));
+    }
+    for (const KafkaRecord& r : cluster.Records("events.dlq", 0)) {
+      out.dead_letters.push_back(Header(r, kDlqSourceOffsetHeader) + " " +
+                                 Header(r, kDlqErrorCodeHeader) + " " +
+                                 Header(r, kDlqErrorMessageHeader));
+    }
+    out.info = model->Info();
+    out.log_loss = model->Metrics().cumulative.log_loss;
+    out.stats = pipeline.stats();
+    return out;
+  };
+  const RunOutputs aside = run(true);
+  const RunOutputs inline_decoded = run(false);
+  ASSERT_GT(aside.predictions.size(), 2900u);
+  ASSERT_GT(aside.dead_letters.size(), 40u);
+  EXPECT_EQ(aside.predictions, inline_decoded.predictions);
+  EXPECT_EQ(aside.dead_letters, inline_decoded.dead_letters);
+  EXPECT_EQ(aside.info.labeled, inline_decoded.info.labeled);
+  EXPECT_EQ(aside.log_loss, inline_decoded.log_loss);  // bit-identical
+  EXPECT_EQ(aside.stats.events, inline_decoded.stats.events);
+  EXPECT_EQ(aside.stats.labels_joined, inline_decoded.stats.labels_joined);
+  EXPECT_EQ(aside.stats.dead_letters_by_reason, inline_decoded.stats.dead_letters_by_reason);
+  EXPECT_EQ(aside.stats.records, 4000u);
+}
+
+// Stop while a large backlog streams (a poll decoded ahead and waiting to be applied, most
+// likely): every record the model's offsets cover has its prediction delivered, and a second
+// pipeline from those offsets predicts the rest, each event exactly once over both.
+TEST_F(KafkaPipelineTest, AStopMidStreamLosesAndRepeatsNothing) {
+  SeparableStream stream(12);
+  AppendEvents(&cluster_, &stream, 0, 20'000);
+  std::shared_ptr<ServedModel> model = MakeModel(&env_);
+  KafkaOptions options = FastOptions();
+  options.batch_size = 500;
+  {
+    KafkaPipeline pipeline(options, ModelOptions(), model, FakeFactory(&cluster_), nullptr, &env_);
+    pipeline.Start();
+    ASSERT_TRUE(WaitFor([&] { return Count("predictions") >= 2'000; }));
+    pipeline.Stop();
+  }
+  const std::int64_t next = model->NextOffsets().at("events/0");
+  EXPECT_EQ(Count("predictions"), static_cast<std::size_t>(next));
+  EXPECT_EQ(model->Info().labeled, static_cast<std::uint64_t>(next));
+  KafkaPipeline pipeline(options, ModelOptions(), model, FakeFactory(&cluster_), nullptr, &env_);
+  pipeline.Start();
+  ASSERT_TRUE(WaitFor([&] { return Count("predictions") == 20'000; }));
+  pipeline.Stop();
+  const std::vector<KafkaRecord> predictions = cluster_.Records("predictions", 0);
+  for (int i = 0; i < 20'000; ++i) ASSERT_EQ(predictions[i].key, absl::StrFormat("e%d", i));
+  EXPECT_EQ(model->Info().labeled, 20'000u);
+}
+
 TEST(FormatPredictionRecordTest, WritesTheDocumentedFields) {
   StreamBatchResult batch;
   batch.version = 3;

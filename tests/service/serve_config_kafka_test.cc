@@ -28,6 +28,7 @@ kafka:
   consumer_properties: {fetch.wait.max.ms: 10}
   producer_properties: {linger.ms: 1}
   batch_size: 250
+  decode_thread: false
   backoff_min_seconds: 0.5
   backoff_max_seconds: 20
   max_delivery_attempts: 5
@@ -61,6 +62,7 @@ TEST(ServeConfigKafkaTest, ParsesEveryKey) {
   EXPECT_EQ(c->kafka.consumer_properties.at("fetch.wait.max.ms"), "10");
   EXPECT_EQ(c->kafka.producer_properties.at("linger.ms"), "1");
   EXPECT_EQ(c->kafka.batch_size, 250u);
+  EXPECT_FALSE(c->kafka.decode_thread);  // default true
   EXPECT_EQ(c->kafka.backoff_min_seconds, 0.5);
   EXPECT_EQ(c->kafka.backoff_max_seconds, 20);
   EXPECT_EQ(c->kafka.max_delivery_attempts, 5);
@@ -238,6 +240,7 @@ TEST(ServeConfigKafkaTest, ErrorsNameTheKey) {
       {"kafka: {bootstrap: x}", "kafka.bootstrap: unknown key"},
       {"kafka: {batch_size: 0}", "kafka.batch_size"},
       {"kafka: {embedded: maybe}", "kafka.embedded"},
+      {"kafka: {decode_thread: 2}", "kafka.decode_thread: expected true or false"},
       {"kafka: {properties: [a, b]}", "kafka.properties"},
       {"kafka: {backoff_min_seconds: 5, backoff_max_seconds: 1}", "backoff"},
       {"models: [{name: m, spec: {learner: logreg}, kafka: {predictions_topic: o}}]",
