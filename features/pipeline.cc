@@ -158,7 +158,10 @@ void Pipeline::RebuildIndex() {
 absl::Status Pipeline::Validate(std::span<const NamedFeature> features) const {
   for (const NamedFeature& f : features) {
     if (f.value.kind == FeatureValue::Kind::kNumber) {
-      if (absl::Status s = CheckNumber(f.name, f.value.number); !s.ok()) return s;
+      // The Status only for a bad value: this runs for every feature of every event.
+      if (!std::isfinite(f.value.number)) [[unlikely]] {
+        return CheckNumber(f.name, f.value.number);
+      }
       continue;
     }
     if (declared_index_.empty()) continue;  // schemaless: no lookup (and no string) per text
