@@ -196,8 +196,9 @@ absl::StatusOr<ConfPtr> BuildConf(std::string_view client, const KafkaProperties
   return conf;
 }
 
-// One consumed message into a batch slot, reusing the slot's buffers.
-void CopyRecord(const rd_kafka_message_t& m, KafkaRecord* record) {
+// One consumed message into a batch slot, reusing the slot's buffers; its headers too when
+// `headers` (otherwise they are left empty).
+void CopyRecord(const rd_kafka_message_t& m, KafkaRecord* record, bool headers = true) {
   record->topic.assign(rd_kafka_topic_name(m.rkt));
   record->partition = m.partition;
   record->offset = m.offset;
@@ -215,19 +216,19 @@ void CopyRecord(const rd_kafka_message_t& m, KafkaRecord* record) {
   rd_kafka_timestamp_type_t timestamp_type;
   record->timestamp_ms = rd_kafka_message_timestamp(&m, &timestamp_type);
   if (timestamp_type == RD_KAFKA_TIMESTAMP_NOT_AVAILABLE) record->timestamp_ms = -1;
-  rd_kafka_headers_t* headers = nullptr;
+  rd_kafka_headers_t* list = nullptr;
   // The headers stay owned by the message.
-  if (rd_kafka_message_headers(&m, &headers) != RD_KAFKA_RESP_ERR_NO_ERROR) {
+  if (!headers || rd_kafka_message_headers(&m, &list) != RD_KAFKA_RESP_ERR_NO_ERROR) {
     record->headers.clear();
     return;
   }
-  std::size_t count = rd_kafka_header_cnt(headers);
+  std::size_t count = rd_kafka_header_cnt(list);
   record->headers.resize(count);
   for (std::size_t i = 0; i < count; ++i) {
     const char* name = nullptr;
     const void* value = nullptr;
     std::size_t size = 0;
-    if (rd_kafka_header_get_all(headers, i, &name, &value, &size) != RD_KAFKA_RESP_ERR_NO_ERROR) {
+    if (rd_kafka_header_get_all(list, i, &name, &value, &size) != RD_KAFKA_RESP_ERR_NO_ERROR) {
       record->headers.resize(i);
       break;
     }
@@ -360,6 +361,7 @@ class RdKafkaConsumer final : public KafkaConsumer {
     }
     conf->release();  // rd_kafka_new took it
     consumer->rk_ = rk;
+    consumer->read_headers_ = options.read_headers;
     // Every event (errors, logs) is served by Poll, on the consumer's thread.
     rd_kafka_poll_set_consumer(rk);
     consumer->commit_queue_.reset(rd_kafka_queue_new(rk));
@@ -404,7 +406,7 @@ class RdKafkaConsumer final : public KafkaConsumer {
         AddPending(KafkaError(m->err, context, detail));
         break;
       }
-      CopyRecord(*m, &batch->Append());
+      CopyRecord(*m, &batch->Append(), read_headers_);
     }
     if (batch->empty()) return TakePending();
     return absl::OkStatus();
@@ -540,6 +542,7 @@ class RdKafkaConsumer final : public KafkaConsumer {
 
   Logger* const logger_;
   rd_kafka_t* rk_ = nullptr;
+  bool read_headers_ = true;
   QueuePtr commit_queue_;
   std::uintptr_t commit_sequence_ = 0;
   // Filled by OnError, which librdkafka calls from Poll on this thread; the mutex keeps that

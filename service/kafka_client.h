@@ -236,6 +236,11 @@ struct KafkaConsumerOptions {
   KafkaProperties properties;
   // Receives librdkafka's log lines, from its threads. Not owned; null: NullLogger().
   Logger* logger = nullptr;
+  // Whether Poll fills KafkaRecord::headers. Reading them makes librdkafka parse each record's
+  // header block into a list it allocates (a block with no header in it too); a reader that
+  // never looks at them (a model's Kafka path) turns this off, and its records' headers stay
+  // empty.
+  bool read_headers = true;
 };
 
 struct KafkaProducerOptions {

@@ -1027,6 +1027,7 @@ void KafkaPipeline::Run() {
         co.properties["group.id"] = mo.group_id.empty() ? "riffle-" + mo.model : mo.group_id;
       }
       co.logger = logger_;
+      co.read_headers = false;  // nothing on the path reads an input's headers
       KafkaProducerOptions po;
       po.properties = options_.properties;
       for (const auto& [k, v] : options_.producer_properties) po.properties[k] = v;

@@ -329,6 +329,32 @@ TEST_F(KafkaClientTest, ProducesAndConsumesRecordsWithKeysHeadersAndTimestamps) 
   EXPECT_GT(second.timestamp_ms, 0);
 }
 
+TEST_F(KafkaClientTest, AConsumerThatDoesNotReadHeadersLeavesThemEmpty) {
+  auto producer = NewProducer();
+  KafkaHeaderView headers[] = {{"trace", "abc"}};
+  ASSERT_TRUE(
+      producer->Produce({.topic = topic_, .partition = 0, .value = "v", .headers = headers}).ok());
+  ASSERT_THAT(AwaitReports(*producer, 1, absl::Seconds(10)), SizeIs(1));
+  for (const bool read : {false, true}) {
+    KafkaConsumerOptions options;
+    options.properties = Common();
+    options.properties["group.id"] = "riffle-test";
+    options.read_headers = read;
+    auto consumer = NewKafkaConsumer(options);
+    ASSERT_TRUE(consumer.ok()) << consumer.status();
+    KafkaTopicPartitionOffset assignment[] = {{topic_, 0, kKafkaOffsetBeginning}};
+    ASSERT_TRUE((*consumer)->Assign(assignment).ok());
+    Consumed got = PollUntil(**consumer, 1, absl::Seconds(10));
+    ASSERT_THAT(got.records, SizeIs(1));
+    EXPECT_EQ(got.records[0].value, "v");
+    if (read) {
+      EXPECT_THAT(got.records[0].headers, ElementsAre(KafkaHeader{"trace", "abc"}));
+    } else {
+      EXPECT_TRUE(got.records[0].headers.empty());
+    }
+  }
+}
+
 TEST_F(KafkaClientTest, OneKeyAlwaysLandsOnOnePartition) {
   // The label join and per-key windows need every record of an id on one partition.
   auto producer = NewProducer();
