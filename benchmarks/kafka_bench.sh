@@ -5,7 +5,7 @@
 #
 #   bash benchmarks/kafka_bench.sh [--events N] [--python-events M] [--rate R]
 #                                  [--latency-seconds S] [--batch-size B] [--riffle PATH]
-#                                  [--perf SECONDS] [--scrape-pairs K] [--floor]
+#                                  [--perf SECONDS] [--scrape-pairs K] [--decode-pairs K] [--floor]
 #                                  [--passthrough PATH] [--keep]
 #
 #  1. installs the broker jars (scripts/kafka.sh install), the benchmark venv
@@ -28,6 +28,10 @@
 #     (a LogAppendTime topic) minus its event's publication time;
 #  7. prints a summary table. Results (JSON, /metrics pages, logs) stay in the printed directory;
 #     the broker's data and the CSV are deleted unless --keep.
+#
+# --decode-pairs K (default 0) adds, after step 4 (and the scrape pairs), K pairs of
+# throughput runs on the same topic (fresh server and checkpoints each) with kafka.decode_thread
+# false, then true, and prints events/s of each, their ratio and the busiest threads' CPU.
 #
 # --scrape-pairs K (default 0) adds, after step 4, K pairs of throughput runs on the same topic
 # (fresh server and checkpoints each): one as in step 4, one with a monitoring load on the HTTP
@@ -56,6 +60,7 @@ latency_seconds=20
 batch_size=5000
 perf_seconds=0
 scrape_pairs=0
+decode_pairs=0
 floor=0
 passthrough="$root/build/release/benchmarks/kafka_passthrough"
 keep=0
@@ -69,6 +74,7 @@ while [[ $# -gt 0 ]]; do
     --riffle) riffle="$2"; shift 2 ;;
     --perf) perf_seconds="$2"; shift 2 ;;
     --scrape-pairs) scrape_pairs="$2"; shift 2 ;;
+    --decode-pairs) decode_pairs="$2"; shift 2 ;;
     --floor) floor=1; shift ;;
     --passthrough) passthrough="$2"; shift 2 ;;
     --keep) keep=1; shift ;;
@@ -133,7 +139,8 @@ trap cleanup EXIT
 {
   echo "date: $(date -u +%Y-%m-%dT%H:%M:%SZ)"
   echo "command: bash benchmarks/kafka_bench.sh --events $events --python-events $python_events" \
-    "--rate $rate --latency-seconds $latency_seconds --batch-size $batch_size$floor_args"
+    "--rate $rate --latency-seconds $latency_seconds --batch-size $batch_size$floor_args" \
+    "--scrape-pairs $scrape_pairs --decode-pairs $decode_pairs"
   echo "riffle: $riffle ($(stat -c %y "$riffle"))"
   if ((floor)); then echo "passthrough: $passthrough ($(stat -c %y "$passthrough"))"; fi
   echo "cpu: $(nproc) x $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//')"
@@ -370,6 +377,33 @@ print("; ".join("%s: %d requests, %d failed, mean %.1f ms" % (p, v["requests"], 
   done
 done
 
+# 4c. The same throughput run with the events decoded on the consume thread and on the decode
+# thread (kafka.decode_thread false, then true), alternating (--decode-pairs).
+decode_summary=""
+for pair in $(seq "$decode_pairs"); do
+  for decode_thread in false true; do
+    run="decode-$pair-$decode_thread"
+    sed -e "s|ckpt-throughput|ckpt-$run|" -e "s|name: tput|name: d$pair$decode_thread|" \
+      -e "s|^  batch_size: .*|&\n  decode_thread: $decode_thread|" \
+      "$work/throughput.yaml" >"$work/$run.yaml"
+    uptimes "$run"
+    start_server "$work/$run.yaml" "$results/serve-$run.log"
+    wait_for_predictions "d$pair$decode_thread" "$results/$run-samples.txt" "$events"
+    thread_cpu >"$results/threads-$run.txt"
+    stop_server
+    "${helper[@]}" rate --samples "$results/$run-samples.txt" --events "$events" \
+      >"$results/$run.json"
+    rate_now="$("$python" -c 'import json, sys; print(round(json.load(open(sys.argv[1]))["events_per_second_middle_80"]))' "$results/$run.json")"
+    busiest="$(head -2 "$results/threads-$run.txt" | awk '{ printf "%s%s %.2f s", sep, $1, $2; sep = ", " }')"
+    if [[ "$decode_thread" == true ]]; then
+      decode_summary+="| $pair | $inline_rate | $rate_now | $("$python" -c "print(f'{$rate_now / $inline_rate:.3f}')") | $inline_threads | $busiest |"$'\n'
+    else
+      inline_rate=$rate_now
+      inline_threads=$busiest
+    fi
+  done
+done
+
 # 5. The Python baseline, same topic.
 uptimes "python run"
 log "Python pipeline on the first $python_events events of bench.events"
@@ -454,6 +488,13 @@ if [[ -n "$scrape_summary" ]]; then
   echo "| pair | events/s without | with 10 scrapes/s + dashboard 1/s | ratio | scraper |"
   echo "|---|---:|---:|---:|---|"
   printf '%s' "$scrape_summary"
+fi
+if [[ -n "$decode_summary" ]]; then
+  echo
+  echo "| pair | events/s, decoded on the consume thread | on the decode thread | ratio |"\
+    "busiest threads (consume thread) | busiest threads (decode thread) |"
+  echo "|---|---:|---:|---:|---|---|"
+  printf '%s' "$decode_summary"
 fi
 echo
 echo "results: $results"
