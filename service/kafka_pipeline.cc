@@ -1,6 +1,7 @@
 #include "service/kafka_pipeline.h"
 
 #include <algorithm>
+#include <cassert>
 #include <charconv>
 #include <chrono>
 #include <cmath>
@@ -431,6 +432,7 @@ class DecodeAheadWorker {
   void Submit(PolledBatch* batch) {
     {
       std::lock_guard<std::mutex> lock(mu_);
+      assert(job_ == nullptr);
       job_ = batch;
     }
     cv_.notify_all();
@@ -489,12 +491,10 @@ class KafkaPipeline::Impl {
   std::optional<RecordDecoders> decoders;
   std::unique_ptr<DecodeAheadWorker> worker;
   // Two polls: the one being read (polled[incoming]) and, when ready_to_apply, the one read
-  // in the round before, decoded and waiting to be applied. `idle` is the empty batch a round
-  // without one applies (it still releases the labels that are due).
+  // in the round before, decoded and waiting to be applied.
   PolledBatch polled[2];
   int incoming = 0;
   bool ready_to_apply = false;
-  PolledBatch idle;
   // Of the records being applied: the events (in their poll, or the labels' own below).
   std::vector<const features::DecodedEvent*> item_events;
   std::vector<features::DecodedEvent> label_events;
@@ -520,10 +520,11 @@ class KafkaPipeline::Impl {
   bool assigned = false;
   std::vector<KafkaTopicPartition> partitions;
   // Records to apply this round, in order: events of the poll (at `index` there) and released
-  // labels (index -1).
+  // labels (index kLabel: decoded when applied).
   struct Item {
+    static constexpr std::size_t kLabel = static_cast<std::size_t>(-1);
     const KafkaRecord* record;
-    std::int64_t index;
+    std::size_t index;
   };
   std::vector<Item> items;
   // Labels consumed but not yet applied (see Run); their offsets are not taken until they are.
@@ -722,8 +723,8 @@ void KafkaPipeline::Run() {
   };
 
   // Whether every events partition has been read to its end (so a label waiting for a later
-  // event would wait for nothing). Asks the brokers: only called when a poll brought labels but
-  // no events.
+  // event would wait for nothing). Asks the brokers: only called when labels wait and the batch
+  // being applied holds no event.
   std::chrono::steady_clock::time_point last_caught_up_check;
   auto events_caught_up = [&]() {
     // At most every 20 ms: between fast polls (outputs in flight) the labels wait a little.
@@ -821,7 +822,7 @@ void KafkaPipeline::Run() {
     m.UntrackDelivered();
   };
 
-  // Applies one decoded poll (or `m.idle`): merges its events with the labels that are due,
+  // Applies one decoded poll: merges its events with the labels that are due,
   // applies them to the model in one step and publishes the outputs.
   auto apply = [&](PolledBatch& b) {
     // The order records are applied in: events as polled; a delayed label waits in
@@ -842,9 +843,9 @@ void KafkaPipeline::Run() {
       ++polled_events;
       while (released < m.label_buffer.size() &&
              m.label_buffer[released].timestamp_ms < rec.timestamp_ms) {
-        m.items.push_back({&m.label_buffer[released++], -1});
+        m.items.push_back({&m.label_buffer[released++], Impl::Item::kLabel});
       }
-      m.items.push_back({&rec, static_cast<std::int64_t>(j)});
+      m.items.push_back({&rec, j});
       for (EventsPosition& position : m.events_positions) {
         if (position.partition == rec.partition && position.topic == rec.topic) {
           position.next = rec.offset + 1;
@@ -853,7 +854,9 @@ void KafkaPipeline::Run() {
       }
     }
     if (released < m.label_buffer.size() && polled_events == 0 && events_caught_up()) {
-      while (released < m.label_buffer.size()) m.items.push_back({&m.label_buffer[released++], -1});
+      while (released < m.label_buffer.size()) {
+        m.items.push_back({&m.label_buffer[released++], Impl::Item::kLabel});
+      }
     }
 
     const std::size_t n = m.items.size();
@@ -877,7 +880,7 @@ void KafkaPipeline::Run() {
       v.input = m.inputs[i];
       v.next_offset = rec.offset + 1;
       // An event was decoded with its poll; a label is decoded now.
-      const bool is_label = m.items[i].index < 0;
+      const bool is_label = m.items[i].index == Impl::Item::kLabel;
       features::DecodeStatus label_status;
       const features::DecodeStatus* status;
       if (is_label) {
@@ -886,7 +889,7 @@ void KafkaPipeline::Run() {
         status = &label_status;
         m.item_events[i] = label_event;
       } else {
-        const auto j = static_cast<std::size_t>(m.items[i].index);
+        const std::size_t j = m.items[i].index;
         status = &b.statuses[j];
         m.item_events[i] = &b.events[j];
       }
@@ -1186,8 +1189,9 @@ void KafkaPipeline::Run() {
       } else {
         DecodeEvents(*m.decoders, mo.labels_topic, &incoming);
       }
-      // Without a batch ready, the idle one still releases the labels that are due.
-      apply(ready != nullptr ? *ready : m.idle);
+      // Without a batch ready (the first large poll after a quiet spell), the consume thread
+      // just waits for the decoding: the next round overlaps.
+      if (ready != nullptr) apply(*ready);
       if (aside) m.worker->Wait();
       m.ready_to_apply = !incoming.records.empty();
       if (m.ready_to_apply) m.incoming = 1 - m.incoming;

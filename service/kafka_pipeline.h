@@ -192,7 +192,8 @@ class KafkaPipeline {
   KafkaPipeline& operator=(const KafkaPipeline&) = delete;
 
   // Starts the consume thread. It connects with backoff: a broker that is down (or a topic
-  // that does not exist yet) delays the Kafka path, never the caller.
+  // that does not exist yet) delays the Kafka path, never the caller. Once connected it also
+  // starts the decode thread (with options.decode_thread), which Stop() ends.
   void Start();
   // Graceful stop: stops consuming, finishes the batch in hand, waits for its outputs to be
   // delivered (up to delivery_wait_seconds) and detaches from the model's checkpoints. The
