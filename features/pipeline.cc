@@ -23,7 +23,11 @@ absl::Status FieldError(std::string_view name, std::string_view what) {
   return absl::InvalidArgumentError(absl::StrFormat("features[\"%s\"]: %s", name, what));
 }
 
-absl::Status CheckNumber(std::string_view name, double v) {
+// Inline, with the common case first: it runs for every numeric feature of every event.
+inline absl::Status CheckNumber(std::string_view name, double v) {
+  if (std::isfinite(v)) [[likely]] {
+    return absl::OkStatus();
+  }
   if (std::isnan(v)) return FieldError(name, "NaN is not a valid value");
   if (std::isinf(v)) return FieldError(name, "infinity is not a valid value");
   return absl::OkStatus();
@@ -158,10 +162,7 @@ void Pipeline::RebuildIndex() {
 absl::Status Pipeline::Validate(std::span<const NamedFeature> features) const {
   for (const NamedFeature& f : features) {
     if (f.value.kind == FeatureValue::Kind::kNumber) {
-      // The Status only for a bad value: this runs for every feature of every event.
-      if (!std::isfinite(f.value.number)) [[unlikely]] {
-        return CheckNumber(f.name, f.value.number);
-      }
+      if (absl::Status s = CheckNumber(f.name, f.value.number); !s.ok()) return s;
       continue;
     }
     if (declared_index_.empty()) continue;  // schemaless: no lookup (and no string) per text
