@@ -141,6 +141,14 @@ class FakeKafkaCluster {
     std::unique_lock<std::mutex> lock(mu_);
     fetch_first_ = std::move(topic);
   }
+  // The next offset any consumer's Poll has returned records of `topic`/`partition` up to
+  // (nullopt: none read yet): what a consumer has taken from the log, applied or not.
+  std::optional<std::int64_t> ReadPosition(std::string_view topic, std::int32_t partition) const {
+    std::unique_lock<std::mutex> lock(mu_);
+    auto it = read_positions_.find({std::string(topic), partition});
+    if (it == read_positions_.end()) return std::nullopt;
+    return it->second;
+  }
   // The next Poll of any consumer returns `status` (before any record).
   void FailNextPoll(absl::Status status) {
     std::unique_lock<std::mutex> lock(mu_);
@@ -237,6 +245,7 @@ class FakeKafkaCluster {
           while (log != nullptr && batch->size() < max_records && p.offset < log->end()) {
             batch->Append() = log->records[p.offset - log->start];
             ++p.offset;
+            c.read_positions_[{p.topic, p.partition}] = p.offset;
           }
         }
         if (!batch->empty() || max_records == 0) return absl::OkStatus();
@@ -505,6 +514,7 @@ class FakeKafkaCluster {
   std::deque<absl::Status> delivery_failures_ ABSL_GUARDED_BY(mu_);
   std::deque<absl::Status> produce_failures_ ABSL_GUARDED_BY(mu_);
   std::deque<absl::Status> poll_failures_ ABSL_GUARDED_BY(mu_);
+  std::map<std::pair<std::string, std::int32_t>, std::int64_t> read_positions_ ABSL_GUARDED_BY(mu_);
   int auto_create_partitions_ ABSL_GUARDED_BY(mu_) = 1;
   std::size_t producer_queue_limit_ ABSL_GUARDED_BY(mu_) = 0;
   bool down_ ABSL_GUARDED_BY(mu_) = false;

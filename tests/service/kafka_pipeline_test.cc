@@ -822,50 +822,57 @@ struct RunOutputs {
   KafkaPipelineStats stats;
 };
 
-// Decoding events on the worker thread (polls of at least kDecodeAheadMinEvents events) or on
+// Decoding events on the decode thread (polls of at least kDecodeAheadMinEvents events) or on
 // the consume thread changes nothing the pipeline publishes or learns: same records, same
-// order, same model. The stream mixes labeled and unlabeled events, undecodable ones, events
-// the model rejects and delayed labels, in polls both above and below the worker's threshold.
+// order, same model, for JSON and CSV records. The stream mixes labeled and unlabeled events,
+// undecodable ones, events the model rejects and delayed labels; the labels are fetched first,
+// so they wait and are merged by timestamp into the events' batches. Polls of 130 records: the
+// last events poll (10 events) is decoded on the consume thread while a batch is ready.
 TEST(KafkaPipelineDecodeThreadTest, DecodingAsideChangesNothingPublishedOrLearned) {
-  static_assert(KafkaOptions::kDecodeAheadMinEvents <= 200);
-  auto run = [](bool decode_thread) {
+  static_assert(KafkaOptions::kDecodeAheadMinEvents <= 130 &&
+                KafkaOptions::kDecodeAheadMinEvents > 10);
+  auto run = [](bool decode_thread, KafkaFormat format) {
+    const bool json = format == KafkaFormat::kJson;
     FakeClockEnv env;
     FakeKafkaCluster cluster;
     for (const char* topic : {"events", "labels", "predictions", "events.dlq"}) {
       cluster.CreateTopic(topic, 1);
     }
+    cluster.FetchFirst("labels");
     SeparableStream stream(11);
-    std::vector<std::string> labels;
     for (int i = 0; i < 3000; ++i) {
       std::string label;
       std::vector<features::NamedFeature> f = stream.Next(&label);
-      labels.push_back(label);
       const std::string id = absl::StrFormat("e%d", i);
-      std::string value = EventJson(id, f, i % 3 == 0 ? "" : label);
-      if (i % 97 == 5) value = "{\"id\":\"" + id + "\",\"x0\":";  // invalid JSON
-      if (i % 89 == 7) value = EventJson(id, f, "9");             // a third class: rejected
+      const std::string inline_label =
+          i % 89 == 7 ? "9" : (i % 3 == 0 ? "" : label);  // 9: rejected
+      std::string value = json ? EventJson(id, f, inline_label) : EventCsv(id, f, inline_label);
+      if (i % 97 == 5) value = json ? "{\"id\":\"" + id + "\",\"x0\":" : id + ",1";  // undecodable
       cluster.Append("events", 0, id, value, {}, 1'700'000'000'000 + i);
-    }
-    for (int i = 0; i < 3000; i += 3) {  // the unlabeled events' labels, 2 ms later
-      cluster.Append("labels", 0, absl::StrFormat("e%d", i),
-                     absl::StrFormat(R"({"id":"e%d","label":"%s"})", i, labels[i]), {},
-                     1'700'000'000'000 + i + 2);
+      if (i % 3 == 0) {  // its label, stamped 2 ms later
+        cluster.Append("labels", 0, id,
+                       json ? absl::StrFormat(R"({"id":"%s","label":"%s"})", id, label)
+                            : absl::StrFormat("%s,%s", id, label),
+                       {}, 1'700'000'000'000 + i + 2);
+      }
     }
     CheckpointSchedule schedule;
     schedule.every_events = 0;
     schedule.every_seconds = 0;
     std::shared_ptr<ServedModel> model = MakeModel(&env, "", schedule);
     KafkaOptions options = FastOptions();
-    options.batch_size = 200;
+    options.batch_size = 130;
     options.decode_thread = decode_thread;
-    KafkaPipeline pipeline(options, ModelOptions(), model, FakeFactory(&cluster), nullptr, &env);
+    KafkaPipeline pipeline(options, json ? ModelOptions() : CsvModelOptions(), model,
+                           FakeFactory(&cluster), nullptr, &env);
     pipeline.Start();
     RunOutputs out;
     EXPECT_TRUE(WaitFor([&] {
-      return cluster.Records("predictions", 0).size() + cluster.Records("events.dlq", 0).size() ==
-                 3000 &&
-             pipeline.stats().labels_joined + pipeline.stats().labels_missed == 1000;
-    })) << cluster.Records("predictions", 0).size();
+      const KafkaPipelineStats st = pipeline.stats();
+      return st.records == 4000 &&
+             cluster.Records("predictions", 0).size() + cluster.Records("events.dlq", 0).size() ==
+                 3000;
+    })) << pipeline.stats().records;
     pipeline.Stop();
     for (const KafkaRecord& r : cluster.Records("predictions", 0)) {
       out.predictions.push_back(r.key.value_or("") + " " + WithoutLatency(r.value));
@@ -880,23 +887,53 @@ TEST(KafkaPipelineDecodeThreadTest, DecodingAsideChangesNothingPublishedOrLearne
     out.stats = pipeline.stats();
     return out;
   };
-  const RunOutputs aside = run(true);
-  const RunOutputs inline_decoded = run(false);
-  ASSERT_GT(aside.predictions.size(), 2900u);
-  ASSERT_GT(aside.dead_letters.size(), 40u);
-  EXPECT_EQ(aside.predictions, inline_decoded.predictions);
-  EXPECT_EQ(aside.dead_letters, inline_decoded.dead_letters);
-  EXPECT_EQ(aside.info.labeled, inline_decoded.info.labeled);
-  EXPECT_EQ(aside.log_loss, inline_decoded.log_loss);  // bit-identical
-  EXPECT_EQ(aside.stats.events, inline_decoded.stats.events);
-  EXPECT_EQ(aside.stats.labels_joined, inline_decoded.stats.labels_joined);
-  EXPECT_EQ(aside.stats.dead_letters_by_reason, inline_decoded.stats.dead_letters_by_reason);
-  EXPECT_EQ(aside.stats.records, 4000u);
+  for (const KafkaFormat format : {KafkaFormat::kJson, KafkaFormat::kCsv}) {
+    SCOPED_TRACE(format == KafkaFormat::kJson ? "json" : "csv");
+    const RunOutputs aside = run(true, format);
+    const RunOutputs inline_decoded = run(false, format);
+    ASSERT_GT(aside.predictions.size(), 2900u);
+    ASSERT_GT(aside.dead_letters.size(), 40u);
+    EXPECT_EQ(aside.predictions, inline_decoded.predictions);
+    EXPECT_EQ(aside.dead_letters, inline_decoded.dead_letters);
+    EXPECT_EQ(aside.info.labeled, inline_decoded.info.labeled);
+    EXPECT_EQ(aside.log_loss, inline_decoded.log_loss);  // bit-identical
+    EXPECT_EQ(aside.stats.events, inline_decoded.stats.events);
+    EXPECT_EQ(aside.stats.labels_joined, inline_decoded.stats.labels_joined);
+    EXPECT_EQ(aside.stats.dead_letters_by_reason, inline_decoded.stats.dead_letters_by_reason);
+    // Every label waited for its event: those of events that were never cached (undecodable
+    // or rejected) are the only misses.
+    std::uint64_t uncached = 0;
+    for (int i = 0; i < 3000; i += 3) uncached += i % 97 == 5 || i % 89 == 7 ? 1 : 0;
+    EXPECT_EQ(aside.stats.labels_missed, uncached);
+    EXPECT_EQ(aside.stats.labels_joined, 1000u - uncached);
+  }
+}
+
+// A poll fails while a decoded batch waits to be applied: the batch is applied, and no record
+// is lost or repeated (the consumer's position is already past it).
+TEST_F(KafkaPipelineTest, APollErrorWithABatchReadyLosesNothing) {
+  SeparableStream stream(13);
+  AppendEvents(&cluster_, &stream, 0, 5'000);
+  std::shared_ptr<ServedModel> model = MakeModel(&env_);
+  KafkaPipeline pipeline(FastOptions(), ModelOptions(), model, FakeFactory(&cluster_), nullptr,
+                         &env_);
+  pipeline.Start();
+  ASSERT_TRUE(WaitFor([&] { return Count("predictions") >= 500; }));
+  for (int i = 0; i < 3; ++i) cluster_.FailNextPoll(absl::UnavailableError("broker gone"));
+  ASSERT_TRUE(WaitFor([&] { return Count("predictions") == 5'000; }));
+  pipeline.Stop();
+  EXPECT_GE(pipeline.stats().poll_errors, 1u);
+  const std::vector<KafkaRecord> predictions = cluster_.Records("predictions", 0);
+  ASSERT_EQ(predictions.size(), 5'000u);
+  for (int i = 0; i < 5'000; ++i) ASSERT_EQ(predictions[i].key, absl::StrFormat("e%d", i));
+  EXPECT_EQ(model->Info().labeled, 5'000u);
+  EXPECT_EQ(model->NextOffsets().at("events/0"), 5'000);
 }
 
 // Stop while a large backlog streams (a poll decoded ahead and waiting to be applied, most
-// likely): every record the model's offsets cover has its prediction delivered, and a second
-// pipeline from those offsets predicts the rest, each event exactly once over both.
+// likely): every record the consumer read is applied, every record the model's offsets cover
+// has its prediction delivered, and a second pipeline from those offsets predicts the rest,
+// each event exactly once over both.
 TEST_F(KafkaPipelineTest, AStopMidStreamLosesAndRepeatsNothing) {
   SeparableStream stream(12);
   AppendEvents(&cluster_, &stream, 0, 20'000);
@@ -910,6 +947,9 @@ TEST_F(KafkaPipelineTest, AStopMidStreamLosesAndRepeatsNothing) {
     pipeline.Stop();
   }
   const std::int64_t next = model->NextOffsets().at("events/0");
+  // Every record the consumer handed out was applied before Stop returned (a decoded batch
+  // waiting at the stop included), and every applied event's prediction was delivered.
+  EXPECT_EQ(cluster_.ReadPosition("events", 0), next);
   EXPECT_EQ(Count("predictions"), static_cast<std::size_t>(next));
   EXPECT_EQ(model->Info().labeled, static_cast<std::uint64_t>(next));
   KafkaPipeline pipeline(options, ModelOptions(), model, FakeFactory(&cluster_), nullptr, &env_);
