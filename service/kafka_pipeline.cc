@@ -387,14 +387,13 @@ struct PolledBatch {
   KafkaRecordBatch records;
   std::vector<features::DecodedEvent> events;    // [i]: records[i]'s event
   std::vector<features::DecodeStatus> statuses;  // [i]: how records[i] decoded
-  std::size_t event_count = 0;                   // records not of the labels topic
 };
 
-void CountEvents(const std::string& labels_topic, PolledBatch* batch) {
-  batch->event_count = 0;
-  for (const KafkaRecord& rec : batch->records) {
-    if (rec.topic != labels_topic) ++batch->event_count;
-  }
+// The records of `batch` not of `labels_topic`.
+std::size_t CountEvents(const std::string& labels_topic, const KafkaRecordBatch& batch) {
+  return static_cast<std::size_t>(
+      std::count_if(batch.begin(), batch.end(),
+                    [&](const KafkaRecord& rec) { return rec.topic != labels_topic; }));
 }
 
 // Decodes every record of `batch` that is not of `labels_topic` into batch->events.
@@ -1176,23 +1175,20 @@ void KafkaPipeline::Run() {
     }
     backoff = options_.backoff_min_seconds;
     if (!incoming.records.empty()) connected_.store(true, std::memory_order_release);
-    CountEvents(mo.labels_topic, &incoming);
-    const bool aside =
-        m.worker != nullptr && incoming.event_count >= KafkaOptions::kDecodeAheadMinEvents;
-    if (ready == nullptr && !aside) {
-      // Nothing to overlap with: decoded and applied at once.
-      DecodeEvents(*m.decoders, mo.labels_topic, &incoming);
-      apply(incoming);
+    const bool aside = m.worker != nullptr && CountEvents(mo.labels_topic, incoming.records) >=
+                                                  KafkaOptions::kDecodeAheadMinEvents;
+    if (aside) {
+      m.worker->Submit(&incoming);
     } else {
-      if (aside) {
-        m.worker->Submit(&incoming);
-      } else {
-        DecodeEvents(*m.decoders, mo.labels_topic, &incoming);
-      }
-      // Without a batch ready (the first large poll after a quiet spell), the consume thread
-      // just waits for the decoding: the next round overlaps.
-      if (ready != nullptr) apply(*ready);
-      if (aside) m.worker->Wait();
+      DecodeEvents(*m.decoders, mo.labels_topic, &incoming);
+    }
+    // Without a batch ready (the first large poll after a quiet spell), the consume thread
+    // just waits for the decoding: the next round overlaps.
+    if (ready != nullptr) apply(*ready);
+    if (aside) m.worker->Wait();
+    if (ready == nullptr && !aside) {
+      apply(incoming);  // decoded inline with nothing to overlap with: applied at once
+    } else {
       m.ready_to_apply = !incoming.records.empty();
       if (m.ready_to_apply) m.incoming = 1 - m.incoming;
     }
