@@ -343,6 +343,13 @@ EOF
 )"
 fi
 
+# Events/s (middle 80%) of pair run $1 from its samples; its rate JSON goes to results/$1.json.
+pair_run_rate() {
+  "${helper[@]}" rate --samples "$results/$1-samples.txt" --events "$events" >"$results/$1.json"
+  "$python" -c 'import json, sys; print(round(json.load(open(sys.argv[1]))["events_per_second_middle_80"]))' \
+    "$results/$1.json"
+}
+
 # 4b. The same throughput runs with and without a monitoring load (--scrape-pairs).
 scrape_summary=""
 for pair in $(seq "$scrape_pairs"); do
@@ -364,9 +371,7 @@ for pair in $(seq "$scrape_pairs"); do
       wait "$scraper_pid" || true
     fi
     stop_server
-    "${helper[@]}" rate --samples "$results/$run-samples.txt" --events "$events" \
-      >"$results/$run.json"
-    rate_now="$("$python" -c 'import json, sys; print(round(json.load(open(sys.argv[1]))["events_per_second_middle_80"]))' "$results/$run.json")"
+    rate_now="$(pair_run_rate "$run")"
     if ((with_scraper)); then
       scrape_summary+="| $pair | $without | $rate_now | $("$python" -c "print(f'{$rate_now / $without:.3f}')") | $("$python" -c 'import json, sys
 s = json.load(open(sys.argv[1]))
@@ -391,9 +396,7 @@ for pair in $(seq "$decode_pairs"); do
     wait_for_predictions "d$pair$decode_thread" "$results/$run-samples.txt" "$events"
     thread_cpu >"$results/threads-$run.txt"
     stop_server
-    "${helper[@]}" rate --samples "$results/$run-samples.txt" --events "$events" \
-      >"$results/$run.json"
-    rate_now="$("$python" -c 'import json, sys; print(round(json.load(open(sys.argv[1]))["events_per_second_middle_80"]))' "$results/$run.json")"
+    rate_now="$(pair_run_rate "$run")"
     busiest="$(head -2 "$results/threads-$run.txt" | awk '{ printf "%s%s %.2f s", sep, $1, $2; sep = ", " }')"
     if [[ "$decode_thread" == true ]]; then
       decode_summary+="| $pair | $inline_rate | $rate_now | $("$python" -c "print(f'{$rate_now / $inline_rate:.3f}')") | $inline_threads | $busiest |"$'\n'
