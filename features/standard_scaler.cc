@@ -1,8 +1,146 @@
 #include "features/standard_scaler.h"
 
 #include <cmath>
+#include <cstring>
 
 namespace riffle::features {
+namespace {
+
+using learners::FeatureIndex;
+
+// Four doubles operated on together (a GCC vector extension): two SSE2 instructions per
+// operation in the default build, one AVX instruction in the AVX2 clones below. Division and
+// square root of a vector round each lane exactly as the scalar instructions do (and neither
+// clone enables FMA contraction), so a block of four gives the same bits as four scalar steps.
+//
+// Why: the scaler is bound by its divisions. A labeled row costs, per feature, two divisions
+// and a square root to learn plus one division per transform (before predicting and after
+// learning). On this project's Zen 4 machines a scalar division takes about 1.3 ns, a lane of
+// an SSE2 division 0.45 ns and of an AVX one 0.23 ns.
+//
+// Vectors are built from scalars in one expression and stored whole or lane by constant lane:
+// filling them lane by lane in a loop goes through the stack, and the wide reload of four
+// narrow stores stalls (no store forwarding), which costs more than the divisions save.
+using Lanes = double __attribute__((vector_size(4 * sizeof(double))));
+using HalfLanes = double __attribute__((vector_size(2 * sizeof(double))));
+constexpr std::size_t kLanes = 4;
+
+// The statistics as the block functions below take them (free functions, so that the loader
+// picks the AVX2 clones once, through an ifunc). Scaling reads only `means` and `stddevs`.
+struct Stats {
+  std::uint64_t* counts;
+  double* means;
+  double* vars;
+  double* stddevs;
+  std::size_t size;
+};
+struct ScaleStats {
+  const double* means;
+  const double* stddevs;
+  std::size_t size;
+};
+
+// Welford's update, written as River writes it so both give the same numbers.
+inline void UpdateOne(const Stats& s, FeatureIndex j, double v) {
+  const double n = static_cast<double>(++s.counts[j]);
+  const double old_mean = s.means[j];
+  s.means[j] += (v - old_mean) / n;
+  s.vars[j] += ((v - old_mean) * (v - s.means[j]) - s.vars[j]) / n;
+  s.stddevs[j] = std::sqrt(s.vars[j]);
+}
+
+// A feature never learned, or whose variance is 0, scales to 0.
+inline double ScaleOne(const ScaleStats& s, FeatureIndex j, double v) {
+  const double stddev = j < s.size ? s.stddevs[j] : 0.0;
+  return stddev > 0 ? (v - s.means[j]) / stddev : 0.0;
+}
+
+// True if two of the four indices are equal. Such a block is done one feature at a time, so
+// that the second occurrence sees the first one's update, as in a scalar pass.
+inline bool HasRepeat(const FeatureIndex* j) {
+  return j[0] == j[1] || j[0] == j[2] || j[0] == j[3] || j[1] == j[2] || j[1] == j[3] ||
+         j[2] == j[3];
+}
+
+// out[k] = x[k] scaled with the current statistics, for k < n. In place (out == x) is allowed:
+// each block reads its x before writing its out.
+[[gnu::target_clones("avx2", "default")]] void ScaleAll(const ScaleStats& s,
+                                                        const FeatureIndex* idx, const double* x,
+                                                        std::size_t n, double* out) {
+  const Lanes zero = {0.0, 0.0, 0.0, 0.0};
+  std::size_t k = 0;
+  for (; k + kLanes <= n; k += kLanes) {
+    const FeatureIndex* j = idx + k;
+    if (j[0] >= s.size || j[1] >= s.size || j[2] >= s.size || j[3] >= s.size) {
+      for (std::size_t l = k; l < k + kLanes; ++l) out[l] = ScaleOne(s, idx[l], x[l]);
+      continue;
+    }
+    Lanes v;
+    std::memcpy(&v, x + k, sizeof(v));
+    const Lanes mean = {s.means[j[0]], s.means[j[1]], s.means[j[2]], s.means[j[3]]};
+    const Lanes stddev = {s.stddevs[j[0]], s.stddevs[j[1]], s.stddevs[j[2]], s.stddevs[j[3]]};
+    // Lanes whose stddev is 0 divide by 0 and are then replaced by 0 (no trap: default FP
+    // environment).
+    const Lanes scaled = stddev > zero ? (v - mean) / stddev : zero;
+    std::memcpy(out + k, &scaled, sizeof(scaled));
+  }
+  for (; k < n; ++k) out[k] = ScaleOne(s, idx[k], x[k]);
+}
+
+// For k < n in order: updates the statistics of idx[k] with x[k], then sets out[k] to x[k]
+// scaled with the updated statistics. Every index must be < s.size.
+[[gnu::target_clones("avx2", "default")]] void LearnAndScaleAll(const Stats& s,
+                                                                const FeatureIndex* idx,
+                                                                const double* x, std::size_t n,
+                                                                double* out) {
+  const ScaleStats scale{s.means, s.stddevs, s.size};
+  const Lanes zero = {0.0, 0.0, 0.0, 0.0};
+  std::size_t k = 0;
+  for (; k + kLanes <= n; k += kLanes) {
+    const FeatureIndex* j = idx + k;
+    if (HasRepeat(j)) {
+      for (std::size_t l = k; l < k + kLanes; ++l) {
+        UpdateOne(s, idx[l], x[l]);
+        out[l] = ScaleOne(scale, idx[l], x[l]);
+      }
+      continue;
+    }
+    Lanes v;
+    std::memcpy(&v, x + k, sizeof(v));
+    const Lanes n_seen = {
+        static_cast<double>(++s.counts[j[0]]), static_cast<double>(++s.counts[j[1]]),
+        static_cast<double>(++s.counts[j[2]]), static_cast<double>(++s.counts[j[3]])};
+    const Lanes old_mean = {s.means[j[0]], s.means[j[1]], s.means[j[2]], s.means[j[3]]};
+    const Lanes old_var = {s.vars[j[0]], s.vars[j[1]], s.vars[j[2]], s.vars[j[3]]};
+    // The same expressions as UpdateOne, lane by lane.
+    const Lanes mean = old_mean + (v - old_mean) / n_seen;
+    const Lanes var = old_var + ((v - old_mean) * (v - mean) - old_var) / n_seen;
+    // No generic vector square root: two SSE2 ones (VEX-encoded in the AVX2 clone).
+    const HalfLanes low = __builtin_ia32_sqrtpd(HalfLanes{var[0], var[1]});
+    const HalfLanes high = __builtin_ia32_sqrtpd(HalfLanes{var[2], var[3]});
+    const Lanes stddev = {low[0], low[1], high[0], high[1]};
+    const Lanes scaled = stddev > zero ? (v - mean) / stddev : zero;
+    s.means[j[0]] = mean[0];
+    s.means[j[1]] = mean[1];
+    s.means[j[2]] = mean[2];
+    s.means[j[3]] = mean[3];
+    s.vars[j[0]] = var[0];
+    s.vars[j[1]] = var[1];
+    s.vars[j[2]] = var[2];
+    s.vars[j[3]] = var[3];
+    s.stddevs[j[0]] = low[0];
+    s.stddevs[j[1]] = low[1];
+    s.stddevs[j[2]] = high[0];
+    s.stddevs[j[3]] = high[1];
+    std::memcpy(out + k, &scaled, sizeof(scaled));
+  }
+  for (; k < n; ++k) {
+    UpdateOne(s, idx[k], x[k]);
+    out[k] = ScaleOne(scale, idx[k], x[k]);
+  }
+}
+
+}  // namespace
 
 void StandardScaler::Grow(learners::FeatureIndex extent) {
   if (extent <= counts_.size()) return;
@@ -12,44 +150,31 @@ void StandardScaler::Grow(learners::FeatureIndex extent) {
   stddevs_.resize(extent, 0.0);
 }
 
-// Welford's update, written as River writes it so both give the same numbers.
-void StandardScaler::Update(learners::FeatureIndex j, double v) {
-  const double n = static_cast<double>(++counts_[j]);
-  const double old_mean = means_[j];
-  means_[j] += (v - old_mean) / n;
-  vars_[j] += ((v - old_mean) * (v - means_[j]) - vars_[j]) / n;
-  stddevs_[j] = std::sqrt(vars_[j]);
-}
-
-double StandardScaler::Scale(learners::FeatureIndex j, double v) const {
-  const double stddev = j < stddevs_.size() ? stddevs_[j] : 0.0;
-  return stddev > 0 ? (v - means_[j]) / stddev : 0.0;
-}
-
 void StandardScaler::LearnOne(const learners::FeatureVector& x) {
   Grow(x.Extent());
-  for (std::size_t k = 0; k < x.size(); ++k) Update(x.index(k), x.value(k));
+  const Stats s{counts_.data(), means_.data(), vars_.data(), stddevs_.data(), counts_.size()};
+  for (std::size_t k = 0; k < x.size(); ++k) UpdateOne(s, x.index(k), x.value(k));
 }
 
 void StandardScaler::TransformInPlace(learners::FeatureVector* x) const {
-  for (std::size_t k = 0; k < x->size(); ++k) {
-    x->mutable_value(k) = Scale(x->index(k), x->value(k));
-  }
+  const std::span<double> values = x->mutable_values();
+  ScaleAll({means_.data(), stddevs_.data(), stddevs_.size()}, x->indices().data(), values.data(),
+           x->size(), values.data());
 }
 
 void StandardScaler::AppendTransformed(const learners::FeatureVector& x,
                                        learners::FeatureVector* out) const {
-  for (std::size_t k = 0; k < x.size(); ++k) out->Add(x.index(k), Scale(x.index(k), x.value(k)));
+  const std::span<double> scaled = out->AppendIndicesOf(x);
+  ScaleAll({means_.data(), stddevs_.data(), stddevs_.size()}, x.indices().data(), x.values().data(),
+           x.size(), scaled.data());
 }
 
 void StandardScaler::LearnAndAppendTransformed(const learners::FeatureVector& x,
                                                learners::FeatureVector* out) {
   Grow(x.Extent());
-  for (std::size_t k = 0; k < x.size(); ++k) {
-    const learners::FeatureIndex j = x.index(k);
-    Update(j, x.value(k));
-    out->Add(j, Scale(j, x.value(k)));
-  }
+  const std::span<double> scaled = out->AppendIndicesOf(x);
+  const Stats s{counts_.data(), means_.data(), vars_.data(), stddevs_.data(), counts_.size()};
+  LearnAndScaleAll(s, x.indices().data(), x.values().data(), x.size(), scaled.data());
 }
 
 void StandardScaler::RecomputeStddevs() {

@@ -63,8 +63,6 @@ class StandardScaler {
 
  private:
   void Grow(learners::FeatureIndex extent);
-  void Update(learners::FeatureIndex j, double v);
-  double Scale(learners::FeatureIndex j, double v) const;
   void RecomputeStddevs();
 
   std::vector<std::uint64_t> counts_;

@@ -51,11 +51,23 @@ class FeatureVector {
     if (other.extent_ > extent_) extent_ = other.extent_;
   }
 
+  // Appends `other`'s indices (which must not already be present) with values 0 and returns
+  // the appended values for the caller to fill, valid until the vector changes. Lets a
+  // transform write a whole block of values at once.
+  std::span<double> AppendIndicesOf(const FeatureVector& other) {
+    const std::size_t start = indices_.size();
+    indices_.insert(indices_.end(), other.indices_.begin(), other.indices_.end());
+    values_.resize(indices_.size(), 0.0);
+    if (other.extent_ > extent_) extent_ = other.extent_;
+    return std::span<double>(values_).subspan(start);
+  }
+
   std::size_t size() const { return indices_.size(); }
   bool empty() const { return indices_.empty(); }
   FeatureIndex index(std::size_t k) const { return indices_[k]; }
   double value(std::size_t k) const { return values_[k]; }
   double& mutable_value(std::size_t k) { return values_[k]; }
+  std::span<double> mutable_values() { return values_; }
   std::span<const FeatureIndex> indices() const { return indices_; }
   std::span<const double> values() const { return values_; }
 

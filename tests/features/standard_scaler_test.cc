@@ -2,8 +2,10 @@
 
 #include <gtest/gtest.h>
 
+#include <bit>
 #include <cereal/archives/portable_binary.hpp>
 #include <cmath>
+#include <cstdint>
 #include <random>
 #include <sstream>
 
@@ -72,6 +74,90 @@ TEST(StandardScalerTest, MissingFeaturesDoNotCount) {
   EXPECT_EQ(s.Count(0), 2u);
   EXPECT_EQ(s.Count(1), 1u);
   EXPECT_DOUBLE_EQ(s.Mean(1), 10.0);
+}
+
+// River's StandardScaler, one feature at a time, as the reference the scaler's four-lane blocks
+// must reproduce bit for bit.
+struct ReferenceScaler {
+  std::vector<double> counts, means, vars;
+
+  void Grow(learners::FeatureIndex j) {
+    if (j >= counts.size()) {
+      counts.resize(j + 1, 0.0);
+      means.resize(j + 1, 0.0);
+      vars.resize(j + 1, 0.0);
+    }
+  }
+  void Learn(learners::FeatureIndex j, double v) {
+    Grow(j);
+    counts[j] += 1;
+    const double old_mean = means[j];
+    means[j] += (v - old_mean) / counts[j];
+    vars[j] += ((v - old_mean) * (v - means[j]) - vars[j]) / counts[j];
+  }
+  double Scale(learners::FeatureIndex j, double v) const {
+    if (j >= vars.size()) return 0.0;
+    const double stddev = std::sqrt(vars[j]);
+    return stddev > 0 ? (v - means[j]) / stddev : 0.0;
+  }
+};
+
+std::uint64_t Bits(double v) { return std::bit_cast<std::uint64_t>(v); }
+
+// Vectors of 0 to 13 features (whole blocks of four and tails), indices drawn from 0..11 so
+// that repeats within a block are common, values on very different scales, one constant
+// feature (variance 0), and transforms that include indices never learned.
+TEST(StandardScalerTest, BlocksOfFourGiveTheBitsOfOneFeatureAtATime) {
+  StandardScaler s;
+  ReferenceScaler ref;
+  std::mt19937 rng(17);
+  std::uniform_int_distribution<int> length(0, 13);
+  std::uniform_int_distribution<learners::FeatureIndex> index(0, 11);
+  std::normal_distribution<double> normal(0.0, 1.0);
+  const auto value = [&](learners::FeatureIndex j) {
+    if (j == 5) return 2.5;  // constant: scales to 0 for ever
+    return normal(rng) * std::pow(10.0, static_cast<double>(j) - 4.0) + static_cast<double>(j);
+  };
+  for (int row = 0; row < 4000; ++row) {
+    FeatureVector x;
+    const int n = length(rng);
+    for (int k = 0; k < n; ++k) {
+      const learners::FeatureIndex j = index(rng);
+      x.Add(j, value(j));
+    }
+    // Transform before learning, with indices up to 15 (some never learned).
+    FeatureVector unseen = x;
+    unseen.Add(12 + static_cast<learners::FeatureIndex>(row % 4), 1.0);
+    FeatureVector predicted;
+    s.AppendTransformed(unseen, &predicted);
+    ASSERT_EQ(predicted.size(), unseen.size());
+    for (std::size_t k = 0; k < unseen.size(); ++k) {
+      ASSERT_EQ(predicted.index(k), unseen.index(k));
+      ASSERT_EQ(Bits(predicted.value(k)), Bits(ref.Scale(unseen.index(k), unseen.value(k))))
+          << "row " << row << " feature " << k;
+    }
+    FeatureVector in_place = unseen;
+    s.TransformInPlace(&in_place);
+    for (std::size_t k = 0; k < unseen.size(); ++k) {
+      ASSERT_EQ(Bits(in_place.value(k)), Bits(predicted.value(k)));
+    }
+    // Learn, then scale with the updated statistics, feature by feature.
+    FeatureVector learned;
+    learned.Add(100, 7.0);  // appended after what is already there
+    s.LearnAndAppendTransformed(x, &learned);
+    ASSERT_EQ(learned.size(), x.size() + 1);
+    for (std::size_t k = 0; k < x.size(); ++k) {
+      ref.Learn(x.index(k), x.value(k));
+      ASSERT_EQ(Bits(learned.value(k + 1)), Bits(ref.Scale(x.index(k), x.value(k))))
+          << "row " << row << " feature " << k;
+    }
+  }
+  for (learners::FeatureIndex j = 0; j < 12; ++j) {
+    EXPECT_EQ(s.Count(j), static_cast<std::uint64_t>(ref.counts[j]));
+    EXPECT_EQ(Bits(s.Mean(j)), Bits(ref.means[j])) << j;
+    EXPECT_EQ(Bits(s.Variance(j)), Bits(ref.vars[j])) << j;
+  }
+  EXPECT_EQ(s.Variance(5), 0.0);
 }
 
 TEST(StandardScalerTest, SaveLoadRoundTripIsBitIdentical) {
