@@ -35,37 +35,6 @@ double Ratio(double num, double den) { return den > 0.0 ? std::clamp(num / den, 
 
 double HarmonicMean(double p, double r) { return p + r > 0.0 ? 2.0 * p * r / (p + r) : 0.0; }
 
-// Fenwick (binary indexed) tree over bins 0..n-1 stored 0-based: node j (1-based) lives at
-// tree[j - 1] and holds the weight of bins [j - lowbit(j), j). Because n is a power of two,
-// the last node holds the total.
-void FenwickAdd(std::vector<double>& tree, std::uint32_t bin, double delta) {
-  for (std::size_t j = std::size_t{bin} + 1; j <= tree.size(); j += j & (~j + 1)) {
-    tree[j - 1] += delta;
-  }
-}
-
-// Weight of bins [0, end).
-double FenwickPrefix(const std::vector<double>& tree, std::size_t end) {
-  double sum = 0.0;
-  for (std::size_t j = end; j > 0; j &= j - 1) sum += tree[j - 1];
-  return sum;
-}
-
-// Weight of the single bin `bin`: node bin+1 minus the nodes it covers below it. The loop runs
-// once per trailing one-bit of `bin`, about once on average.
-double FenwickPoint(const std::vector<double>& tree, std::uint32_t bin) {
-  const std::size_t node = std::size_t{bin} + 1;
-  double value = tree[node - 1];
-  const std::size_t stop = node & (node - 1);
-  for (std::size_t j = node - 1; j > stop; j &= j - 1) value -= tree[j - 1];
-  return value;
-}
-
-// prefix(bin) + at(bin) / 2: the weight strictly below `bin` plus half the weight in it.
-double BelowPlusHalfAt(const std::vector<double>& tree, std::uint32_t bin) {
-  return FenwickPrefix(tree, bin) + 0.5 * FenwickPoint(tree, bin);
-}
-
 bool AllFiniteNonNegative(const std::vector<double>& values) {
   return std::all_of(values.begin(), values.end(),
                      [](double v) { return std::isfinite(v) && v >= 0.0; });
@@ -86,13 +55,25 @@ void CheckLoad(bool ok, std::string_view message) {
   if (!ok) throw cereal::Exception(std::string(message));
 }
 
-std::vector<std::uint32_t> NonZeroNodes(const std::vector<double>& tree) {
-  std::vector<std::uint32_t> nodes;
-  for (std::size_t i = 0; i < tree.size(); ++i) {
-    // By bit pattern, so that a -0.0 node is written and the round trip is bit-exact.
-    if (std::bit_cast<std::uint64_t>(tree[i]) != 0) nodes.push_back(static_cast<std::uint32_t>(i));
+std::vector<std::uint32_t> NonZeroEntries(const std::vector<double>& values) {
+  std::vector<std::uint32_t> nonzero;
+  for (std::size_t i = 0; i < values.size(); ++i) {
+    // By bit pattern, so that a -0.0 entry is written and the round trip is bit-exact.
+    if (std::bit_cast<std::uint64_t>(values[i]) != 0) {
+      nonzero.push_back(static_cast<std::uint32_t>(i));
+    }
   }
-  return nodes;
+  return nonzero;
+}
+
+void FenwickToBins(std::vector<double>* tree) {
+  // Going down from the last node, each node minus the nodes it covers below it (read before
+  // they are themselves turned into bins) is the weight of its own bin.
+  std::vector<double>& t = *tree;
+  for (std::size_t node = t.size(); node > 0; --node) {
+    const std::size_t stop = node & (node - 1);
+    for (std::size_t j = node - 1; j > stop; j &= j - 1) t[node - 1] -= t[j - 1];
+  }
 }
 
 }  // namespace metrics_internal
@@ -254,32 +235,19 @@ std::uint32_t BinaryRocAuc::Bin(double score) {
   return static_cast<std::uint32_t>(score * static_cast<double>(kNumBins));
 }
 
-double BinaryRocAuc::PositiveConcordance(const std::vector<double>& negatives, std::uint32_t bin) {
-  return BelowPlusHalfAt(negatives, bin);
-}
-
-double BinaryRocAuc::NegativeConcordance(const std::vector<double>& positives, std::uint32_t bin) {
-  // above + at / 2 = total - (below + at / 2), with the total read from the tree itself (its
-  // last node) so that it matches the prefix.
-  const double total = positives.back();
-  return std::max(0.0, total - BelowPlusHalfAt(positives, bin));
-}
-
 void BinaryRocAuc::Add(double score, bool positive, double weight) {
   assert(IsValidWeight(weight));
-  if (positive_tree_.empty()) {
-    positive_tree_.assign(kNumBins, 0.0);
-    negative_tree_.assign(kNumBins, 0.0);
+  if (positive_bins_.empty()) {
+    positive_bins_.assign(kNumBins, 0.0);
+    negative_bins_.assign(kNumBins, 0.0);
   }
   const std::uint32_t bin = Bin(score);
   if (positive) {
-    concordance_ += weight * PositiveConcordance(negative_tree_, bin);
-    FenwickAdd(positive_tree_, bin, weight);
+    positive_bins_[bin] += weight;
     positive_weight_ += weight;
     ++positive_count_;
   } else {
-    concordance_ += weight * NegativeConcordance(positive_tree_, bin);
-    FenwickAdd(negative_tree_, bin, weight);
+    negative_bins_[bin] += weight;
     negative_weight_ += weight;
     ++negative_count_;
   }
@@ -287,25 +255,19 @@ void BinaryRocAuc::Add(double score, bool positive, double weight) {
 
 void BinaryRocAuc::Remove(double score, bool positive, double weight) {
   assert(IsValidWeight(weight));
-  assert(!positive_tree_.empty());
-  const std::uint32_t bin = Bin(score);
-  std::vector<double>& own_tree = positive ? positive_tree_ : negative_tree_;
-  const std::vector<double>& other_tree = positive ? negative_tree_ : positive_tree_;
+  assert(!positive_bins_.empty());
+  std::vector<double>& own_bins = positive ? positive_bins_ : negative_bins_;
   double& own_weight = positive ? positive_weight_ : negative_weight_;
   std::uint64_t& own_count = positive ? positive_count_ : negative_count_;
   Subtract(weight, &own_weight, &own_count);
   if (own_count == 0) {
-    // The last example of its class: no pairs remain. Zeroing the tree (64K doubles, a few
-    // microseconds) rather than subtracting clears any rounding residue in its nodes and in C;
-    // it happens at most once per example of the class that emptied.
-    std::fill(own_tree.begin(), own_tree.end(), 0.0);
-    concordance_ = 0.0;
+    // The last example of its class. Zeroing the bins (64K doubles, a few microseconds) rather
+    // than subtracting clears any rounding residue; it happens at most once per example of the
+    // class that emptied.
+    std::fill(own_bins.begin(), own_bins.end(), 0.0);
     return;
   }
-  FenwickAdd(own_tree, bin, -weight);
-  const double per_weight =
-      positive ? PositiveConcordance(other_tree, bin) : NegativeConcordance(other_tree, bin);
-  concordance_ = std::max(0.0, concordance_ - weight * per_weight);
+  own_bins[Bin(score)] -= weight;
 }
 
 double BinaryRocAuc::Value() const {
@@ -313,33 +275,40 @@ double BinaryRocAuc::Value() const {
   if (positive_count_ == 0 || negative_count_ == 0 || !(pairs > 0.0)) {
     return std::numeric_limits<double>::quiet_NaN();
   }
-  return std::clamp(concordance_ / pairs, 0.0, 1.0);
+  // Concordant weight: each positive against the negatives below its bin, plus half those in
+  // it (see the class comment).
+  double negatives_below = 0.0;
+  double concordance = 0.0;
+  for (std::size_t b = 0; b < kNumBins; ++b) {
+    const double negatives_at = negative_bins_[b];
+    concordance += positive_bins_[b] * (negatives_below + 0.5 * negatives_at);
+    negatives_below += negatives_at;
+  }
+  return std::clamp(concordance / pairs, 0.0, 1.0);
 }
 
 std::size_t BinaryRocAuc::MemoryBytes() const {
-  return (positive_tree_.capacity() + negative_tree_.capacity()) * sizeof(double);
+  return (positive_bins_.capacity() + negative_bins_.capacity()) * sizeof(double);
 }
 
 void BinaryRocAuc::CheckLoaded() const {
   using metrics_internal::CheckLoad;
-  CheckLoad(positive_tree_.size() == negative_tree_.size(),
-            "BinaryRocAuc: trees allocated differently");
+  CheckLoad(positive_bins_.size() == negative_bins_.size(),
+            "BinaryRocAuc: bins allocated differently");
   CheckLoad(std::isfinite(positive_weight_) && positive_weight_ >= 0.0 &&
-                std::isfinite(negative_weight_) && negative_weight_ >= 0.0 &&
-                std::isfinite(concordance_) && concordance_ >= 0.0,
+                std::isfinite(negative_weight_) && negative_weight_ >= 0.0,
             "BinaryRocAuc: sums must be finite and non-negative");
   CheckLoad((positive_count_ > 0 || positive_weight_ == 0.0) &&
-                (negative_count_ > 0 || negative_weight_ == 0.0) &&
-                ((positive_count_ > 0 && negative_count_ > 0) || concordance_ == 0.0),
+                (negative_count_ > 0 || negative_weight_ == 0.0),
             "BinaryRocAuc: weight without examples");
-  CheckLoad(!positive_tree_.empty() || (positive_count_ == 0 && negative_count_ == 0),
-            "BinaryRocAuc: examples without trees");
-  // Fenwick nodes hold sums of weights but may carry rounding residue of either sign, so only
-  // finiteness is required.
+  CheckLoad(!positive_bins_.empty() || (positive_count_ == 0 && negative_count_ == 0),
+            "BinaryRocAuc: examples without bins");
+  // Bins hold sums of weights but may carry rounding residue of either sign after removals, so
+  // only finiteness is required.
   const auto finite = [](double v) { return std::isfinite(v); };
-  CheckLoad(std::all_of(positive_tree_.begin(), positive_tree_.end(), finite) &&
-                std::all_of(negative_tree_.begin(), negative_tree_.end(), finite),
-            "BinaryRocAuc: non-finite tree node");
+  CheckLoad(std::all_of(positive_bins_.begin(), positive_bins_.end(), finite) &&
+                std::all_of(negative_bins_.begin(), negative_bins_.end(), finite),
+            "BinaryRocAuc: non-finite bin");
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -159,7 +159,7 @@ class ConfusionMatrix {
   std::uint64_t correct_count_ = 0;
 };
 
-// Weighted ROC AUC of a binary problem, updated and downdated in O(log B).
+// Weighted ROC AUC of a binary problem: O(1) to add or remove an example, O(B) to read.
 //
 // AUC is the probability that a random positive scores above a random negative, ties counting
 // one half (the Mann-Whitney U statistic divided by P * N; with weights, each pair counts
@@ -168,14 +168,16 @@ class ConfusionMatrix {
 // exact AUC of the quantized scores, and differs from the AUC of the raw scores only through
 // pairs closer than 1/65536, each of which is off by at most one half.
 //
-// State: one Fenwick tree of weights per bin for each class and the running concordant weight
-// C = sum over (pos, neg) pairs of w_pos * w_neg * [1 if bin_pos > bin_neg, 1/2 if equal].
-// Adding a positive in bin b adds w * (negatives below b + 1/2 * negatives in b) to C; adding a
-// negative adds w * (positives above b + 1/2 * positives in b); removal subtracts the same
-// quantity computed against the current contents. AUC = C / (P * N).
+// State: the weight in each bin, per class. Value() sums, over the bins b in ascending order,
+// w_pos(b) * (negative weight below b + 1/2 * w_neg(b)), and divides by P * N. Examples are
+// added and removed on every prediction (twice per example with a rolling window) but the
+// value is read when metrics are reported, so updates are one write and reads a pass over
+// 2 * 2^16 doubles (tens of microseconds). Version 1 archives kept Fenwick trees and a running
+// concordant weight (O(log B) per update, about a fifth of `riffle eval`'s model thread); they
+// load as bins.
 //
-// Memory: the two trees (2 * 65536 doubles = 1 MiB) are allocated by the first Add() and kept
-// from then on. Before that the object holds no heap memory.
+// Memory: the two histograms (2 * 65536 doubles = 1 MiB) are allocated by the first Add() and
+// kept from then on. Before that the object holds no heap memory.
 class BinaryRocAuc {
  public:
   static constexpr int kBinBits = 16;
@@ -192,7 +194,7 @@ class BinaryRocAuc {
   // Removes an example previously added with the same arguments (debug-asserted).
   void Remove(double score, bool positive, double weight = 1.0);
 
-  // AUC in [0, 1]; NaN while there is no positive or no negative example.
+  // AUC in [0, 1]; NaN while there is no positive or no negative example. O(B).
   double Value() const;
 
   double PositiveWeight() const { return positive_weight_; }
@@ -209,31 +211,24 @@ class BinaryRocAuc {
   void load(Archive& archive, std::uint32_t version);
 
  private:
-  // How a Fenwick tree is written: not allocated, all nodes, or only the non-zero nodes
-  // (smaller for short streams; the encoding with fewer bytes is chosen).
-  enum TreeEncoding : std::uint8_t { kTreeAbsent = 0, kTreeDense = 1, kTreeSparse = 2 };
-
-  // Concordant weight per unit weight of one example in `bin` against the other class's tree:
-  // for a positive, negative weight below `bin` + 1/2 negative weight in it; for a negative,
-  // positive weight above `bin` + 1/2 positive weight in it.
-  static double PositiveConcordance(const std::vector<double>& negatives, std::uint32_t bin);
-  static double NegativeConcordance(const std::vector<double>& positives, std::uint32_t bin);
+  // How a histogram (version 2) or a Fenwick tree (version 1) is written: not allocated, all
+  // entries, or only the non-zero ones (smaller for short streams; the encoding with fewer
+  // bytes is chosen).
+  enum BinsEncoding : std::uint8_t { kBinsAbsent = 0, kBinsDense = 1, kBinsSparse = 2 };
 
   template <class Archive>
-  static void SaveTree(Archive& archive, const std::vector<double>& tree);
+  static void SaveBins(Archive& archive, const std::vector<double>& bins);
   template <class Archive>
-  static void LoadTree(Archive& archive, std::vector<double>* tree);
+  static void LoadBins(Archive& archive, std::vector<double>* bins);
   void CheckLoaded() const;
 
-  // Fenwick trees over kNumBins bins (0-based), empty until the first Add().
-  std::vector<double> positive_tree_;
-  std::vector<double> negative_tree_;
+  // Weight per bin (kNumBins entries), empty until the first Add().
+  std::vector<double> positive_bins_;
+  std::vector<double> negative_bins_;
   double positive_weight_ = 0.0;
   double negative_weight_ = 0.0;
   std::uint64_t positive_count_ = 0;
   std::uint64_t negative_count_ = 0;
-  // Concordant pair weight C (see the class comment).
-  double concordance_ = 0.0;
 };
 
 // All metrics over one population of scored examples (all of them, or a rolling window),
@@ -362,8 +357,12 @@ namespace metrics_internal {
 void CheckVersion(std::uint32_t version, std::string_view type);
 // Throws cereal::Exception with `message` if `ok` is false.
 void CheckLoad(bool ok, std::string_view message);
-// Indices of the nodes of `tree` whose bit pattern is not +0.0, ascending.
-std::vector<std::uint32_t> NonZeroNodes(const std::vector<double>& tree);
+// Indices of the entries of `values` whose bit pattern is not +0.0, ascending.
+std::vector<std::uint32_t> NonZeroEntries(const std::vector<double>& values);
+// Turns a Fenwick tree over a power-of-two number of bins, stored 0-based (node j, 1-based,
+// at [j - 1] holds the weight of bins [j - lowbit(j), j)), into the weight of each bin, in
+// place. For BinaryRocAuc archives of version 1.
+void FenwickToBins(std::vector<double>* tree);
 
 }  // namespace metrics_internal
 
@@ -404,70 +403,80 @@ void ConfusionMatrix::load(Archive& archive, std::uint32_t version) {
 }
 
 template <class Archive>
-void BinaryRocAuc::SaveTree(Archive& archive, const std::vector<double>& tree) {
-  if (tree.empty()) {
-    archive(static_cast<std::uint8_t>(kTreeAbsent));
+void BinaryRocAuc::SaveBins(Archive& archive, const std::vector<double>& bins) {
+  if (bins.empty()) {
+    archive(static_cast<std::uint8_t>(kBinsAbsent));
     return;
   }
-  std::vector<std::uint32_t> nodes = metrics_internal::NonZeroNodes(tree);
-  // Sparse costs 4 + 8 bytes per non-zero node, dense 8 bytes per node.
-  if (nodes.size() * 12 >= tree.size() * 8) {
-    archive(static_cast<std::uint8_t>(kTreeDense), tree);
+  std::vector<std::uint32_t> nonzero = metrics_internal::NonZeroEntries(bins);
+  // Sparse costs 4 + 8 bytes per non-zero bin, dense 8 bytes per bin.
+  if (nonzero.size() * 12 >= bins.size() * 8) {
+    archive(static_cast<std::uint8_t>(kBinsDense), bins);
     return;
   }
   std::vector<double> values;
-  values.reserve(nodes.size());
-  for (std::uint32_t node : nodes) values.push_back(tree[node]);
-  archive(static_cast<std::uint8_t>(kTreeSparse), nodes, values);
+  values.reserve(nonzero.size());
+  for (std::uint32_t b : nonzero) values.push_back(bins[b]);
+  archive(static_cast<std::uint8_t>(kBinsSparse), nonzero, values);
 }
 
 template <class Archive>
-void BinaryRocAuc::LoadTree(Archive& archive, std::vector<double>* tree) {
+void BinaryRocAuc::LoadBins(Archive& archive, std::vector<double>* bins) {
   std::uint8_t encoding = 0;
   archive(encoding);
-  tree->clear();
+  bins->clear();
   switch (encoding) {
-    case kTreeAbsent:
+    case kBinsAbsent:
       return;
-    case kTreeDense:
-      LoadVector(archive, tree);
-      metrics_internal::CheckLoad(tree->size() == kNumBins, "BinaryRocAuc: dense tree size");
+    case kBinsDense:
+      LoadVector(archive, bins);
+      metrics_internal::CheckLoad(bins->size() == kNumBins, "BinaryRocAuc: dense bins size");
       return;
-    case kTreeSparse: {
-      std::vector<std::uint32_t> nodes;
+    case kBinsSparse: {
+      std::vector<std::uint32_t> nonzero;
       std::vector<double> values;
-      LoadVector(archive, &nodes);
+      LoadVector(archive, &nonzero);
       LoadVector(archive, &values);
-      metrics_internal::CheckLoad(nodes.size() == values.size() && nodes.size() <= kNumBins,
-                                  "BinaryRocAuc: sparse tree sizes");
-      tree->assign(kNumBins, 0.0);
-      for (std::size_t i = 0; i < nodes.size(); ++i) {
-        metrics_internal::CheckLoad(nodes[i] < kNumBins && (i == 0 || nodes[i - 1] < nodes[i]),
-                                    "BinaryRocAuc: sparse tree node indices");
-        (*tree)[nodes[i]] = values[i];
+      metrics_internal::CheckLoad(nonzero.size() == values.size() && nonzero.size() <= kNumBins,
+                                  "BinaryRocAuc: sparse bins sizes");
+      bins->assign(kNumBins, 0.0);
+      for (std::size_t i = 0; i < nonzero.size(); ++i) {
+        metrics_internal::CheckLoad(
+            nonzero[i] < kNumBins && (i == 0 || nonzero[i - 1] < nonzero[i]),
+            "BinaryRocAuc: sparse bin indices");
+        (*bins)[nonzero[i]] = values[i];
       }
       return;
     }
     default:
-      metrics_internal::CheckLoad(false, "BinaryRocAuc: unknown tree encoding");
+      metrics_internal::CheckLoad(false, "BinaryRocAuc: unknown bins encoding");
   }
 }
 
 template <class Archive>
 void BinaryRocAuc::save(Archive& archive, std::uint32_t /*version*/) const {
-  archive(positive_weight_, negative_weight_, positive_count_, negative_count_, concordance_);
-  SaveTree(archive, positive_tree_);
-  SaveTree(archive, negative_tree_);
+  archive(positive_weight_, negative_weight_, positive_count_, negative_count_);
+  SaveBins(archive, positive_bins_);
+  SaveBins(archive, negative_bins_);
 }
 
 template <class Archive>
 void BinaryRocAuc::load(Archive& archive, std::uint32_t version) {
-  metrics_internal::CheckVersion(version, "BinaryRocAuc");
+  metrics_internal::CheckLoad(version == 1 || version == 2,
+                              "BinaryRocAuc: unsupported archive version");
   BinaryRocAuc loaded;
   archive(loaded.positive_weight_, loaded.negative_weight_, loaded.positive_count_,
-          loaded.negative_count_, loaded.concordance_);
-  LoadTree(archive, &loaded.positive_tree_);
-  LoadTree(archive, &loaded.negative_tree_);
+          loaded.negative_count_);
+  if (version == 1) {
+    double concordance = 0.0;  // derived; Value() recomputes it from the bins
+    archive(concordance);
+  }
+  LoadBins(archive, &loaded.positive_bins_);
+  LoadBins(archive, &loaded.negative_bins_);
+  if (version == 1) {
+    metrics_internal::FenwickToBins(&loaded.positive_bins_);
+    metrics_internal::FenwickToBins(&loaded.negative_bins_);
+  }
   loaded.CheckLoaded();
   *this = std::move(loaded);
 }
@@ -511,7 +520,7 @@ void PrequentialMetrics::load(Archive& archive, std::uint32_t version) {
 
 CEREAL_CLASS_VERSION(riffle::learners::ScoredExample, 1);
 CEREAL_CLASS_VERSION(riffle::learners::ConfusionMatrix, 1);
-CEREAL_CLASS_VERSION(riffle::learners::BinaryRocAuc, 1);
+CEREAL_CLASS_VERSION(riffle::learners::BinaryRocAuc, 2);
 CEREAL_CLASS_VERSION(riffle::learners::MetricAccumulator, 1);
 CEREAL_CLASS_VERSION(riffle::learners::PrequentialMetrics, 1);
 

@@ -417,6 +417,86 @@ TEST(BinaryRocAucTest, SaveLoadRoundTripSparseAndDense) {
   EXPECT_LT(Serialize(small).size(), 1000u);
 }
 
+// What BinaryRocAuc wrote as version 1: Fenwick trees of the bin weights and the running
+// concordant weight. Written here from the examples, to check that such archives still load.
+struct RocAucVersion1 {
+  static constexpr std::size_t kBins = BinaryRocAuc::kNumBins;
+  std::vector<double> positive_tree = std::vector<double>(kBins, 0.0);
+  std::vector<double> negative_tree = std::vector<double>(kBins, 0.0);
+  double positive_weight = 0.0, negative_weight = 0.0;
+  std::uint64_t positive_count = 0, negative_count = 0;
+  double concordance = 0.0;
+  bool sparse = false;
+
+  void Add(double score, bool positive, double weight) {
+    std::vector<double>& tree = positive ? positive_tree : negative_tree;
+    for (std::size_t j = std::size_t{BinaryRocAuc::Bin(score)} + 1; j <= kBins; j += j & (~j + 1)) {
+      tree[j - 1] += weight;
+    }
+    (positive ? positive_weight : negative_weight) += weight;
+    ++(positive ? positive_count : negative_count);
+  }
+  template <class Archive>
+  void WriteTree(Archive& archive, const std::vector<double>& tree) const {
+    if (!sparse) {
+      archive(std::uint8_t{1}, tree);
+      return;
+    }
+    std::vector<std::uint32_t> nodes;
+    std::vector<double> values;
+    for (std::size_t i = 0; i < tree.size(); ++i) {
+      if (tree[i] != 0.0) {
+        nodes.push_back(static_cast<std::uint32_t>(i));
+        values.push_back(tree[i]);
+      }
+    }
+    archive(std::uint8_t{2}, nodes, values);
+  }
+  template <class Archive>
+  void save(Archive& archive, std::uint32_t /*version*/) const {
+    archive(positive_weight, negative_weight, positive_count, negative_count, concordance);
+    WriteTree(archive, positive_tree);
+    WriteTree(archive, negative_tree);
+  }
+};
+
+}  // namespace
+}  // namespace riffle::learners
+
+CEREAL_CLASS_VERSION(riffle::learners::RocAucVersion1, 1);
+
+namespace riffle::learners {
+namespace {
+
+TEST(BinaryRocAucTest, LoadsVersionOneFenwickArchives) {
+  for (bool sparse : {true, false}) {
+    std::mt19937 rng(11);
+    std::uniform_real_distribution<double> uniform(0.0, 1.0);
+    BinaryRocAuc current;
+    RocAucVersion1 old;
+    old.sparse = sparse;
+    for (int i = 0; i < 3000; ++i) {
+      const bool positive = uniform(rng) < 0.3;
+      const double score = positive ? std::sqrt(uniform(rng)) : uniform(rng);
+      current.Add(score, positive, 1.0);
+      old.Add(score, positive, 1.0);
+    }
+    old.concordance = current.Value() * old.positive_weight * old.negative_weight;
+    BinaryRocAuc loaded;
+    Deserialize(Serialize(old), &loaded);
+    // Integer weights: the bins recovered from the trees are exact, so is everything else.
+    EXPECT_EQ(Bits(loaded.Value()), Bits(current.Value())) << sparse;
+    EXPECT_EQ(Serialize(loaded), Serialize(current)) << sparse;
+    EXPECT_EQ(loaded.PositiveCount(), current.PositiveCount());
+    // And it goes on as if it had never been saved.
+    loaded.Add(0.25, true);
+    current.Add(0.25, true);
+    loaded.Remove(0.25, true);
+    current.Remove(0.25, true);
+    EXPECT_EQ(Bits(loaded.Value()), Bits(current.Value()));
+  }
+}
+
 // ---------------------------------------------------------------------------------------------
 // MetricAccumulator
 
