@@ -93,6 +93,11 @@ class CsvReader {
   // i < fields->size() of the last successful Next().
   bool quoted(std::size_t i) const { return quoted_[i] != 0; }
 
+  // Whether every field of the last record is a view of that record's own bytes, in order, so
+  // that the record can be copied as one stretch: false when a field held an escaped quote
+  // (""), whose unescaped copy lives elsewhere. Requires a successful Next().
+  bool fields_in_record() const { return fields_in_record_; }
+
   // 1-based line number on which the last record returned by Next() started. A record with
   // quoted line breaks spans several lines; the next record's line accounts for them.
   std::uint64_t line() const { return line_; }
@@ -167,6 +172,7 @@ class CsvReader {
   std::size_t scratch_capacity_ = 0;
 
   std::vector<std::uint8_t> quoted_;  // parallel to the last record's fields
+  bool fields_in_record_ = false;     // see fields_in_record()
   std::uint64_t next_line_ = 1;       // line number at pos_
   std::uint64_t line_ = 0;            // line on which the last record started
   absl::Status status_;               // sticky error

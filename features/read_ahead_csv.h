@@ -81,10 +81,13 @@ class ReadAheadCsvReader {
 
  private:
   // Records read ahead, their bytes copied out of the reader's buffer (which the next read
-  // reuses). Field f of the batch is bytes[field_begin[f], field_begin[f + 1]).
+  // reuses). Field f of the batch is bytes[field_begin[f], field_end[f]). A record whose fields
+  // lie in order in one stretch of the reader's buffer (any record without an escaped quote)
+  // is copied as that one stretch, delimiters included; others field by field.
   struct Batch {
     std::string bytes;
-    std::vector<std::uint32_t> field_begin;   // one more than the fields: the end of the last
+    std::vector<std::uint32_t> field_begin;   // per field
+    std::vector<std::uint32_t> field_end;     // per field
     std::vector<std::uint32_t> record_begin;  // first field of each record, plus the end
     std::vector<double> numbers;              // per field, if options.parse_numbers
     std::vector<std::uint64_t> lines;         // per record

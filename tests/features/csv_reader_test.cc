@@ -100,6 +100,28 @@ TEST_F(CsvReaderTest, ReportsWhichFieldsWereQuoted) {
   EXPECT_FALSE((*reader)->quoted(3));
 }
 
+TEST_F(CsvReaderTest, TellsWhetherTheFieldsAreViewsOfTheRecordInOrder) {
+  auto reader = CsvReader::Open(WriteFile("a,b,c\n\"q,1\",\"two\nlines\",\n,x,\"e\"\"\"\n"));
+  ASSERT_TRUE(reader.ok()) << reader.status();
+  std::vector<std::string_view> fields;
+  const auto in_order = [&fields] {
+    for (std::size_t i = 1; i < fields.size(); ++i) {
+      if (fields[i].data() < fields[i - 1].data() + fields[i - 1].size()) return false;
+    }
+    return true;
+  };
+  ASSERT_TRUE(*(*reader)->Next(&fields));  // the fast path
+  EXPECT_TRUE((*reader)->fields_in_record());
+  EXPECT_TRUE(in_order());
+  ASSERT_TRUE(*(*reader)->Next(&fields));  // quoted, but nothing escaped
+  ASSERT_THAT(fields, ElementsAre("q,1", "two\nlines", ""));
+  EXPECT_TRUE((*reader)->fields_in_record());
+  EXPECT_TRUE(in_order());
+  ASSERT_TRUE(*(*reader)->Next(&fields));  // the last field is an unescaped copy
+  ASSERT_THAT(fields, ElementsAre("", "x", "e\""));
+  EXPECT_FALSE((*reader)->fields_in_record());
+}
+
 TEST_F(CsvReaderTest, EscapedFieldsOfOneRecordStayValidTogether) {
   // Three unescaped fields live in the scratch area at once; none may overwrite another.
   absl::StatusOr<Records> records = ReadString("\"a\"\"\",\"\"\"b\",\"c\"\"d\"\n");

@@ -163,6 +163,37 @@ TEST_F(ReadAheadCsvReaderTest, GivesWhatCsvReaderGivesAcrossBatchBoundaries) {
   }
 }
 
+// Records are copied as one stretch when their fields are views of the record, field by field
+// when one of them is an unescaped copy: here the escaped field comes first, last, or alone.
+TEST_F(ReadAheadCsvReaderTest, RecordsWithEscapedQuotesAnywhereAreCopiedRight) {
+  std::string csv = "a,b,c\n";
+  for (int r = 0; r < 300; ++r) {
+    switch (r % 4) {
+      case 0:
+        absl::StrAppend(&csv, "\"x\"\"", r, "\",2.5,", r, "\n");
+        break;
+      case 1:
+        absl::StrAppend(&csv, r, ",\"quoted, plain\",\"y", r, "\"\"\"\n");
+        break;
+      case 2:
+        absl::StrAppend(&csv, "\"\"\"\"\n");
+        break;
+      default:
+        absl::StrAppend(&csv, r, ",,-", r, ".5\n");
+    }
+  }
+  const std::string path = WriteFile(csv);
+  for (const ReadAheadCsvOptions& options :
+       {ReadAheadCsvOptions{.batch_records = 3, .batches = 2}, ReadAheadCsvOptions{}}) {
+    std::vector<Record> records = ExpectSameAsCsvReader(path, options);
+    ASSERT_EQ(records.size(), 301u);
+    EXPECT_EQ(records[1].fields, (std::vector<std::string>{"x\"0", "2.5", "0"}));
+    EXPECT_EQ(records[2].fields, (std::vector<std::string>{"1", "quoted, plain", "y1\""}));
+    EXPECT_EQ(records[3].fields, (std::vector<std::string>{"\""}));
+    EXPECT_EQ(records[4].fields, (std::vector<std::string>{"3", "", "-3.5"}));
+  }
+}
+
 TEST_F(ReadAheadCsvReaderTest, NumbersAreNanWhereTheFieldIsNoNumber) {
   std::unique_ptr<ReadAheadCsvReader> reader = ReadAhead(WriteFile("a,b,c,d,e\n1, 2 ,x,,inf\n"));
   auto [records, status] = ReadAll(*reader);
