@@ -3,13 +3,15 @@
 //   build/release/benchmarks/learners_benchmark --benchmark_min_time=1
 //
 // Each iteration predicts one example and learns it (the prequential step), on a stream of
-// precomputed examples so that generating data is not timed.
+// precomputed examples so that generating data is not timed; the metrics benchmarks time the
+// prequential metrics' update per example and the read of ROC AUC.
 #include <benchmark/benchmark.h>
 
 #include <random>
 #include <vector>
 
 #include "learners/logistic_regression.h"
+#include "learners/metrics.h"
 
 namespace riffle::learners {
 namespace {
@@ -106,6 +108,37 @@ void BM_LogRegSparse1000of1MLearnPredict(benchmark::State& state) {
   RunLearnPredict(state, stream, 2);
 }
 BENCHMARK(BM_LogRegSparse1000of1MLearnPredict)->DenseRange(0, 3);
+
+// The prequential metrics of one binary example: cumulative and rolling window (1,000)
+// accumulators, i.e. two adds and one remove of each metric, ROC AUC included.
+void BM_PrequentialMetricsUpdateBinary(benchmark::State& state) {
+  std::mt19937 rng(5);
+  std::uniform_real_distribution<double> uniform;
+  std::vector<double> scores(kStreamSize);
+  for (double& p : scores) p = uniform(rng);
+  PrequentialMetrics metrics;
+  std::size_t i = 0;
+  for (auto _ : state) {
+    const double p = scores[i % kStreamSize];
+    const double proba[2] = {1.0 - p, p};
+    metrics.Update(static_cast<ClassIndex>(i % 3 == 0), proba);
+    ++i;
+  }
+  benchmark::DoNotOptimize(metrics.cumulative().Count());
+  state.SetItemsProcessed(state.iterations());
+}
+BENCHMARK(BM_PrequentialMetricsUpdateBinary);
+
+// Reading ROC AUC: one pass over the 2 x 65,536 bins, whatever the number of examples.
+void BM_RocAucValue(benchmark::State& state) {
+  std::mt19937 rng(6);
+  std::uniform_real_distribution<double> uniform;
+  BinaryRocAuc auc;
+  for (int i = 0; i < 100000; ++i) auc.Add(uniform(rng), uniform(rng) < 0.3);
+  for (auto _ : state) benchmark::DoNotOptimize(auc.Value());
+  state.SetItemsProcessed(state.iterations());
+}
+BENCHMARK(BM_RocAucValue);
 
 }  // namespace
 }  // namespace riffle::learners
