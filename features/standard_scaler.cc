@@ -9,9 +9,9 @@ namespace {
 using learners::FeatureIndex;
 
 // Four doubles operated on together (a GCC vector extension): two SSE2 instructions per
-// operation in the default build, one AVX instruction in the AVX2 clones below. Division and
+// operation in the baseline build, one AVX instruction in the AVX2 build below. Division and
 // square root of a vector round each lane exactly as the scalar instructions do (and neither
-// clone enables FMA contraction), so a block of four gives the same bits as four scalar steps.
+// build enables FMA contraction), so a block of four gives the same bits as four scalar steps.
 //
 // Why: the scaler is bound by its divisions. A labeled row costs, per feature, two divisions
 // and a square root to learn plus one division per transform (before predicting and after
@@ -25,8 +25,8 @@ using Lanes = double __attribute__((vector_size(4 * sizeof(double))));
 using HalfLanes = double __attribute__((vector_size(2 * sizeof(double))));
 constexpr std::size_t kLanes = 4;
 
-// The statistics as the block functions below take them (free functions, so that the loader
-// picks the AVX2 clones once, through an ifunc). Scaling reads only `means` and `stddevs`.
+// The statistics as the block functions below take them. Scaling reads only `means` and
+// `stddevs`.
 struct Stats {
   std::uint64_t* counts;
   double* means;
@@ -64,9 +64,8 @@ inline bool HasRepeat(const FeatureIndex* j) {
 
 // out[k] = x[k] scaled with the current statistics, for k < n. In place (out == x) is allowed:
 // each block reads its x before writing its out.
-[[gnu::target_clones("avx2", "default")]] void ScaleAll(const ScaleStats& s,
-                                                        const FeatureIndex* idx, const double* x,
-                                                        std::size_t n, double* out) {
+[[gnu::always_inline]] inline void ScaleAllBody(const ScaleStats& s, const FeatureIndex* idx,
+                                                const double* x, std::size_t n, double* out) {
   const Lanes zero = {0.0, 0.0, 0.0, 0.0};
   std::size_t k = 0;
   for (; k + kLanes <= n; k += kLanes) {
@@ -89,10 +88,9 @@ inline bool HasRepeat(const FeatureIndex* j) {
 
 // For k < n in order: updates the statistics of idx[k] with x[k], then sets out[k] to x[k]
 // scaled with the updated statistics. Every index must be < s.size.
-[[gnu::target_clones("avx2", "default")]] void LearnAndScaleAll(const Stats& s,
-                                                                const FeatureIndex* idx,
-                                                                const double* x, std::size_t n,
-                                                                double* out) {
+[[gnu::always_inline]] inline void LearnAndScaleAllBody(const Stats& s, const FeatureIndex* idx,
+                                                        const double* x, std::size_t n,
+                                                        double* out) {
   const ScaleStats scale{s.means, s.stddevs, s.size};
   const Lanes zero = {0.0, 0.0, 0.0, 0.0};
   std::size_t k = 0;
@@ -115,7 +113,7 @@ inline bool HasRepeat(const FeatureIndex* j) {
     // The same expressions as UpdateOne, lane by lane.
     const Lanes mean = old_mean + (v - old_mean) / n_seen;
     const Lanes var = old_var + ((v - old_mean) * (v - mean) - old_var) / n_seen;
-    // No generic vector square root: two SSE2 ones (VEX-encoded in the AVX2 clone).
+    // No generic vector square root: two SSE2 ones (VEX-encoded in the AVX2 build).
     const HalfLanes low = __builtin_ia32_sqrtpd(HalfLanes{var[0], var[1]});
     const HalfLanes high = __builtin_ia32_sqrtpd(HalfLanes{var[2], var[3]});
     const Lanes stddev = {low[0], low[1], high[0], high[1]};
@@ -138,6 +136,45 @@ inline bool HasRepeat(const FeatureIndex* j) {
     UpdateOne(s, idx[k], x[k]);
     out[k] = ScaleOne(scale, idx[k], x[k]);
   }
+}
+
+// Each body compiled twice: for the build's baseline (SSE2) and for AVX2, chosen once per
+// process from the CPU. Not GCC's target_clones: its ifunc resolver runs while the dynamic
+// loader relocates, before a sanitizer's runtime is up, and ThreadSanitizer's instrumentation
+// of it crashes the process.
+void ScaleAllBaseline(const ScaleStats& s, const FeatureIndex* idx, const double* x, std::size_t n,
+                      double* out) {
+  ScaleAllBody(s, idx, x, n, out);
+}
+[[gnu::target("avx2")]] void ScaleAllAvx2(const ScaleStats& s, const FeatureIndex* idx,
+                                          const double* x, std::size_t n, double* out) {
+  ScaleAllBody(s, idx, x, n, out);
+}
+void LearnAndScaleAllBaseline(const Stats& s, const FeatureIndex* idx, const double* x,
+                              std::size_t n, double* out) {
+  LearnAndScaleAllBody(s, idx, x, n, out);
+}
+[[gnu::target("avx2")]] void LearnAndScaleAllAvx2(const Stats& s, const FeatureIndex* idx,
+                                                  const double* x, std::size_t n, double* out) {
+  LearnAndScaleAllBody(s, idx, x, n, out);
+}
+
+bool HasAvx2() {
+  static const bool has_avx2 = [] {
+    __builtin_cpu_init();
+    return __builtin_cpu_supports("avx2") != 0;
+  }();
+  return has_avx2;
+}
+
+void ScaleAll(const ScaleStats& s, const FeatureIndex* idx, const double* x, std::size_t n,
+              double* out) {
+  (HasAvx2() ? ScaleAllAvx2 : ScaleAllBaseline)(s, idx, x, n, out);
+}
+
+void LearnAndScaleAll(const Stats& s, const FeatureIndex* idx, const double* x, std::size_t n,
+                      double* out) {
+  (HasAvx2() ? LearnAndScaleAllAvx2 : LearnAndScaleAllBaseline)(s, idx, x, n, out);
 }
 
 }  // namespace
