@@ -1,5 +1,6 @@
 #include "features/read_ahead_csv.h"
 
+#include <algorithm>
 #include <cassert>
 #include <cmath>
 #include <limits>
@@ -75,12 +76,20 @@ void ReadAheadCsvReader::ReadLoop() {
   std::vector<std::string_view> fields;
   while (true) {
     std::unique_ptr<Batch> batch;
+    bool reader_waited = false;
+    bool caller_waited = false;
     {
       std::unique_lock<std::mutex> lock(mu_);
+      reader_waited = free_.empty();
       free_cv_.wait(lock, [this] { return stopping_ || !free_.empty(); });
       if (stopping_) return;
       batch = std::move(free_.back());
       free_.pop_back();
+      caller_waited = caller_waits_ != caller_waits_seen_;
+      caller_waits_seen_ = caller_waits_;
+    }
+    if (options_.parse_numbers && options_.balance_parsing) {
+      split_.Update(caller_waited, reader_waited, widest_record_);
     }
     Fill(batch.get(), &fields);
     const bool last = batch->end || !batch->status.ok();
@@ -109,8 +118,17 @@ namespace {
 
 }  // namespace
 
+void ReadAheadCsvReader::ParseSplit::Update(bool caller_waited, bool reader_waited,
+                                            std::size_t widest) {
+  if (widest == 0) return;  // no record yet
+  reader_fields_ = std::min(reader_fields_, widest);
+  if (caller_waited && !reader_waited && reader_fields_ > 0) --reader_fields_;
+  if (reader_waited && !caller_waited && reader_fields_ < widest) ++reader_fields_;
+}
+
 void ReadAheadCsvReader::Fill(Batch* batch, std::vector<std::string_view>* fields) {
   batch->Clear();
+  batch->parsed_fields = options_.parse_numbers ? split_.reader_fields() : 0;
   batch->record_begin.push_back(0);
   const std::size_t per_field =
       2 * sizeof(std::uint32_t) + (options_.parse_numbers ? sizeof(double) : 0);
@@ -150,14 +168,18 @@ void ReadAheadCsvReader::Fill(Batch* batch, std::vector<std::string_view>* field
         batch->field_end.push_back(static_cast<std::uint32_t>(batch->bytes.size()));
       }
     }
+    widest_record_ = std::max(widest_record_, n);
     if (options_.parse_numbers) {
       batch->numbers.reserve(total);
-      for (const std::string_view field : *fields) {
+      const std::size_t parsed = std::min(n, batch->parsed_fields);
+      for (std::size_t k = 0; k < parsed; ++k) {
         double value;
-        batch->numbers.push_back(csv_internal::ParseNumberInto(field, &value)
+        batch->numbers.push_back(csv_internal::ParseNumberInto((*fields)[k], &value)
                                      ? value
                                      : std::numeric_limits<double>::quiet_NaN());
       }
+      // The rest are parsed by Next(), on the caller's thread.
+      batch->numbers.resize(total);
     }
     batch->record_begin.push_back(static_cast<std::uint32_t>(batch->field_begin.size()));
     batch->lines.push_back(reader_->line());
@@ -187,17 +209,27 @@ absl::StatusOr<bool> ReadAheadCsvReader::Next(std::vector<std::string_view>* fie
       free_.push_back(std::move(current_));
       free_cv_.notify_one();
     }
+    if (full_.empty()) ++caller_waits_;
     full_cv_.wait(lock, [this] { return !full_.empty(); });
     current_ = std::move(full_.front());
     full_.pop_front();
     next_record_ = 0;
   }
-  const Batch& batch = *current_;
+  Batch& batch = *current_;
   const std::uint32_t first = batch.record_begin[next_record_];
   const std::uint32_t last = batch.record_begin[next_record_ + 1];
   for (std::uint32_t f = first; f < last; ++f) {
     fields->emplace_back(batch.bytes.data() + batch.field_begin[f],
                          batch.field_end[f] - batch.field_begin[f]);
+  }
+  if (options_.parse_numbers) {
+    // The fields the reading thread left to this thread (see ParseSplit).
+    for (std::size_t k = batch.parsed_fields; k < fields->size(); ++k) {
+      double& number = batch.numbers[first + k];
+      if (!csv_internal::ParseNumberInto((*fields)[k], &number)) {
+        number = std::numeric_limits<double>::quiet_NaN();
+      }
+    }
   }
   numbers_ = options_.parse_numbers
                  ? std::span<const double>(batch.numbers.data() + first, last - first)

@@ -31,8 +31,14 @@ struct ReadAheadCsvOptions {
   // Batches read ahead of the caller: the memory bound, about batches * batch_bytes (plus one
   // record, which may be longer). 2 .. 1024.
   std::size_t batches = 8;
-  // Whether the reading thread also parses every field as a number (see numbers()).
+  // Whether fields are parsed as numbers here (see numbers()): the reading thread parses the
+  // first fields of each record and Next() the rest, on the caller's thread.
   bool parse_numbers = true;
+  // With parse_numbers: how many leading fields of each record the reading thread parses at
+  // first (all by default), and whether that number then follows whichever thread waits for
+  // the other (see ParseSplit).
+  std::size_t reader_parsed_fields = static_cast<std::size_t>(-1);
+  bool balance_parsing = true;
 
   // InvalidArgument naming the offending field.
   absl::Status Validate() const;
@@ -79,6 +85,27 @@ class ReadAheadCsvReader {
   // Whether a second thread reads (the input is a regular file).
   bool threaded() const { return thread_.joinable(); }
 
+  // How many leading fields of each record the reading thread parses, the rest being parsed
+  // by Next() on the caller's thread. The two threads form a pipeline that runs at the pace of
+  // the slower one, and number parsing is most of the reading thread's work, so moving some of
+  // it to the caller balances them when the caller has time to spare (e.g. `riffle eval` with a
+  // cheap model), and moving it back when it has not. Starts with every field by default
+  // (options.reader_parsed_fields). Adjusted
+  // once per batch from who waited since the last one: only the caller (the reading thread is
+  // the bottleneck): one field fewer; only the reading thread: one more. Results do not depend
+  // on the split: both threads call the same parser.
+  class ParseSplit {
+   public:
+    explicit ParseSplit(std::size_t reader_fields) : reader_fields_(reader_fields) {}
+    // `widest`: the most fields a record had so far; the split never exceeds it, so that a
+    // move back towards the caller takes effect at once.
+    void Update(bool caller_waited, bool reader_waited, std::size_t widest);
+    std::size_t reader_fields() const { return reader_fields_; }
+
+   private:
+    std::size_t reader_fields_;
+  };
+
  private:
   // Records read ahead, their bytes copied out of the reader's buffer (which the next read
   // reuses). Field f of the batch is bytes[field_begin[f], field_end[f]). A record whose fields
@@ -90,6 +117,7 @@ class ReadAheadCsvReader {
     std::vector<std::uint32_t> field_end;     // per field
     std::vector<std::uint32_t> record_begin;  // first field of each record, plus the end
     std::vector<double> numbers;              // per field, if options.parse_numbers
+    std::size_t parsed_fields = 0;            // of each record, by the reading thread
     std::vector<std::uint64_t> lines;         // per record
     std::vector<std::uint64_t> bytes_read;    // per record
     absl::Status status;                      // the error after the records, if any
@@ -121,7 +149,13 @@ class ReadAheadCsvReader {
   std::deque<std::unique_ptr<Batch>> full_;   // guarded by mu_
   std::vector<std::unique_ptr<Batch>> free_;  // guarded by mu_
   bool stopping_ = false;                     // guarded by mu_
+  std::uint64_t caller_waits_ = 0;            // guarded by mu_: Next() found no batch ready
   std::thread thread_;
+
+  // The reading thread's side: its share of number parsing and what it has seen.
+  ParseSplit split_{options_.reader_parsed_fields};
+  std::uint64_t caller_waits_seen_ = 0;
+  std::size_t widest_record_ = 0;
 
   // The caller's side: the batch being handed out and the next record in it.
   std::unique_ptr<Batch> current_;

@@ -194,6 +194,46 @@ TEST_F(ReadAheadCsvReaderTest, RecordsWithEscapedQuotesAnywhereAreCopiedRight) {
   }
 }
 
+// Numbers parsed on the caller's thread (all of them, or all but the first two fields) are the
+// same as those of the reading thread, across batch boundaries and on the mixed file.
+TEST_F(ReadAheadCsvReaderTest, NumbersLeftToTheCallerAreTheSame) {
+  const std::string path = WriteFile(MixedCsv(2000));
+  for (std::size_t reader_fields : {std::size_t{0}, std::size_t{2}}) {
+    for (std::size_t batch_records : {std::size_t{1}, std::size_t{512}}) {
+      ReadAheadCsvOptions options{.batch_records = batch_records,
+                                  .reader_parsed_fields = reader_fields,
+                                  .balance_parsing = false};
+      std::vector<Record> records = ExpectSameAsCsvReader(path, options);
+      ASSERT_EQ(records.size(), 2002u);
+      EXPECT_EQ(records[2].numbers[0], 1.0);  // id 1
+    }
+  }
+}
+
+TEST(ReadAheadParseSplitTest, MovesOneFieldTowardsTheThreadThatWaitsLess) {
+  ReadAheadCsvReader::ParseSplit split(static_cast<std::size_t>(-1));
+  split.Update(/*caller_waited=*/true, /*reader_waited=*/false, /*widest=*/0);
+  EXPECT_EQ(split.reader_fields(), static_cast<std::size_t>(-1));  // no record seen yet
+  // The caller waits: the reading thread is the slower one and gives up a field at a time,
+  // starting from the widest record, down to none.
+  split.Update(true, false, 5);
+  EXPECT_EQ(split.reader_fields(), 4u);
+  for (int i = 0; i < 10; ++i) split.Update(true, false, 5);
+  EXPECT_EQ(split.reader_fields(), 0u);
+  // Both waited, or neither: no change.
+  split.Update(true, true, 5);
+  split.Update(false, false, 5);
+  EXPECT_EQ(split.reader_fields(), 0u);
+  // The reading thread waits: it takes fields back, up to the widest record.
+  for (int i = 0; i < 3; ++i) split.Update(false, true, 5);
+  EXPECT_EQ(split.reader_fields(), 3u);
+  for (int i = 0; i < 10; ++i) split.Update(false, true, 5);
+  EXPECT_EQ(split.reader_fields(), 5u);
+  // A wider record raises the bound.
+  split.Update(false, true, 7);
+  EXPECT_EQ(split.reader_fields(), 6u);
+}
+
 TEST_F(ReadAheadCsvReaderTest, NumbersAreNanWhereTheFieldIsNoNumber) {
   std::unique_ptr<ReadAheadCsvReader> reader = ReadAhead(WriteFile("a,b,c,d,e\n1, 2 ,x,,inf\n"));
   auto [records, status] = ReadAll(*reader);
