@@ -1,13 +1,21 @@
 #include "features/standard_scaler.h"
 
+#include <atomic>
+#include <cassert>
 #include <cmath>
 #include <cstring>
+
+#if defined(__x86_64__)
+#include <emmintrin.h>
+#define RIFFLE_SCALER_LANES 1
+#endif
 
 namespace riffle::features {
 namespace {
 
 using learners::FeatureIndex;
 
+#ifdef RIFFLE_SCALER_LANES
 // Four doubles operated on together (a GCC vector extension): two SSE2 instructions per
 // operation in the baseline build, one AVX instruction in the AVX2 build below. Division and
 // square root of a vector round each lane exactly as the scalar instructions do (and neither
@@ -22,8 +30,9 @@ using learners::FeatureIndex;
 // filling them lane by lane in a loop goes through the stack, and the wide reload of four
 // narrow stores stalls (no store forwarding), which costs more than the divisions save.
 using Lanes = double __attribute__((vector_size(4 * sizeof(double))));
-using HalfLanes = double __attribute__((vector_size(2 * sizeof(double))));
 constexpr std::size_t kLanes = 4;
+
+#endif
 
 // The statistics as the block functions below take them. Scaling reads only `means` and
 // `stddevs`.
@@ -54,6 +63,8 @@ inline double ScaleOne(const ScaleStats& s, FeatureIndex j, double v) {
   const double stddev = j < s.size ? s.stddevs[j] : 0.0;
   return stddev > 0 ? (v - s.means[j]) / stddev : 0.0;
 }
+
+#ifdef RIFFLE_SCALER_LANES
 
 // True if two of the four indices are equal. Such a block is done one feature at a time, so
 // that the second occurrence sees the first one's update, as in a scalar pass.
@@ -114,8 +125,8 @@ inline bool HasRepeat(const FeatureIndex* j) {
     const Lanes mean = old_mean + (v - old_mean) / n_seen;
     const Lanes var = old_var + ((v - old_mean) * (v - mean) - old_var) / n_seen;
     // No generic vector square root: two SSE2 ones (VEX-encoded in the AVX2 build).
-    const HalfLanes low = __builtin_ia32_sqrtpd(HalfLanes{var[0], var[1]});
-    const HalfLanes high = __builtin_ia32_sqrtpd(HalfLanes{var[2], var[3]});
+    const __m128d low = _mm_sqrt_pd(__m128d{var[0], var[1]});
+    const __m128d high = _mm_sqrt_pd(__m128d{var[2], var[3]});
     const Lanes stddev = {low[0], low[1], high[0], high[1]};
     const Lanes scaled = stddev > zero ? (v - mean) / stddev : zero;
     s.means[j[0]] = mean[0];
@@ -159,25 +170,57 @@ void LearnAndScaleAllBaseline(const Stats& s, const FeatureIndex* idx, const dou
   LearnAndScaleAllBody(s, idx, x, n, out);
 }
 
-bool HasAvx2() {
+std::atomic<bool> baseline_only{false};  // see SetLaneBuildForTesting
+
+bool UseAvx2() {
   static const bool has_avx2 = [] {
     __builtin_cpu_init();
     return __builtin_cpu_supports("avx2") != 0;
   }();
-  return has_avx2;
+  return has_avx2 && !baseline_only.load(std::memory_order_relaxed);
 }
 
 void ScaleAll(const ScaleStats& s, const FeatureIndex* idx, const double* x, std::size_t n,
               double* out) {
-  (HasAvx2() ? ScaleAllAvx2 : ScaleAllBaseline)(s, idx, x, n, out);
+  (UseAvx2() ? ScaleAllAvx2 : ScaleAllBaseline)(s, idx, x, n, out);
 }
 
 void LearnAndScaleAll(const Stats& s, const FeatureIndex* idx, const double* x, std::size_t n,
                       double* out) {
-  (HasAvx2() ? LearnAndScaleAllAvx2 : LearnAndScaleAllBaseline)(s, idx, x, n, out);
+  (UseAvx2() ? LearnAndScaleAllAvx2 : LearnAndScaleAllBaseline)(s, idx, x, n, out);
 }
 
+#else  // no vector lanes: one feature at a time
+
+void ScaleAll(const ScaleStats& s, const FeatureIndex* idx, const double* x, std::size_t n,
+              double* out) {
+  for (std::size_t k = 0; k < n; ++k) out[k] = ScaleOne(s, idx[k], x[k]);
+}
+
+void LearnAndScaleAll(const Stats& s, const FeatureIndex* idx, const double* x, std::size_t n,
+                      double* out) {
+  const ScaleStats scale{s.means, s.stddevs, s.size};
+  for (std::size_t k = 0; k < n; ++k) {
+    UpdateOne(s, idx[k], x[k]);
+    out[k] = ScaleOne(scale, idx[k], x[k]);
+  }
+}
+
+#endif  // RIFFLE_SCALER_LANES
+
 }  // namespace
+
+namespace standard_scaler_internal {
+
+void SetLaneBuildForTesting(LaneBuild build) {
+#ifdef RIFFLE_SCALER_LANES
+  baseline_only.store(build == LaneBuild::kBaseline, std::memory_order_relaxed);
+#else
+  (void)build;
+#endif
+}
+
+}  // namespace standard_scaler_internal
 
 void StandardScaler::Grow(learners::FeatureIndex extent) {
   if (extent <= counts_.size()) return;
@@ -201,6 +244,7 @@ void StandardScaler::TransformInPlace(learners::FeatureVector* x) const {
 
 void StandardScaler::AppendTransformed(const learners::FeatureVector& x,
                                        learners::FeatureVector* out) const {
+  assert(out != &x);
   const std::span<double> scaled = out->AppendIndicesOf(x);
   ScaleAll({means_.data(), stddevs_.data(), stddevs_.size()}, x.indices().data(), x.values().data(),
            x.size(), scaled.data());
@@ -208,6 +252,7 @@ void StandardScaler::AppendTransformed(const learners::FeatureVector& x,
 
 void StandardScaler::LearnAndAppendTransformed(const learners::FeatureVector& x,
                                                learners::FeatureVector* out) {
+  assert(out != &x);
   Grow(x.Extent());
   const std::span<double> scaled = out->AppendIndicesOf(x);
   const Stats s{counts_.data(), means_.data(), vars_.data(), stddevs_.data(), counts_.size()};

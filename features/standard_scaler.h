@@ -27,8 +27,9 @@ class StandardScaler {
   // to 0.
   void TransformInPlace(learners::FeatureVector* x) const;
   // Appends the scaled features of `x` to *out (the hot path of a pipeline: one pass, no copy).
+  // `out` must not be `x`.
   void AppendTransformed(const learners::FeatureVector& x, learners::FeatureVector* out) const;
-  // LearnOne(x) then AppendTransformed(x, out), in one pass over x.
+  // LearnOne(x) then AppendTransformed(x, out), in one pass over x. `out` must not be `x`.
   void LearnAndAppendTransformed(const learners::FeatureVector& x, learners::FeatureVector* out);
 
   std::uint64_t Count(learners::FeatureIndex j) const {
@@ -73,6 +74,16 @@ class StandardScaler {
 };
 
 }  // namespace riffle::features
+
+namespace riffle::features::standard_scaler_internal {
+
+// Which build of the scaler's four-lane loops runs: the best the CPU has (AVX2 where there is
+// one, the default) or the baseline (SSE2) one, so that tests cover both on any x86-64
+// machine. Does nothing where there are no lanes (one feature at a time).
+enum class LaneBuild { kBest, kBaseline };
+void SetLaneBuildForTesting(LaneBuild build);
+
+}  // namespace riffle::features::standard_scaler_internal
 
 CEREAL_CLASS_VERSION(riffle::features::StandardScaler, 1);
 

@@ -5,6 +5,7 @@
 #include <cassert>
 #include <cmath>
 #include <limits>
+#include <numeric>
 #include <string>
 
 #include "absl/strings/str_cat.h"
@@ -309,6 +310,13 @@ void BinaryRocAuc::CheckLoaded() const {
   CheckLoad(std::all_of(positive_bins_.begin(), positive_bins_.end(), finite) &&
                 std::all_of(negative_bins_.begin(), negative_bins_.end(), finite),
             "BinaryRocAuc: non-finite bin");
+  // Finite bins can still add up to infinity, which Value() would turn into NaN.
+  const auto magnitude = [](double sum, double v) { return sum + std::abs(v); };
+  CheckLoad(std::isfinite(
+                std::accumulate(positive_bins_.begin(), positive_bins_.end(), 0.0, magnitude)) &&
+                std::isfinite(
+                    std::accumulate(negative_bins_.begin(), negative_bins_.end(), 0.0, magnitude)),
+            "BinaryRocAuc: bins too large to add up");
 }
 
 // ---------------------------------------------------------------------------------------------

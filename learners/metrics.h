@@ -11,7 +11,7 @@
 // Layers, from the bottom:
 //   ScoredExample       what the metrics need from one (label, probabilities, weight) triple;
 //   ConfusionMatrix     weighted KxK counts that grow with the class set;
-//   BinaryRocAuc        ROC AUC in O(log B) per update over B = 2^16 score bins;
+//   BinaryRocAuc        ROC AUC in O(1) per update and O(B) per read over B = 2^16 score bins;
 //   MetricAccumulator   all metrics over one population of examples, with Add and Remove;
 //   PrequentialMetrics  a cumulative and a rolling MetricAccumulator fed by one Update().
 //

@@ -122,6 +122,22 @@ TEST_F(CsvReaderTest, TellsWhetherTheFieldsAreViewsOfTheRecordInOrder) {
   EXPECT_FALSE((*reader)->fields_in_record());
 }
 
+// The unquoted-line fast path looks for quotes 16 bytes at a time (bytes 0-95 of this line),
+// then 8 (96-103), then in the rest: a quoted field starting in any of those places must send
+// the line to the general path, which keeps the comma inside it.
+TEST_F(CsvReaderTest, AQuotedFieldAnywhereInALongLineIsSeen) {
+  for (std::size_t start : {0, 10, 20, 40, 60, 70, 90, 100}) {
+    std::string line(109, 'x');  // 11 fields of 9 bytes
+    for (std::size_t i = 9; i < line.size(); i += 10) line[i] = ',';
+    line.replace(start, 9, "\"q,xxxxx\"");
+    absl::StatusOr<Records> records = ReadString(line + "\n");
+    ASSERT_TRUE(records.ok()) << start << ": " << records.status();
+    ASSERT_EQ(records->size(), 1u);
+    ASSERT_EQ((*records)[0].size(), 11u) << start;
+    EXPECT_EQ((*records)[0][start / 10], "q,xxxxx") << start;
+  }
+}
+
 TEST_F(CsvReaderTest, EscapedFieldsOfOneRecordStayValidTogether) {
   // Three unescaped fields live in the scratch area at once; none may overwrite another.
   absl::StatusOr<Records> records = ReadString("\"a\"\"\",\"\"\"b\",\"c\"\"d\"\n");

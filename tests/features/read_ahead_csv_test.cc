@@ -163,9 +163,8 @@ TEST_F(ReadAheadCsvReaderTest, GivesWhatCsvReaderGivesAcrossBatchBoundaries) {
   }
 }
 
-// Records are copied as one stretch when their fields are views of the record, field by field
-// when one of them is an unescaped copy: here the escaped field comes first, last, or alone.
-TEST_F(ReadAheadCsvReaderTest, RecordsWithEscapedQuotesAnywhereAreCopiedRight) {
+// Records of one, two or three fields where an escaped quote comes first, last, or alone.
+std::string EscapedQuotesCsv() {
   std::string csv = "a,b,c\n";
   for (int r = 0; r < 300; ++r) {
     switch (r % 4) {
@@ -179,10 +178,16 @@ TEST_F(ReadAheadCsvReaderTest, RecordsWithEscapedQuotesAnywhereAreCopiedRight) {
         absl::StrAppend(&csv, "\"\"\"\"\n");
         break;
       default:
-        absl::StrAppend(&csv, r, ",,-", r, ".5\n");
+        absl::StrAppend(&csv, r, ",-", r, ".5\n");
     }
   }
-  const std::string path = WriteFile(csv);
+  return csv;
+}
+
+// Records are copied as one stretch when their fields are views of the record, field by field
+// when one of them is an unescaped copy.
+TEST_F(ReadAheadCsvReaderTest, RecordsWithEscapedQuotesAnywhereAreCopiedRight) {
+  const std::string path = WriteFile(EscapedQuotesCsv());
   for (const ReadAheadCsvOptions& options :
        {ReadAheadCsvOptions{.batch_records = 3, .batches = 2}, ReadAheadCsvOptions{}}) {
     std::vector<Record> records = ExpectSameAsCsvReader(path, options);
@@ -190,12 +195,10 @@ TEST_F(ReadAheadCsvReaderTest, RecordsWithEscapedQuotesAnywhereAreCopiedRight) {
     EXPECT_EQ(records[1].fields, (std::vector<std::string>{"x\"0", "2.5", "0"}));
     EXPECT_EQ(records[2].fields, (std::vector<std::string>{"1", "quoted, plain", "y1\""}));
     EXPECT_EQ(records[3].fields, (std::vector<std::string>{"\""}));
-    EXPECT_EQ(records[4].fields, (std::vector<std::string>{"3", "", "-3.5"}));
+    EXPECT_EQ(records[4].fields, (std::vector<std::string>{"3", "-3.5"}));
   }
 }
 
-// Numbers parsed on the caller's thread (all of them, or all but the first two fields) are the
-// same as those of the reading thread, across batch boundaries and on the mixed file.
 TEST_F(ReadAheadCsvReaderTest, NumbersLeftToTheCallerAreTheSame) {
   const std::string path = WriteFile(MixedCsv(2000));
   for (std::size_t reader_fields : {std::size_t{0}, std::size_t{2}}) {
@@ -208,6 +211,14 @@ TEST_F(ReadAheadCsvReaderTest, NumbersLeftToTheCallerAreTheSame) {
       EXPECT_EQ(records[2].numbers[0], 1.0);  // id 1
     }
   }
+  // Records of 1, 2 and 3 fields: narrower than the reading thread's share, and wider.
+  const std::string varied = WriteFile(EscapedQuotesCsv());
+  std::vector<Record> records =
+      ExpectSameAsCsvReader(varied, {.reader_parsed_fields = 2, .balance_parsing = false});
+  ASSERT_EQ(records.size(), 301u);
+  ASSERT_EQ(records[1].numbers.size(), 3u);
+  EXPECT_EQ(records[1].numbers[2], 0.0);  // the third field, parsed on the caller's thread
+  EXPECT_EQ(records[4].numbers[1], -3.5);
 }
 
 TEST(ReadAheadParseSplitTest, MovesOneFieldTowardsTheThreadThatWaitsLess) {

@@ -107,7 +107,7 @@ std::uint64_t Bits(double v) { return std::bit_cast<std::uint64_t>(v); }
 // Vectors of 0 to 13 features (whole blocks of four and tails), indices drawn from 0..11 so
 // that repeats within a block are common, values on very different scales, one constant
 // feature (variance 0), and transforms that include indices never learned.
-TEST(StandardScalerTest, BlocksOfFourGiveTheBitsOfOneFeatureAtATime) {
+void ExpectBlocksOfFourGiveTheBitsOfOneFeatureAtATime() {
   StandardScaler s;
   ReferenceScaler ref;
   std::mt19937 rng(17);
@@ -158,6 +158,17 @@ TEST(StandardScalerTest, BlocksOfFourGiveTheBitsOfOneFeatureAtATime) {
     EXPECT_EQ(Bits(s.Variance(j)), Bits(ref.vars[j])) << j;
   }
   EXPECT_EQ(s.Variance(5), 0.0);
+}
+
+// Both builds of the four-lane loops, whichever the CPU would pick.
+TEST(StandardScalerTest, BlocksOfFourGiveTheBitsOfOneFeatureAtATime) {
+  using standard_scaler_internal::LaneBuild;
+  for (LaneBuild build : {LaneBuild::kBest, LaneBuild::kBaseline}) {
+    SCOPED_TRACE(build == LaneBuild::kBest ? "best build" : "baseline build");
+    standard_scaler_internal::SetLaneBuildForTesting(build);
+    ExpectBlocksOfFourGiveTheBitsOfOneFeatureAtATime();
+  }
+  standard_scaler_internal::SetLaneBuildForTesting(LaneBuild::kBest);
 }
 
 TEST(StandardScalerTest, SaveLoadRoundTripIsBitIdentical) {
