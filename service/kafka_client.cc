@@ -340,8 +340,13 @@ class RdKafkaConsumer final : public KafkaConsumer {
         // thread sat idle ~40% of the time. With the count threshold out of reach, only the
         // byte cap queued.max.messages.kbytes can pause the fetch; it alone now bounds a
         // partition's queue (per partition, counting compressed batches at their compressed
-        // size: set it lower where memory is tight).
+        // size). librdkafka's default cap, 64 MB, still paused a backlog's fetch for a second
+        // after every ~250,000 of kafka_bench.sh's events: 180,622 events/s with it, 234,533
+        // with 256 MB and 302,595 with 1 GB (docs/BENCHMARKS.md). 256 MB is the default: the
+        // memory a partition's queue may take while Riffle catches up on a backlog (it stays
+        // near empty when Riffle keeps up). Set it lower where memory is tight.
         {"queued.min.messages", "10000000"},
+        {"queued.max.messages.kbytes", "262144"},
     };
     static const KafkaProperties kRequired = {
         {"enable.auto.commit", "false"},
