@@ -24,9 +24,9 @@ struct ReadAheadCsvOptions {
   // Records handed over from the reading thread at a time. Larger batches cost fewer lock
   // round trips; smaller ones let the caller start sooner. 1 .. 65536.
   std::size_t batch_records = 512;
-  // A batch also ends once it takes this many bytes (the fields' bytes plus 4 bytes of offset
-  // and, with parse_numbers, 8 of number per field, so that empty fields count too), so that a
-  // file of long or wide records does not make batches of megabytes. 1 .. 1 GiB.
+  // A batch also ends once it takes this many bytes (the records' bytes plus 8 bytes of
+  // offsets and, with parse_numbers, 8 of number per field, so that empty fields count too), so
+  // that a file of long or wide records does not make batches of megabytes. 1 .. 1 GiB.
   std::size_t batch_bytes = std::size_t{1} << 20;
   // Batches read ahead of the caller: the memory bound, about batches * batch_bytes (plus one
   // record, which may be longer). 2 .. 1024.
