@@ -867,12 +867,16 @@ TEST(KafkaPipelineDecodeThreadTest, DecodingAsideChangesNothingPublishedOrLearne
                            FakeFactory(&cluster), nullptr, &env);
     pipeline.Start();
     RunOutputs out;
+    // Every record read and every label applied: the labels after the last event wait in the
+    // pipeline's buffer until it sees that the events are caught up (checked at most every
+    // 20 ms), after all 4,000 records have been counted.
     EXPECT_TRUE(WaitFor([&] {
       const KafkaPipelineStats st = pipeline.stats();
-      return st.records == 4000 &&
+      return st.records == 4000 && st.pending_labels == 0 &&
              cluster.Records("predictions", 0).size() + cluster.Records("events.dlq", 0).size() ==
                  3000;
-    })) << pipeline.stats().records;
+    })) << pipeline.stats().records
+        << " records, " << pipeline.stats().pending_labels << " labels pending";
     pipeline.Stop();
     for (const KafkaRecord& r : cluster.Records("predictions", 0)) {
       out.predictions.push_back(r.key.value_or("") + " " + WithoutLatency(r.value));
