@@ -64,6 +64,22 @@ inline double ScaleOne(const ScaleStats& s, FeatureIndex j, double v) {
   return stddev > 0 ? (v - s.means[j]) / stddev : 0.0;
 }
 
+// One feature at a time, for k in [begin, end): out[k] = x[k] scaled.
+inline void ScaleOneByOne(const ScaleStats& s, const FeatureIndex* idx, const double* x,
+                          std::size_t begin, std::size_t end, double* out) {
+  for (std::size_t k = begin; k < end; ++k) out[k] = ScaleOne(s, idx[k], x[k]);
+}
+
+// One feature at a time, for k in [begin, end) in order: update with x[k], then scale it.
+inline void LearnAndScaleOneByOne(const Stats& s, const FeatureIndex* idx, const double* x,
+                                  std::size_t begin, std::size_t end, double* out) {
+  const ScaleStats scale{s.means, s.stddevs, s.size};
+  for (std::size_t k = begin; k < end; ++k) {
+    UpdateOne(s, idx[k], x[k]);
+    out[k] = ScaleOne(scale, idx[k], x[k]);
+  }
+}
+
 #ifdef RIFFLE_SCALER_LANES
 
 // True if two of the four indices are equal. Such a block is done one feature at a time, so
@@ -82,7 +98,7 @@ inline bool HasRepeat(const FeatureIndex* j) {
   for (; k + kLanes <= n; k += kLanes) {
     const FeatureIndex* j = idx + k;
     if (j[0] >= s.size || j[1] >= s.size || j[2] >= s.size || j[3] >= s.size) {
-      for (std::size_t l = k; l < k + kLanes; ++l) out[l] = ScaleOne(s, idx[l], x[l]);
+      ScaleOneByOne(s, idx, x, k, k + kLanes, out);
       continue;
     }
     Lanes v;
@@ -94,7 +110,7 @@ inline bool HasRepeat(const FeatureIndex* j) {
     const Lanes scaled = stddev > zero ? (v - mean) / stddev : zero;
     std::memcpy(out + k, &scaled, sizeof(scaled));
   }
-  for (; k < n; ++k) out[k] = ScaleOne(s, idx[k], x[k]);
+  ScaleOneByOne(s, idx, x, k, n, out);
 }
 
 // For k < n in order: updates the statistics of idx[k] with x[k], then sets out[k] to x[k]
@@ -102,16 +118,12 @@ inline bool HasRepeat(const FeatureIndex* j) {
 [[gnu::always_inline]] inline void LearnAndScaleAllBody(const Stats& s, const FeatureIndex* idx,
                                                         const double* x, std::size_t n,
                                                         double* out) {
-  const ScaleStats scale{s.means, s.stddevs, s.size};
   const Lanes zero = {0.0, 0.0, 0.0, 0.0};
   std::size_t k = 0;
   for (; k + kLanes <= n; k += kLanes) {
     const FeatureIndex* j = idx + k;
     if (HasRepeat(j)) {
-      for (std::size_t l = k; l < k + kLanes; ++l) {
-        UpdateOne(s, idx[l], x[l]);
-        out[l] = ScaleOne(scale, idx[l], x[l]);
-      }
+      LearnAndScaleOneByOne(s, idx, x, k, k + kLanes, out);
       continue;
     }
     Lanes v;
@@ -143,10 +155,7 @@ inline bool HasRepeat(const FeatureIndex* j) {
     s.stddevs[j[3]] = high[1];
     std::memcpy(out + k, &scaled, sizeof(scaled));
   }
-  for (; k < n; ++k) {
-    UpdateOne(s, idx[k], x[k]);
-    out[k] = ScaleOne(scale, idx[k], x[k]);
-  }
+  LearnAndScaleOneByOne(s, idx, x, k, n, out);
 }
 
 // Each body compiled twice: for the build's baseline (SSE2) and for AVX2, chosen once per
@@ -194,16 +203,12 @@ void LearnAndScaleAll(const Stats& s, const FeatureIndex* idx, const double* x, 
 
 void ScaleAll(const ScaleStats& s, const FeatureIndex* idx, const double* x, std::size_t n,
               double* out) {
-  for (std::size_t k = 0; k < n; ++k) out[k] = ScaleOne(s, idx[k], x[k]);
+  ScaleOneByOne(s, idx, x, 0, n, out);
 }
 
 void LearnAndScaleAll(const Stats& s, const FeatureIndex* idx, const double* x, std::size_t n,
                       double* out) {
-  const ScaleStats scale{s.means, s.stddevs, s.size};
-  for (std::size_t k = 0; k < n; ++k) {
-    UpdateOne(s, idx[k], x[k]);
-    out[k] = ScaleOne(scale, idx[k], x[k]);
-  }
+  LearnAndScaleOneByOne(s, idx, x, 0, n, out);
 }
 
 #endif  // RIFFLE_SCALER_LANES
