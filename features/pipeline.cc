@@ -3,6 +3,7 @@
 #include <xxhash.h>
 
 #include <algorithm>
+#include <atomic>
 #include <charconv>
 #include <cmath>
 #include <map>
@@ -144,14 +145,24 @@ absl::StatusOr<Pipeline> Pipeline::FromTabular(PipelineSpec spec, const Vocabula
 }
 
 void Pipeline::RebuildIndex() {
-  declared_index_.clear();
-  for (std::size_t i = 0; i < spec_.declared.size(); ++i) {
-    declared_index_.emplace(spec_.declared[i].name, i);
-  }
-  cross_slot_.clear();
+  static std::atomic<std::uint64_t> next_fields_id{1};
+  fields_id_ = next_fields_id.fetch_add(1, std::memory_order_relaxed);
+  fields_ = Vocabulary();
+  field_plans_.clear();
+  cross_slot_count_ = 0;
   cross_slots_.clear();
-  const auto slot = [this](const std::string& name) {
-    return cross_slot_.emplace(name, static_cast<std::uint32_t>(cross_slot_.size())).first->second;
+  const auto plan = [this](const std::string& name) -> FieldPlan& {
+    const Vocabulary::Index k = fields_.Add(name);
+    if (k == field_plans_.size()) field_plans_.emplace_back();
+    return field_plans_[k];
+  };
+  for (std::size_t i = 0; i < spec_.declared.size(); ++i) {
+    plan(spec_.declared[i].name).declared = static_cast<std::uint32_t>(i);
+  }
+  const auto slot = [&](const std::string& name) {
+    FieldPlan& p = plan(name);
+    if (p.cross_slot == kNone) p.cross_slot = cross_slot_count_++;
+    return p.cross_slot;
   };
   for (const FeatureCross& c : spec_.crosses) {
     const std::uint32_t first = slot(c.first);
@@ -165,10 +176,9 @@ absl::Status Pipeline::Validate(std::span<const NamedFeature> features) const {
       if (absl::Status s = CheckNumber(f.name, f.value.number); !s.ok()) return s;
       continue;
     }
-    if (declared_index_.empty()) continue;  // schemaless: no lookup (and no string) per text
-    auto it = declared_index_.find(std::string(f.name));
-    if (it != declared_index_.end() &&
-        spec_.declared[it->second].kind == FeatureDef::Kind::kNumeric) {
+    const Vocabulary::Index k = fields_.Lookup(f.name);
+    if (k != Vocabulary::kNotFound && field_plans_[k].declared != kNone &&
+        spec_.declared[field_plans_[k].declared].kind == FeatureDef::Kind::kNumeric) {
       return FieldError(f.name, absl::StrFormat("expected a number, got the text \"%s\"",
                                                 f.value.text.substr(0, 64)));
     }
@@ -199,7 +209,9 @@ void Pipeline::AddIndicator(std::string_view name, std::string_view suffix_or_va
   if constexpr (kLearn) {
     x->Add(features_.Add(key, hint), 1.0);
   } else {
-    if (std::optional<Vocabulary::Index> j = features_.Find(key, hint)) x->Add(*j, 1.0);
+    if (const Vocabulary::Index j = features_.Lookup(key, hint); j != Vocabulary::kNotFound) {
+      x->Add(j, 1.0);
+    }
   }
 }
 
@@ -235,7 +247,9 @@ void Pipeline::AddCross(std::size_t cross, learners::FeatureVector* x, PipelineS
   if constexpr (kLearn) {
     x->Add(features_.Add(key), 1.0);
   } else {
-    if (std::optional<Vocabulary::Index> j = features_.Find(key)) x->Add(*j, 1.0);
+    if (const Vocabulary::Index j = features_.Lookup(key); j != Vocabulary::kNotFound) {
+      x->Add(j, 1.0);
+    }
   }
 }
 
@@ -253,14 +267,13 @@ absl::Status Pipeline::AddNumeric(const FeatureDef* def, DeclaredState* state,
       state->mean += (value - state->mean) / static_cast<double>(state->count);
     }
   }
-  std::optional<Vocabulary::Index> found;
+  learners::FeatureIndex j;
   if constexpr (kLearn) {
-    found = features_.Add(name, hint);
+    j = features_.Add(name, hint);
   } else {
-    found = features_.Find(name, hint);
-    if (!found.has_value()) return absl::OkStatus();  // never learned: no weight
+    j = features_.Lookup(name, hint);
+    if (j == Vocabulary::kNotFound) return absl::OkStatus();  // never learned: no weight
   }
-  const learners::FeatureIndex j = *found;
   const FeatureDef::Scaling scaling =
       def != nullptr ? def->scaling : FeatureDef::Scaling::kStandard;
   switch (scaling) {
@@ -296,31 +309,40 @@ absl::Status Pipeline::Transform(std::span<const NamedFeature> features, learner
   x->Clear();
   scratch->standard.Clear();
   scratch->declared_seen.assign(spec_.declared.size(), 0);
+  if (scratch->fields_id != fields_id_) {
+    scratch->field_hints.clear();
+    scratch->fields_id = fields_id_;
+  }
   if (scratch->name_hints.size() < features.size()) scratch->name_hints.resize(features.size());
-  scratch->cross_values.assign(cross_slot_.size(), nullptr);
+  if (scratch->field_hints.size() < features.size()) scratch->field_hints.resize(features.size());
+  scratch->cross_values.assign(cross_slot_count_, nullptr);
   char number_buffer[32];
   for (std::size_t position = 0; position < features.size(); ++position) {
     const NamedFeature& f = features[position];
     Vocabulary::Index* const hint = &scratch->name_hints[position];
     const FeatureDef* def = nullptr;
     DeclaredState* state = nullptr;
-    if (!declared_index_.empty()) {
-      scratch->name.assign(f.name);
-      if (auto it = declared_index_.find(scratch->name); it != declared_index_.end()) {
-        def = &spec_.declared[it->second];
-        state = &declared_state_[it->second];
-        scratch->declared_seen[it->second] = 1;
-      }
-    }
     const bool is_number = f.value.kind == FeatureValue::Kind::kNumber;
     if (is_number) {
       if (absl::Status s = CheckNumber(f.name, f.value.number); !s.ok()) return s;
     }
-    // Before the kind decides what else happens: a cross reads the side's value even where the
-    // feature itself is dropped or ignored.
-    if (!cross_slot_.empty()) {
-      if (auto it = cross_slot_.find(f.name); it != cross_slot_.end()) {
-        scratch->cross_values[it->second] = &f.value;
+    if (fields_.size() != 0) {
+      PipelineScratch::FieldHint& field = scratch->field_hints[position];
+      // (A new hint's empty name is right as it is: no field has an empty name.)
+      if (!BytesEqual(field.name, f.name)) {
+        field.name.assign(f.name);
+        field.field = fields_.Lookup(f.name);
+      }
+      if (field.field != Vocabulary::kNotFound) {
+        const FieldPlan& plan = field_plans_[field.field];
+        if (plan.declared != kNone) {
+          def = &spec_.declared[plan.declared];
+          state = &declared_state_[plan.declared];
+          scratch->declared_seen[plan.declared] = 1;
+        }
+        // Before the kind decides what else happens: a cross reads the side's value even where
+        // the feature itself is dropped or ignored.
+        if (plan.cross_slot != kNone) scratch->cross_values[plan.cross_slot] = &f.value;
       }
     }
     if (def == nullptr) {
@@ -357,21 +379,21 @@ absl::Status Pipeline::Transform(std::span<const NamedFeature> features, learner
         key.assign(f.name);
         key.push_back('=');
         key.append(value);
-        std::optional<Vocabulary::Index> j = features_.Find(key);
+        Vocabulary::Index j = features_.Lookup(key);
         const bool capped = def->max_categories != 0 && state->categories >= def->max_categories;
-        if (!j.has_value() && capped) {
+        if (j == Vocabulary::kNotFound && capped) {
           key.assign(f.name);
           key.push_back('=');
           key.append(kOther);
-          j = features_.Find(key);
+          j = features_.Lookup(key);
         }
         if constexpr (kLearn) {
-          if (!j.has_value()) {
+          if (j == Vocabulary::kNotFound) {
             j = features_.Add(key);
             if (!capped) ++state->categories;
           }
         }
-        if (j.has_value()) x->Add(*j, 1.0);
+        if (j != Vocabulary::kNotFound) x->Add(j, 1.0);
         break;
       }
       case FeatureDef::Kind::kHashed: {
@@ -423,8 +445,8 @@ bool Pipeline::PlanDense(std::span<const std::string_view> names, DensePlan* pla
             [&names](std::size_t a, std::size_t b) { return names[a] < names[b]; });
   for (std::size_t c : order) {
     // A feature never learned contributes nothing (as in TransformForPredict).
-    if (std::optional<Vocabulary::Index> j = features_.Find(names[c])) {
-      plan->columns.emplace_back(c, *j);
+    if (const Vocabulary::Index j = features_.Lookup(names[c]); j != Vocabulary::kNotFound) {
+      plan->columns.emplace_back(c, j);
     }
   }
   return true;
@@ -457,8 +479,8 @@ absl::StatusOr<learners::ClassIndex> Pipeline::EncodeLabel(std::string_view labe
 std::size_t Pipeline::MemoryBytes() const {
   return sizeof(*this) + features_.MemoryBytes() + labels_.MemoryBytes() + scaler_.MemoryBytes() +
          (mins_.capacity() + maxs_.capacity()) * sizeof(double) +
-         declared_state_.capacity() * sizeof(DeclaredState) +
-         cross_slot_.size() * (sizeof(std::string) + sizeof(std::uint32_t) + 2 * sizeof(void*)) +
+         declared_state_.capacity() * sizeof(DeclaredState) + fields_.MemoryBytes() +
+         field_plans_.capacity() * sizeof(FieldPlan) +
          cross_slots_.capacity() * sizeof(cross_slots_[0]);
 }
 

@@ -101,8 +101,18 @@ struct PipelineScratch {
   learners::FeatureVector standard;  // raw values of standard-scaled features
   std::vector<std::uint8_t> declared_seen;
   std::string name;
-  // Vocabulary::Add/Find hints by position of the feature in the event.
+  // Vocabulary::Add/Lookup hints by position of the feature in the event.
   std::vector<Vocabulary::Index> name_hints;
+  // By position too: the name last seen there, and what it is among the spec's fields (declared
+  // or crossed; Vocabulary::kNotFound for neither). Most names are neither, and a hint can only
+  // remember a name that was found, so these remember the name itself. They belong to the
+  // pipeline whose fields have the id `fields_id` (a scratch may serve several models).
+  struct FieldHint {
+    std::string name;
+    Vocabulary::Index field = Vocabulary::kNotFound;
+  };
+  std::vector<FieldHint> field_hints;
+  std::uint64_t fields_id = 0;
   // The event's value of each feature crosses use (PipelineSpec::crosses), null if absent.
   std::vector<const FeatureValue*> cross_values;
 };
@@ -204,19 +214,26 @@ class Pipeline {
   void AddCross(std::size_t cross, learners::FeatureVector* x, PipelineScratch* scratch);
   void RebuildIndex();
 
-  // Lookups by a string_view name without building a string.
-  struct NameHash {
-    using is_transparent = void;
-    std::size_t operator()(std::string_view s) const { return std::hash<std::string_view>{}(s); }
+  // What the spec says about a field name: its declared feature and its slot in
+  // PipelineScratch::cross_values (kNone for neither).
+  static constexpr std::uint32_t kNone = ~std::uint32_t{0};
+  struct FieldPlan {
+    std::uint32_t declared = kNone;
+    std::uint32_t cross_slot = kNone;
   };
 
   PipelineSpec spec_;
-  std::unordered_map<std::string, std::size_t> declared_index_;  // derived from spec_
-  std::vector<DeclaredState> declared_state_;
-  // Derived from spec_.crosses: each distinct side name's slot in PipelineScratch::cross_values,
-  // and the (first, second) slots of each cross.
-  std::unordered_map<std::string, std::uint32_t, NameHash, std::equal_to<>> cross_slot_;
+  // Derived from spec_: the names of the declared features and of the sides of crosses (one
+  // lookup per feature of an event finds both), the plan of each, the number of cross slots
+  // (one per distinct side name) and the (first, second) slots of each cross.
+  Vocabulary fields_;
+  std::vector<FieldPlan> field_plans_;
+  // Unique to each RebuildIndex in the process (copies share it: their fields are the same);
+  // PipelineScratch::field_hints are valid for one id.
+  std::uint64_t fields_id_ = 0;
+  std::uint32_t cross_slot_count_ = 0;
   std::vector<std::pair<std::uint32_t, std::uint32_t>> cross_slots_;
+  std::vector<DeclaredState> declared_state_;
   Vocabulary features_;
   Vocabulary labels_;
   StandardScaler scaler_;

@@ -7,9 +7,9 @@
 #include <stdexcept>
 #include <string>
 #include <string_view>
-#include <unordered_map>
 #include <vector>
 
+#include "features/bytes_equal.h"
 #include "learners/serialization.h"
 
 namespace riffle::features {
@@ -18,31 +18,44 @@ namespace riffle::features {
 // (so a new feature name mid-stream simply gets the next index) and class labels (so class k
 // is the k-th distinct label seen).
 //
-// Lookups take a string_view and do not allocate when the string is already known.
+// Lookups take a string_view and do not allocate when the string is already known. The index is
+// an open-addressing table of 8-byte slots over the names (no second copy of each name), hashed
+// with absl::Hash, whose seed changes per process: names from events cannot be crafted to
+// collide.
 // Not thread-safe: owned by the model's single writer; const methods may run concurrently
 // with each other.
 class Vocabulary {
  public:
   using Index = std::uint32_t;
 
+  // What Lookup returns for an unknown name.
+  static constexpr Index kNotFound = ~Index{0};
+
   // Returns the index of `name`, adding it if new.
   Index Add(std::string_view name);
   // Returns the index of `name` if known.
-  std::optional<Index> Find(std::string_view name) const;
-  // Add and Find with a guess: `*hint` is tried first (checked against the name, so a wrong or
-  // stale hint costs one comparison) and set to the answer. A caller keeps one hint per position
-  // of a feature in its events: the events of a stream list the same names in the same order,
-  // so nearly every lookup skips hashing the name. A null hint is a plain Add or Find.
+  std::optional<Index> Find(std::string_view name) const {
+    const Index index = Lookup(name);
+    return index == kNotFound ? std::nullopt : std::optional<Index>(index);
+  }
+  // Find for hot paths: the index or kNotFound. (GCC returns a std::optional<std::uint32_t>
+  // from a call that is not inlined through memory, as two narrow stores and one wide load,
+  // which stalls every lookup.)
+  Index Lookup(std::string_view name) const;
+  // Add and Lookup with a guess: `*hint` is tried first (checked against the name, so a wrong
+  // or stale hint costs one comparison) and set to the answer. A caller keeps one hint per
+  // position of a feature in its events: the events of a stream list the same names in the same
+  // order, so nearly every lookup skips hashing the name. A null hint is a plain Add or Lookup.
   Index Add(std::string_view name, Index* hint) {
     if (hint == nullptr) return Add(name);
-    if (*hint < names_.size() && names_[*hint] == name) return *hint;
+    if (*hint < names_.size() && BytesEqual(names_[*hint], name)) return *hint;
     return *hint = Add(name);
   }
-  std::optional<Index> Find(std::string_view name, Index* hint) const {
-    if (hint == nullptr) return Find(name);
-    if (*hint < names_.size() && names_[*hint] == name) return *hint;
-    std::optional<Index> found = Find(name);
-    if (found.has_value()) *hint = *found;
+  Index Lookup(std::string_view name, Index* hint) const {
+    if (hint == nullptr) return Lookup(name);
+    if (*hint < names_.size() && BytesEqual(names_[*hint], name)) return *hint;
+    const Index found = Lookup(name);
+    if (found != kNotFound) *hint = found;
     return found;
   }
   // The string of a known index.
@@ -59,12 +72,20 @@ class Vocabulary {
   void load(Archive& archive, std::uint32_t /*version*/);
 
  private:
-  struct Hash {
-    using is_transparent = void;
-    std::size_t operator()(std::string_view s) const { return std::hash<std::string_view>{}(s); }
+  // A slot of the index: 0 if empty, else the name's index + 1, and 32 bits of the name's hash
+  // (most probes of another name stop there, without comparing strings).
+  struct Slot {
+    std::uint32_t index_plus_one = 0;
+    std::uint32_t tag = 0;
   };
-  std::unordered_map<std::string, Index, Hash, std::equal_to<>> index_;
+  static std::uint64_t Hash(std::string_view name);
+  // The slot holding `name`, or the empty slot where it would go.
+  std::size_t Probe(std::string_view name, std::uint64_t hash) const;
+  void Grow();
+
   std::vector<std::string> names_;
+  // Linear probing; a power of two in size, at most half full (empty until the first Add).
+  std::vector<Slot> slots_;
 };
 
 template <class Archive>

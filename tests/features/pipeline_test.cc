@@ -85,6 +85,57 @@ TEST(PipelineTest, AReusedScratchGivesTheSameVectorsWhateverTheOrderOfNames) {
   EXPECT_EQ(reused.features().names(), fresh.features().names());
 }
 
+TEST(PipelineTest, OneScratchServesPipelinesThatReadTheSameNamesDifferently) {
+  // A predicting thread keeps one scratch for every model it serves. The scratch remembers what
+  // each position's name is among a spec's fields; with another pipeline (or the same one
+  // reloaded with another spec) that must not carry over: "x" is categorical in the first,
+  // crossed in the second, undeclared in the third.
+  PipelineSpec categorical;
+  categorical.declared.push_back({.name = "x", .kind = FeatureDef::Kind::kCategorical});
+  PipelineSpec crossed;
+  crossed.crosses.push_back({.first = "x", .second = "c"});
+  std::vector<Pipeline> pipelines;
+  pipelines.push_back(Make(categorical));
+  pipelines.push_back(Make(crossed));
+  pipelines.push_back(Make({}));
+  std::vector<Pipeline> fresh_pipelines;
+  fresh_pipelines.push_back(Make(categorical));
+  fresh_pipelines.push_back(Make(crossed));
+  fresh_pipelines.push_back(Make({}));
+  const std::vector<NamedFeature> event = {Num("x", 2), Text("c", "red"), Num("y", 1)};
+  PipelineScratch shared;
+  for (int round = 0; round < 3; ++round) {
+    for (std::size_t i = 0; i < pipelines.size(); ++i) {
+      learners::FeatureVector x_shared, x_fresh;
+      PipelineScratch fresh;
+      ASSERT_TRUE(pipelines[i].LearnAndTransform(event, &x_shared, &shared).ok());
+      ASSERT_TRUE(fresh_pipelines[i].LearnAndTransform(event, &x_fresh, &fresh).ok());
+      EXPECT_EQ(Named(pipelines[i], x_shared), Named(fresh_pipelines[i], x_fresh)) << i;
+    }
+  }
+  EXPECT_EQ(pipelines[0].features().Lookup("x=2"), 0u);
+  EXPECT_NE(pipelines[1].features().Lookup("x=2&c=red"), Vocabulary::kNotFound);
+  EXPECT_EQ(pipelines[2].features().Lookup("x=2"), Vocabulary::kNotFound);
+
+  // The same object reloaded with another spec: the first pipeline's state loaded into the
+  // third.
+  std::stringstream buffer;
+  {
+    cereal::PortableBinaryOutputArchive out(buffer);
+    out(pipelines[0]);
+  }
+  {
+    cereal::PortableBinaryInputArchive in(buffer);
+    in(pipelines[2]);
+  }
+  learners::FeatureVector x_shared, x_fresh;
+  PipelineScratch fresh;
+  ASSERT_TRUE(pipelines[2].TransformForPredict(event, &x_shared, &shared).ok());
+  ASSERT_TRUE(pipelines[0].TransformForPredict(event, &x_fresh, &fresh).ok());
+  EXPECT_EQ(Named(pipelines[2], x_shared), Named(pipelines[0], x_fresh));
+  EXPECT_EQ(Named(pipelines[2], x_shared).count("x=2"), 1u);
+}
+
 TEST(PipelineTest, IgnoreUndeclared) {
   PipelineSpec spec;
   spec.pass_through = false;

@@ -4,6 +4,10 @@
 
 #include <cereal/archives/portable_binary.hpp>
 #include <sstream>
+#include <string>
+#include <vector>
+
+#include "features/bytes_equal.h"
 
 namespace riffle::features {
 namespace {
@@ -77,9 +81,9 @@ TEST(VocabularyTest, HintsAreCheckedAgainstTheName) {
   EXPECT_EQ(hint, 0u);
   EXPECT_EQ(v.Add("b"), 1u);
   // A right hint answers; a wrong one (another name's index) is corrected, never trusted.
-  EXPECT_EQ(v.Find("a", &hint), 0u);
+  EXPECT_EQ(v.Lookup("a", &hint), 0u);
   hint = 0;
-  EXPECT_EQ(v.Find("b", &hint), 1u);
+  EXPECT_EQ(v.Lookup("b", &hint), 1u);
   EXPECT_EQ(hint, 1u);
   hint = 1;
   EXPECT_EQ(v.Add("c", &hint), 2u);
@@ -87,12 +91,66 @@ TEST(VocabularyTest, HintsAreCheckedAgainstTheName) {
   EXPECT_EQ(v.size(), 3u);
   // An unknown name leaves the hint as it was and adds nothing.
   hint = 0;
-  EXPECT_FALSE(v.Find("zzz", &hint).has_value());
+  EXPECT_EQ(v.Lookup("zzz", &hint), Vocabulary::kNotFound);
   EXPECT_EQ(hint, 0u);
   EXPECT_EQ(v.size(), 3u);
   // No hint: the plain lookups.
-  EXPECT_EQ(v.Find("c", nullptr), 2u);
+  EXPECT_EQ(v.Lookup("c", nullptr), 2u);
   EXPECT_EQ(v.Add("d", nullptr), 3u);
+}
+
+TEST(VocabularyTest, ManyNamesThroughGrowthKeepTheirIndices) {
+  // Names of every length around the comparison's word sizes (0 to 40 bytes), many sharing a
+  // prefix, a suffix and a length: 20,000 names, so the index grows eleven times.
+  std::vector<std::string> names;
+  for (int i = 0; i < 20000; ++i) {
+    std::string name(static_cast<std::size_t>(i % 41), 'x');
+    const std::string number = std::to_string(i);
+    name.replace(0, std::min(name.size(), number.size()), number.substr(0, name.size()));
+    if (name.size() > number.size())
+      name.replace(name.size() - number.size(), number.size(), number);
+    names.push_back(name + (i % 41 == 0 ? std::to_string(i) : ""));
+  }
+  Vocabulary v;
+  std::vector<Vocabulary::Index> expected;
+  for (const std::string& name : names) {
+    const std::optional<Vocabulary::Index> known = v.Find(name);
+    expected.push_back(known.has_value() ? *known : static_cast<Vocabulary::Index>(v.size()));
+    EXPECT_EQ(v.Add(name), expected.back()) << name;
+  }
+  for (std::size_t i = 0; i < names.size(); ++i) {
+    ASSERT_EQ(v.Lookup(names[i]), expected[i]) << names[i];
+    ASSERT_EQ(v.Name(expected[i]), names[i]);
+  }
+  // Names of the same length differing in one byte only, anywhere.
+  for (std::size_t size = 1; size <= 40; ++size) {
+    const std::string base(size, 'a');
+    for (std::size_t at = 0; at < size; ++at) {
+      std::string other = base;
+      other[at] = 'b';
+      EXPECT_EQ(v.Lookup(other), v.Lookup(other)) << other;
+      Vocabulary w;
+      w.Add(base);
+      EXPECT_EQ(w.Lookup(other), Vocabulary::kNotFound) << other;
+      EXPECT_EQ(w.Add(other), 1u) << other;
+    }
+  }
+  EXPECT_GT(v.MemoryBytes(), v.size() * sizeof(std::string));
+}
+
+TEST(BytesEqualTest, AgreesWithStringComparisonAtEverySize) {
+  const std::string a = "abcdefghijklmnopqrstuvwxyz0123456789";
+  for (std::size_t size = 0; size <= a.size(); ++size) {
+    const std::string_view x(a.data(), size);
+    std::string y(x);
+    EXPECT_TRUE(BytesEqual(x, y)) << size;
+    for (std::size_t at = 0; at < size; ++at) {
+      std::string z(x);
+      z[at] = '#';
+      EXPECT_FALSE(BytesEqual(x, z)) << size << " " << at;
+    }
+    if (size < a.size()) EXPECT_FALSE(BytesEqual(x, a.substr(0, size + 1))) << size;
+  }
 }
 
 }  // namespace
