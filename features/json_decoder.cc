@@ -303,6 +303,7 @@ void DecodedEvent::Clear() {
   arena_.clear();
   entries_.clear();
   features_.clear();
+  names_shared_ = false;
 }
 
 struct JsonDecoder::Impl {
@@ -313,8 +314,30 @@ struct JsonDecoder::Impl {
  private:
   using Entry = DecodedEvent::Entry;
 
-  DecodeStatus DecodeObject(od::object& object, std::size_t depth);
-  DecodeStatus DecodeValue(od::value& value, std::size_t depth);
+  // The keys of an event, in the order DecodeObject meets them (depth first), as the layout
+  // the next events are compared with (see "Layouts" in the header). Keys inside skipped arrays
+  // are not part of it.
+  struct Layout {
+    struct Key {
+      std::uint32_t raw_begin;  // the key as escaped in the message, between its quotes
+      std::uint32_t raw_size;
+      std::uint32_t path_begin;  // the dotted name
+      std::uint32_t path_size;
+      std::uint32_t depth;  // 1 for the message's own fields
+      Role role;
+    };
+    std::string_view Path(const Key& key) const {
+      return std::string_view(chars.data() + key.path_begin, key.path_size);
+    }
+    std::string chars;
+    std::vector<Key> keys;
+  };
+
+  // `object_path` is the dotted name of the object (empty for the message), read only while
+  // the event follows the layout (it views the layout's names then); otherwise path_ holds it.
+  DecodeStatus DecodeObject(od::object& object, std::size_t depth, std::string_view object_path);
+  // `path` is the field's dotted name, for a nested object's fields.
+  DecodeStatus DecodeValue(od::value& value, std::size_t depth, Role role, std::string_view path);
   DecodeStatus SkipValue(od::value& value, std::size_t depth);
   DecodeStatus DecodeId(od::value& value, od::json_type type, Role role);
   DecodeStatus DecodeLabel(od::value& value, od::json_type type);
@@ -327,11 +350,23 @@ struct JsonDecoder::Impl {
   DecodeStatus AddEntry(double number, std::string_view text, bool is_text, bool is_object);
   DecodeStatus Finish();
   Role RoleOf(std::string_view name) const;
+  // The layout's next key if it is the one at raw_key (what field.key().raw() gives) and at
+  // this depth, or null.
+  const Layout::Key* MatchLayout(const char* raw_key, std::size_t depth);
+  // The event leaves the layout at the current field of the object at `object_path`: the
+  // matched keys start the recording of a new layout, the names so far are copied into the
+  // event, and path_ becomes the object's path.
+  void LeaveLayout(std::string_view object_path);
+  // Whether `names` are all different; *duplicate is then untouched, else set to one that is
+  // given twice.
+  bool Distinct(const std::vector<std::string_view>& names, std::string_view* duplicate);
 
-  // An error about the field at path_: `<role>["<path>"]: <what>`.
+  // The dotted name of the field being decoded.
+  std::string_view CurrentPath() const { return matching_ ? fast_path_ : std::string_view(path_); }
+  // An error about the field being decoded: `<role>["<path>"]: <what>`.
   DecodeStatus FieldError(DecodeError code, std::string_view role, std::string_view what) const {
     return DecodeStatus(code, absl::StrFormat("%s[\"%s\"]: %s", std::string(role),
-                                              std::string(Quote(path_)), what));
+                                              std::string(Quote(CurrentPath())), what));
   }
   // The escaped text of a field's name, between its quotes, from field.key().raw() taken before
   // unescaped_key() (which consumes the key). Stage 1 has checked that every
@@ -342,7 +377,7 @@ struct JsonDecoder::Impl {
     while (p < end && *p != '"') p += *p == '\\' ? 2 : 1;
     return std::string_view(begin, static_cast<std::size_t>(std::min(p, end) - begin));
   }
-  // simdjson's verdict on the value at path_, as a code.
+  // simdjson's verdict on the value being decoded, as a code.
   DecodeStatus ValueError(simdjson::error_code e, od::value& value, std::string_view role);
 
  public:
@@ -353,14 +388,26 @@ struct JsonDecoder::Impl {
   // The message, copied with SIMDJSON_PADDING bytes after it.
   std::unique_ptr<char[]> buffer_;
   std::size_t buffer_capacity_ = 0;
-  // Dotted name of the field being decoded.
+  // The end of the message in buffer_.
+  const char* message_end_ = nullptr;
+  // Dotted name of the field being decoded, once the event has left the layout.
   std::string path_;
-  // Open-addressing table (entry index + 1, 0 = empty) for the duplicate-name check.
+  // The layout (null before the first event decodes), and the keys of this event while it
+  // does not follow it.
+  std::shared_ptr<const Layout> layout_;
+  Layout recording_;
+  // Whether every key of this event so far is the layout's at the same position; the position
+  // of the next one; the dotted name of the field being decoded (a view of the layout's names);
+  // the bytes of the names the event shares with the layout (they count towards the bound on
+  // the decoded event's size as if they were copied).
+  bool matching_ = false;
+  std::size_t position_ = 0;
+  std::string_view fast_path_;
+  std::size_t shared_name_bytes_ = 0;
+  // For the duplicate-name check: the names, and an open-addressing table (index + 1, 0 =
+  // empty).
+  std::vector<std::string_view> names_;
   std::vector<std::uint32_t> slots_;
-  // This event's names, and those of the last event whose names passed the duplicate check
-  // (each as a 4-byte length and the bytes).
-  std::string names_;
-  std::string checked_names_;
   DecodedEvent* event_ = nullptr;
   // Whether each role's field was present in this message, null included.
   bool has_id_ = false;  // a non-null id was decoded
@@ -406,6 +453,12 @@ DecodeStatus JsonDecoder::Impl::Decode(std::string_view message, DecodedEvent* e
   seen_label_ = false;
   seen_time_ = false;
   path_.clear();
+  matching_ = layout_ != nullptr;
+  position_ = 0;
+  fast_path_ = {};
+  shared_name_bytes_ = 0;
+  recording_.chars.clear();
+  recording_.keys.clear();
   if (message.size() > options.max_message_bytes) {
     return DecodeStatus(DecodeError::kTooLarge,
                         absl::StrFormat("message: %d bytes, above the limit of %d", message.size(),
@@ -420,6 +473,7 @@ DecodeStatus JsonDecoder::Impl::Decode(std::string_view message, DecodedEvent* e
   // simdjson only needs the padding to be allocated; zeroing it keeps tools like Valgrind quiet
   // and costs nothing measurable.
   std::memset(buffer_.get() + message.size(), 0, simdjson::SIMDJSON_PADDING);
+  message_end_ = buffer_.get() + message.size();
 
   od::document doc;
   if (simdjson::error_code e =
@@ -460,7 +514,7 @@ DecodeStatus JsonDecoder::Impl::Decode(std::string_view message, DecodedEvent* e
     return DecodeStatus(DecodeError::kInvalidJson,
                         absl::StrFormat("message: invalid JSON: %s", simdjson::error_message(e)));
   }
-  if (DecodeStatus s = DecodeObject(object, 1); !s.ok()) return s;
+  if (DecodeStatus s = DecodeObject(object, 1, /*object_path=*/{}); !s.ok()) return s;
   // On-Demand stops at the end of the first value; anything after it but whitespace is an
   // error, or `{"a":1} {"b":2}` would silently lose its second half.
   const char* trailing = nullptr;
@@ -476,16 +530,65 @@ DecodeStatus JsonDecoder::Impl::Decode(std::string_view message, DecodedEvent* e
   return Finish();
 }
 
-DecodeStatus JsonDecoder::Impl::DecodeObject(od::object& object, std::size_t depth) {
+const JsonDecoder::Impl::Layout::Key* JsonDecoder::Impl::MatchLayout(const char* raw_key,
+                                                                     std::size_t depth) {
+  const Layout& layout = *layout_;
+  if (position_ >= layout.keys.size()) return nullptr;
+  const Layout::Key& key = layout.keys[position_];
+  // The key's closing quote must be within the message: then the comparison reads no further.
+  if (key.depth != depth || key.raw_size >= static_cast<std::size_t>(message_end_ - raw_key) ||
+      std::memcmp(raw_key, layout.chars.data() + key.raw_begin, key.raw_size) != 0 ||
+      raw_key[key.raw_size] != '"') {
+    return nullptr;
+  }
+  ++position_;
+  return &key;
+}
+
+void JsonDecoder::Impl::LeaveLayout(std::string_view object_path) {
+  const Layout& layout = *layout_;
+  recording_.chars = layout.chars;
+  recording_.keys.assign(layout.keys.begin(),
+                         layout.keys.begin() + static_cast<std::ptrdiff_t>(position_));
+  for (Entry& e : event_->entries_) {
+    std::vector<char>& arena = event_->arena_;
+    const auto begin = static_cast<std::uint32_t>(arena.size());
+    arena.insert(arena.end(), layout.chars.data() + e.name_begin,
+                 layout.chars.data() + e.name_begin + e.name_size);
+    e.name_begin = begin;
+  }
+  shared_name_bytes_ = 0;
+  path_.assign(object_path);
+  matching_ = false;
+}
+
+DecodeStatus JsonDecoder::Impl::DecodeObject(od::object& object, std::size_t depth,
+                                             std::string_view object_path) {
   for (auto field_result : object) {
     od::field field;
     if (simdjson::error_code e = std::move(field_result).get(field)) {
-      return DecodeStatus(DecodeError::kInvalidJson,
-                          absl::StrFormat("features[\"%s\"]: invalid JSON in the object: %s",
-                                          std::string(Quote(path_)), simdjson::error_message(e)));
+      return DecodeStatus(
+          DecodeError::kInvalidJson,
+          absl::StrFormat("features[\"%s\"]: invalid JSON in the object: %s",
+                          std::string(Quote(matching_ ? object_path : std::string_view(path_))),
+                          simdjson::error_message(e)));
+    }
+    const char* raw_key = field.key().raw();
+    if (matching_) {
+      if (const Layout::Key* key = MatchLayout(raw_key, depth)) {
+        // A known name: checked (non-empty, within max_name_bytes, unescaped) when the layout
+        // was recorded.
+        fast_path_ = layout_->Path(*key);
+        if (DecodeStatus s = DecodeValue(field.value(), depth, key->role, fast_path_); !s.ok()) {
+          return s;
+        }
+        // A nested object may have left the layout: this object's next fields follow path_.
+        if (!matching_) path_.assign(object_path);
+        continue;
+      }
+      LeaveLayout(object_path);
     }
     std::string_view name;
-    const char* raw_key = field.key().raw();
     if (simdjson::error_code e = field.unescaped_key().get(name)) {
       return DecodeStatus(
           e == simdjson::STRING_ERROR && HasSurrogateEscape(RawKey(raw_key))
@@ -505,14 +608,25 @@ DecodeStatus JsonDecoder::Impl::DecodeObject(od::object& object, std::size_t dep
                         absl::StrFormat("name of %d bytes, above the limit of %d", path_.size(),
                                         options.max_name_bytes));
     }
-    if (DecodeStatus s = DecodeValue(field.value(), depth); !s.ok()) return s;
+    const Role role = RoleOf(path_);
+    Layout::Key& key = recording_.keys.emplace_back();
+    const std::string_view raw = RawKey(raw_key);
+    key.raw_begin = static_cast<std::uint32_t>(recording_.chars.size());
+    key.raw_size = static_cast<std::uint32_t>(raw.size());
+    recording_.chars.append(raw);
+    key.path_begin = static_cast<std::uint32_t>(recording_.chars.size());
+    key.path_size = static_cast<std::uint32_t>(path_.size());
+    recording_.chars.append(path_);
+    key.depth = static_cast<std::uint32_t>(depth);
+    key.role = role;
+    if (DecodeStatus s = DecodeValue(field.value(), depth, role, path_); !s.ok()) return s;
     path_.resize(saved);
   }
   return DecodeStatus();
 }
 
-DecodeStatus JsonDecoder::Impl::DecodeValue(od::value& value, std::size_t depth) {
-  const Role role = RoleOf(path_);
+DecodeStatus JsonDecoder::Impl::DecodeValue(od::value& value, std::size_t depth, Role role,
+                                            std::string_view path) {
   od::json_type type;
   if (simdjson::error_code e = value.type().get(type)) {
     return ValueError(e, value, RoleName(role));
@@ -541,7 +655,7 @@ DecodeStatus JsonDecoder::Impl::DecodeValue(od::value& value, std::size_t depth)
       if (DecodeStatus s = AddEntry(0.0, {}, /*is_text=*/false, /*is_object=*/true); !s.ok()) {
         return s;
       }
-      return DecodeObject(object, depth + 1);
+      return DecodeObject(object, depth + 1, path);
     }
     case od::json_type::array:
       if (!options.skip_arrays) {
@@ -899,58 +1013,88 @@ DecodeStatus JsonDecoder::Impl::DecodeTime(od::value& value, od::json_type type)
 
 DecodeStatus JsonDecoder::Impl::AddEntry(double number, std::string_view text, bool is_text,
                                          bool is_object) {
-  std::vector<char>& arena = event_->arena_;
-  if (arena.size() + path_.size() + text.size() > kArenaFactor * options.max_message_bytes) {
+  const std::vector<char>& arena = event_->arena_;
+  const std::string_view name = CurrentPath();
+  if (shared_name_bytes_ + arena.size() + name.size() + text.size() >
+      kArenaFactor * options.max_message_bytes) {
     return FieldError(DecodeError::kTooLarge, "features",
                       absl::StrFormat("the decoded event is above %d bytes of names and texts",
                                       kArenaFactor * options.max_message_bytes));
   }
-  // The arena is bounded by 4 * 256 MiB.
-  event_->AppendEntry(path_, number, text, is_text, is_object);
+  // The arena is bounded by 4 * 256 MiB, and so are the layout's names.
+  if (matching_) {
+    shared_name_bytes_ += name.size();
+    event_->AppendEntryWithSharedName(
+        static_cast<std::uint32_t>(name.data() - layout_->chars.data()),
+        static_cast<std::uint32_t>(name.size()), number, text, is_text, is_object);
+  } else {
+    event_->AppendEntry(name, number, text, is_text, is_object);
+  }
   return DecodeStatus();
 }
 
-DecodeStatus JsonDecoder::Impl::Finish() {
-  const std::vector<char>& arena = event_->arena_;
-  const std::vector<Entry>& entries = event_->entries_;
-  auto name_of = [&arena](const Entry& e) {
-    return std::string_view(arena.data() + e.name_begin, e.name_size);
-  };
-  // A name given twice: {"a":1,"a":2}, {"a.b":1,"a":{"b":2}}, {"a":{},"a":{}}. Real parsers keep
-  // the first or the last; either would silently drop a value. absl::Hash is seeded per process,
-  // so crafted collisions cannot make this quadratic.
-  //
-  // The events of a stream usually carry the same names in the same order: when this event's
-  // names are exactly the last checked event's (compared as one length-prefixed string, much
-  // cheaper than hashing every name), they are known to be distinct.
-  names_.clear();
-  for (const Entry& e : entries) {
-    const std::uint32_t size = e.name_size;
-    names_.append(reinterpret_cast<const char*>(&size), sizeof(size));
-    names_.append(arena.data() + e.name_begin, e.name_size);
-  }
-  const bool same_names = names_ == checked_names_;
-  if (entries.size() > 1 && !same_names) {
-    std::size_t capacity = 16;
-    while (capacity < 2 * entries.size()) capacity *= 2;
-    slots_.assign(capacity, 0);
-    const std::size_t mask = capacity - 1;
-    for (std::size_t i = 0; i < entries.size(); ++i) {
-      const std::string_view name = name_of(entries[i]);
-      std::size_t slot =
-          absl::Hash<absl::string_view>{}(absl::string_view(name.data(), name.size())) & mask;
-      while (slots_[slot] != 0) {
-        if (name_of(entries[slots_[slot] - 1]) == name) {
-          return DecodeStatus(
-              DecodeError::kDuplicateField,
-              absl::StrFormat("features[\"%s\"]: given twice", std::string(Quote(name))));
-        }
-        slot = (slot + 1) & mask;
+bool JsonDecoder::Impl::Distinct(const std::vector<std::string_view>& names,
+                                 std::string_view* duplicate) {
+  if (names.size() < 2) return true;
+  // absl::Hash is seeded per process, so crafted collisions cannot make this quadratic.
+  std::size_t capacity = 16;
+  while (capacity < 2 * names.size()) capacity *= 2;
+  slots_.assign(capacity, 0);
+  const std::size_t mask = capacity - 1;
+  for (std::size_t i = 0; i < names.size(); ++i) {
+    const std::string_view name = names[i];
+    std::size_t slot =
+        absl::Hash<absl::string_view>{}(absl::string_view(name.data(), name.size())) & mask;
+    while (slots_[slot] != 0) {
+      if (names[slots_[slot] - 1] == name) {
+        *duplicate = name;
+        return false;
       }
-      slots_[slot] = static_cast<std::uint32_t>(i + 1);
+      slot = (slot + 1) & mask;
+    }
+    slots_[slot] = static_cast<std::uint32_t>(i + 1);
+  }
+  return true;
+}
+
+DecodeStatus JsonDecoder::Impl::Finish() {
+  if (matching_) {
+    // Every name is one of the layout's, and those are distinct.
+    event_->names_shared_ = true;
+    if (event_->shared_names_.get() != layout_->chars.data()) {
+      // (Two live layouts never have their names at one address, so equal pointers are the
+      // same layout.)
+      event_->shared_names_ = std::shared_ptr<const char>(layout_, layout_->chars.data());
+    }
+    event_->BuildViews();
+    return DecodeStatus();
+  }
+  // A name given twice: {"a":1,"a":2}, {"a.b":1,"a":{"b":2}}, {"a":{},"a":{}}. Real parsers keep
+  // the first or the last; either would silently drop a value.
+  //
+  // The recorded keys' names (all but the roles') include every entry's, and more: the names of
+  // nulls and skipped arrays. When they are distinct, so are the entries', and the keys become
+  // the layout. Otherwise only the entries' names decide ({"a":null,"a":1} is one feature).
+  names_.clear();
+  for (const Layout::Key& key : recording_.keys) {
+    if (key.role == Role::kFeature) names_.push_back(recording_.Path(key));
+  }
+  std::string_view duplicate;
+  if (Distinct(names_, &duplicate)) {
+    layout_ = std::make_shared<const Layout>(std::move(recording_));
+    recording_ = Layout();
+  } else {
+    const std::vector<char>& arena = event_->arena_;
+    names_.clear();
+    for (const Entry& e : event_->entries_) {
+      names_.emplace_back(arena.data() + e.name_begin, e.name_size);
+    }
+    if (!Distinct(names_, &duplicate)) {
+      return DecodeStatus(
+          DecodeError::kDuplicateField,
+          absl::StrFormat("features[\"%s\"]: given twice", std::string(Quote(duplicate))));
     }
   }
-  if (!same_names) checked_names_.swap(names_);
   event_->BuildViews();
   return DecodeStatus();
 }

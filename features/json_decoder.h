@@ -166,6 +166,10 @@ class DecodedEvent {
   // views of the features (objects left out).
   void AppendEntry(std::string_view name, double number, std::string_view text, bool is_text,
                    bool is_object);
+  // As AppendEntry, for a name that is at `name_begin` in the shared names (see names_shared_):
+  // only the text is copied.
+  void AppendEntryWithSharedName(std::uint32_t name_begin, std::uint32_t name_size, double number,
+                                 std::string_view text, bool is_text, bool is_object);
   void BuildViews();
 
   std::string id_;
@@ -179,28 +183,44 @@ class DecodedEvent {
   std::vector<char> arena_;
   std::vector<Entry> entries_;
   std::vector<NamedFeature> features_;
+  // Where the names of entries_ are: in arena_, or, when names_shared_, in the characters that
+  // shared_names_ points to: the names of a layout the JSON decoder shares between the events
+  // that have it (see JsonDecoder), kept alive by this reference. Clear() keeps the reference,
+  // so the next event of the same layout decoded into this object does not touch the count.
+  bool names_shared_ = false;
+  std::shared_ptr<const char> shared_names_;
 };
 
 // Inline: both decoders call them once per field, on their hot paths.
 inline void DecodedEvent::AppendEntry(std::string_view name, double number, std::string_view text,
                                       bool is_text, bool is_object) {
-  Entry entry;
-  entry.name_begin = static_cast<std::uint32_t>(arena_.size());
-  entry.name_size = static_cast<std::uint32_t>(name.size());
+  const auto name_begin = static_cast<std::uint32_t>(arena_.size());
   arena_.insert(arena_.end(), name.begin(), name.end());
+  AppendEntryWithSharedName(name_begin, static_cast<std::uint32_t>(name.size()), number, text,
+                            is_text, is_object);
+}
+
+inline void DecodedEvent::AppendEntryWithSharedName(std::uint32_t name_begin,
+                                                    std::uint32_t name_size, double number,
+                                                    std::string_view text, bool is_text,
+                                                    bool is_object) {
+  Entry& entry = entries_.emplace_back();
+  entry.name_begin = name_begin;
+  entry.name_size = name_size;
   entry.text_begin = static_cast<std::uint32_t>(arena_.size());
   entry.text_size = static_cast<std::uint32_t>(text.size());
-  arena_.insert(arena_.end(), text.begin(), text.end());
+  // (Most entries are numbers: no call for an empty text.)
+  if (!text.empty()) arena_.insert(arena_.end(), text.begin(), text.end());
   entry.number = number;
   entry.is_text = is_text;
   entry.is_object = is_object;
-  entries_.push_back(entry);
 }
 
 inline void DecodedEvent::BuildViews() {
+  const char* const names = names_shared_ ? shared_names_.get() : arena_.data();
   for (const Entry& e : entries_) {
     if (e.is_object) continue;
-    const std::string_view name(arena_.data() + e.name_begin, e.name_size);
+    const std::string_view name(names + e.name_begin, e.name_size);
     features_.push_back({name, e.is_text ? FeatureValue::Text(std::string_view(
                                                arena_.data() + e.text_begin, e.text_size))
                                          : FeatureValue::Number(e.number)});
@@ -230,6 +250,16 @@ inline void DecodedEvent::BuildViews() {
 // Performance: the message is copied into a padded buffer the decoder reuses (simdjson reads
 // past the end of its input), and simdjson's parser buffers grow to the largest message seen;
 // with a warm DecodedEvent, decoding allocates nothing.
+//
+// Layouts: the events of a stream usually carry the same fields in the same order. The decoder
+// remembers the keys of the last event it decoded in full whose names are all distinct (its
+// layout). A field whose key is, byte for byte, the layout's key at the same position and
+// nesting needs no unescaping, no dotted-name building and no role lookup, and its name is not
+// copied: the event shares the layout's names (reference-counted; they outlive the decoder if
+// the event does). An event whose keys are all the layout's, or the first of them, needs no
+// duplicate-name check either. At the first key that differs the decoder continues as for any
+// new layout, and that event's keys become the layout if it decodes. Results never depend on
+// this: the same message decodes to the same event, or the same error, whatever came before.
 //
 // Thread-safety: none; use one decoder per thread. Decoders are cheap to move, not copyable.
 class JsonDecoder {

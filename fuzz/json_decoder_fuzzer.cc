@@ -20,7 +20,9 @@
 //     stay valid after the input is gone.
 //   * Decoding is deterministic and independent of history: decoding the same
 //   bytes again into
-//     a reused event gives the same result.
+//     a reused event gives the same result, and a new decoder gives the same
+//     result as the one that decoded the inputs before (whose layout shortcuts
+//     it may have followed, see JsonDecoder).
 //   * A message above max_message_bytes is always kTooLarge.
 
 #include <cmath>
@@ -121,6 +123,12 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     FUZZ_CHECK(status.code() == DecodeError::kTooLarge);
   }
   const Snapshot first = Take(status, event);
+  {
+    JsonDecoder fresh = MakeDecoder(options);
+    DecodedEvent fresh_event;
+    const DecodeStatus fresh_status = fresh.Decode(input, &fresh_event);
+    FUZZ_CHECK(Take(fresh_status, fresh_event) == first);
+  }
   input.assign(input.size(), '\xff');  // the event must not point into the input
   CheckResult(options, std::string(reinterpret_cast<const char*>(data) + 1, size - 1), status,
               event);

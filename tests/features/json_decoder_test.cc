@@ -142,6 +142,114 @@ TEST(JsonDecoderTest, ReusesBuffersAcrossCallsAndEventsOwnTheirStorage) {
   EXPECT_EQ(Find(moved, "name")->value.text, "beta");
 }
 
+// Everything a decode produces, as one comparable string.
+std::string Describe(const DecodeStatus& status, const DecodedEvent& event) {
+  if (!status.ok()) {
+    return "error " + std::string(DecodeErrorName(status.code())) + ": " + status.message();
+  }
+  std::string out = "id=" + std::string(event.id());
+  if (event.key()) out += " key=" + std::string(*event.key());
+  if (event.label()) out += " label=" + std::string(*event.label());
+  if (event.event_time_micros()) out += " time=" + std::to_string(*event.event_time_micros());
+  for (const NamedFeature& f : event.features()) {
+    out += " " + std::string(f.name) + "=";
+    out += f.value.kind == FeatureValue::Kind::kText ? "\"" + std::string(f.value.text) + "\""
+                                                     : absl::StrFormat("%.17g", f.value.number);
+  }
+  return out;
+}
+
+TEST(JsonDecoderTest, LayoutsNeverChangeResults) {
+  // The decoder takes shortcuts for fields whose keys are those of the last event (its layout).
+  // Every message below, decoded right after every other one (so following its layout, a
+  // prefix of it, or leaving it at any field, at any depth), must decode exactly as by a new
+  // decoder: same event or same error, naming the same field.
+  const std::vector<std::string> messages = {
+      R"({"id":"a","key":"k","time":5,"label":1,"x":1,"c":"red","m":{"p":2,"q":"s"},"z":true})",
+      R"({"id":"b","key":"k2","time":6,"label":0,"x":2,"c":"blue","m":{"p":3,"q":"t"},"z":false})",
+      R"({"id":"c","key":"k","time":5,"label":1,"x":1})",
+      R"({"id":"d","key":"k","time":5,"label":1,"x":1,"c":"red","m":{"p":2},"z":true})",
+      R"({"id":"e","key":"k","time":5,"label":1,"x":1,"c":"red","m":{"p":2,"q":"s","r":4},"z":1})",
+      R"({"id":"f","key":"k","time":5,"label":1,"x":1,"c":"red","m":7,"z":true})",
+      R"({"id":"g","key":"k","time":5,"label":1,"x":1,"c":"red","m":{"p":2,"q":"s"},"z":true,"w":0})",
+      R"({"id":"h","key":"k","time":5,"label":1,"x":"text now","c":3,"m":{"p":"2","q":null}})",
+      R"({"id":"i","key":"k","time":5,"label":1,"x":1,"x":2})",
+      R"({"id":"j","key":"k","time":5,"label":1,"x":null,"x":2})",
+      R"({"id":"k","key":"k","time":5,"label":1,"x":1,"m":{"p":2,"q":"s"},"m.p":3})",
+      R"({"id":"l","key":"k","time":5,"label":1,"x":1,"c":"red","m":{"p":1e999,"q":"s"}})",
+      R"({"id":"m","key":"k","time":5,"label":1,"x":1,"c":"red","m":{"p":NaN}})",
+      R"({"id":"n","key":"k","time":5,"label":[1],"x":1})",
+      R"({"id":"o","key":"k","time":"yesterday","label":1,"x":1})",
+      R"({"id":"p","key":"k","time":5,"event_time":6,"label":1,"x":1})",
+      R"({"id":"q","key":"k","time":5,"label":1,"x":1,"c":"red","m":{"p":2,"q":"s"},"z":[1]})",
+      R"({"id":"r","key":"k","time":5,"label":1,"x":1,"c":"red","m":{"p":2,"q":"s"},"z":tru})",
+      R"({"id":"s","key":"k","time":5,"label":1,"x":1,"c":"red","m":{"p":2,"q":"s"}} {"x":1})",
+      R"({"id":"t","key":"k","time":5,"label":1,"x\u0031":1,"\u0063":"red"})",
+      R"({"id":"u","key":"k","time":5,"label":1,"x1":1,"c":"red"})",
+      R"({"id":"v","key":"k","time":5,"label":1,"x":1,"c":"red","m":{"":2}})",
+      R"({"key":"k","time":5,"label":1,"x":1})",
+      R"({"id":"w"})",
+      R"({})",
+      R"({"id":"x","key":"k","time":5,"label":1,"x":1,"c":"red","m":{"p":{"deep":{"er":1}}}})",
+      R"({"id":"y","key":"k","time":5,"label":1,"x":1,"c":"r\u00e9d","m":{"p":2,"q":"\ud800"}})",
+      R"({"id":"z","key":"k","time":5,"label":1,"x":1,"id":"again"})",
+      R"([1,2])",
+      R"({"id":"aa","m":{"p":2,"q":"s"},"m":{"p":2,"q":"s"}})",
+      // The same keys in the same order, at other depths.
+      R"({"id":"ab","m":{"p":1},"p":2})",
+      R"({"id":"ac","m":{"p":1,"p":2}})",
+      R"({"id":"ad","m":{"p":1},"m":2})",
+  };
+  JsonDecoderOptions options;
+  options.max_depth = 3;
+  options.max_name_bytes = 8;
+  std::vector<std::string> expected;
+  for (const std::string& m : messages) {
+    JsonDecoder fresh = MakeDecoder(options);
+    DecodedEvent event;
+    const DecodeStatus s = fresh.Decode(m, &event);
+    expected.push_back(Describe(s, event));
+  }
+  // Sanity: the corpus has both outcomes.
+  EXPECT_THAT(expected[0], ::testing::StartsWith("id=a"));
+  EXPECT_THAT(expected[8], ::testing::HasSubstr("DUPLICATE_FIELD"));
+  EXPECT_THAT(expected[9], ::testing::StartsWith("id=j"));
+  EXPECT_THAT(expected[10], ::testing::HasSubstr("DUPLICATE_FIELD"));
+  JsonDecoder decoder = MakeDecoder(options);
+  DecodedEvent event;
+  for (std::size_t first = 0; first < messages.size(); ++first) {
+    for (std::size_t second = 0; second < messages.size(); ++second) {
+      ASSERT_EQ(Describe(decoder.Decode(messages[first], &event), event), expected[first]);
+      const DecodeStatus s = decoder.Decode(messages[second], &event);
+      EXPECT_EQ(Describe(s, event), expected[second]) << "after " << messages[first];
+      // And once more into a new event (a reused one keeps its reference to the layout).
+      DecodedEvent other;
+      const DecodeStatus again = decoder.Decode(messages[second], &other);
+      EXPECT_EQ(Describe(again, other), expected[second]) << "twice after " << messages[first];
+    }
+  }
+}
+
+TEST(JsonDecoderTest, AnEventKeepsTheNamesItSharesWithALayoutAfterTheDecoderIsGone) {
+  DecodedEvent kept;
+  {
+    JsonDecoder decoder = MakeDecoder();
+    DecodedEvent scratch;
+    ASSERT_TRUE(decoder.Decode(R"({"id":"1","amount":2,"m":{"country":"FR"}})", &scratch).ok());
+    // Same layout: `kept` shares the layout's names.
+    ASSERT_TRUE(decoder.Decode(R"({"id":"2","amount":3,"m":{"country":"DE"}})", &kept).ok());
+    // The decoder moves to other layouts, then is destroyed.
+    for (int i = 0; i < 10; ++i) {
+      const std::string other = R"({"id":"x","f)" + std::to_string(i) + R"(":1})";
+      ASSERT_TRUE(decoder.Decode(other, &scratch).ok());
+    }
+  }
+  EXPECT_EQ(Names(kept), (std::vector<std::string>{"amount", "m.country"}));
+  EXPECT_EQ(Find(kept, "m.country")->value.text, "DE");
+  DecodedEvent moved = std::move(kept);
+  EXPECT_EQ(Names(moved), (std::vector<std::string>{"amount", "m.country"}));
+}
+
 TEST(JsonDecoderTest, InvalidJson) {
   JsonDecoder decoder = MakeDecoder();
   for (std::string_view json :
