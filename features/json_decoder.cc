@@ -14,6 +14,7 @@
 #include "absl/hash/hash.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/string_view.h"
+#include "features/bytes_equal.h"
 
 namespace riffle::features {
 namespace {
@@ -319,7 +320,9 @@ struct JsonDecoder::Impl {
   // are not part of it.
   struct Layout {
     struct Key {
-      std::uint32_t raw_begin;  // the key as escaped in the message, between its quotes
+      // The key as escaped in the message, between its quotes; the closing quote follows it in
+      // chars (not counted in raw_size), so one comparison checks that the key ends there too.
+      std::uint32_t raw_begin;
       std::uint32_t raw_size;
       std::uint32_t path_begin;  // the dotted name
       std::uint32_t path_size;
@@ -343,6 +346,9 @@ struct JsonDecoder::Impl {
   DecodeStatus DecodeLabel(od::value& value, od::json_type type);
   DecodeStatus DecodeTime(od::value& value, od::json_type type);
   DecodeStatus ReadNumber(od::value& value, std::string_view role, double* out);
+  // ReadNumber's error, once get_double has said `e` (or SUCCESS with a non-finite *out).
+  DecodeStatus NumberError(simdjson::error_code e, od::value& value, std::string_view role,
+                           double* out);
   // The decimal text of an integer value into buffer; nullopt (with *status OK) if the number
   // is not an integer that fits 64 bits, or with *status set if it is not a valid number.
   std::optional<std::string_view> IntegerText(od::value& value, std::string_view role,
@@ -474,6 +480,8 @@ DecodeStatus JsonDecoder::Impl::Decode(std::string_view message, DecodedEvent* e
   // and costs nothing measurable.
   std::memset(buffer_.get() + message.size(), 0, simdjson::SIMDJSON_PADDING);
   message_end_ = buffer_.get() + message.size();
+  // Room for every text the message can decode to (see AddEntry).
+  event->arena_.reserve(message.size());
 
   od::document doc;
   if (simdjson::error_code e =
@@ -535,10 +543,12 @@ const JsonDecoder::Impl::Layout::Key* JsonDecoder::Impl::MatchLayout(const char*
   const Layout& layout = *layout_;
   if (position_ >= layout.keys.size()) return nullptr;
   const Layout::Key& key = layout.keys[position_];
-  // The key's closing quote must be within the message: then the comparison reads no further.
-  if (key.depth != depth || key.raw_size >= static_cast<std::size_t>(message_end_ - raw_key) ||
-      std::memcmp(raw_key, layout.chars.data() + key.raw_begin, key.raw_size) != 0 ||
-      raw_key[key.raw_size] != '"') {
+  // The key and its closing quote, which must be within the message: then the comparison
+  // reads no further.
+  const std::size_t size = key.raw_size + 1;
+  if (key.depth != depth || size > static_cast<std::size_t>(message_end_ - raw_key) ||
+      !BytesEqual(std::string_view(raw_key, size),
+                  std::string_view(layout.chars.data() + key.raw_begin, size))) {
     return nullptr;
   }
   ++position_;
@@ -550,8 +560,25 @@ void JsonDecoder::Impl::LeaveLayout(std::string_view object_path) {
   recording_.chars = layout.chars;
   recording_.keys.assign(layout.keys.begin(),
                          layout.keys.begin() + static_cast<std::ptrdiff_t>(position_));
-  for (Entry& e : event_->entries_) {
-    std::vector<char>& arena = event_->arena_;
+  // Until now the features went straight to features_ (their texts are in the arena, which has
+  // not moved) and only the objects to entries_ (with their names in the layout). From now on
+  // every entry goes to entries_ with its name in the arena, as for a new layout: the features
+  // so far are appended to entries_, then all names copied.
+  std::vector<char>& arena = event_->arena_;
+  std::vector<Entry>& entries = event_->entries_;
+  for (const NamedFeature& f : event_->features_) {
+    Entry& e = entries.emplace_back();
+    e.name_begin = static_cast<std::uint32_t>(f.name.data() - layout.chars.data());
+    e.name_size = static_cast<std::uint32_t>(f.name.size());
+    e.is_text = f.value.kind == FeatureValue::Kind::kText;
+    e.is_object = false;
+    e.number = f.value.number;
+    e.text_begin = e.is_text ? static_cast<std::uint32_t>(f.value.text.data() - arena.data()) : 0;
+    e.text_size = static_cast<std::uint32_t>(f.value.text.size());
+  }
+  event_->features_.clear();
+  for (std::size_t i = 0; i < entries.size(); ++i) {
+    Entry& e = entries[i];
     const auto begin = static_cast<std::uint32_t>(arena.size());
     arena.insert(arena.end(), layout.chars.data() + e.name_begin,
                  layout.chars.data() + e.name_begin + e.name_size);
@@ -565,14 +592,16 @@ void JsonDecoder::Impl::LeaveLayout(std::string_view object_path) {
 DecodeStatus JsonDecoder::Impl::DecodeObject(od::object& object, std::size_t depth,
                                              std::string_view object_path) {
   for (auto field_result : object) {
-    od::field field;
-    if (simdjson::error_code e = std::move(field_result).get(field)) {
+    if (simdjson::error_code e = field_result.error()) {
       return DecodeStatus(
           DecodeError::kInvalidJson,
           absl::StrFormat("features[\"%s\"]: invalid JSON in the object: %s",
                           std::string(Quote(matching_ ? object_path : std::string_view(path_))),
                           simdjson::error_message(e)));
     }
+    // The field in place: moving it out (get()) copies it as one 16-byte load of what was just
+    // written as two narrower stores, a store-forwarding stall on every field.
+    od::field& field = field_result.value_unsafe();
     const char* raw_key = field.key().raw();
     if (matching_) {
       if (const Layout::Key* key = MatchLayout(raw_key, depth)) {
@@ -614,6 +643,7 @@ DecodeStatus JsonDecoder::Impl::DecodeObject(od::object& object, std::size_t dep
     key.raw_begin = static_cast<std::uint32_t>(recording_.chars.size());
     key.raw_size = static_cast<std::uint32_t>(raw.size());
     recording_.chars.append(raw);
+    recording_.chars.push_back('"');
     key.path_begin = static_cast<std::uint32_t>(recording_.chars.size());
     key.path_size = static_cast<std::uint32_t>(path_.size());
     recording_.chars.append(path_);
@@ -666,7 +696,11 @@ DecodeStatus JsonDecoder::Impl::DecodeValue(od::value& value, std::size_t depth,
       return SkipValue(value, depth);
     case od::json_type::number: {
       double number;
-      if (DecodeStatus s = ReadNumber(value, "features", &number); !s.ok()) return s;
+      // ReadNumber, with the common case inline: most features are numbers.
+      const simdjson::error_code e = value.get_double().get(number);
+      if (e != simdjson::SUCCESS || !std::isfinite(number)) [[unlikely]] {
+        return NumberError(e, value, "features", &number);
+      }
       return AddEntry(number, {}, /*is_text=*/false, /*is_object=*/false);
     }
     case od::json_type::string: {
@@ -780,6 +814,12 @@ DecodeStatus JsonDecoder::Impl::SkipValue(od::value& value, std::size_t depth) {
 
 DecodeStatus JsonDecoder::Impl::ReadNumber(od::value& value, std::string_view role, double* out) {
   const simdjson::error_code e = value.get_double().get(*out);
+  if (!e && std::isfinite(*out)) return DecodeStatus();
+  return NumberError(e, value, role, out);
+}
+
+DecodeStatus JsonDecoder::Impl::NumberError(simdjson::error_code e, od::value& value,
+                                            std::string_view role, double* out) {
   if (!e && std::isfinite(*out)) return DecodeStatus();
   const std::string_view raw = TrimRight(value.raw_json_token());
   if (!e || e == simdjson::NUMBER_ERROR) {
@@ -1024,9 +1064,23 @@ DecodeStatus JsonDecoder::Impl::AddEntry(double number, std::string_view text, b
   // The arena is bounded by 4 * 256 MiB, and so are the layout's names.
   if (matching_) {
     shared_name_bytes_ += name.size();
-    event_->AppendEntryWithSharedName(
-        static_cast<std::uint32_t>(name.data() - layout_->chars.data()),
-        static_cast<std::uint32_t>(name.size()), number, text, is_text, is_object);
+    if (is_object) {
+      event_->AppendEntryWithSharedName(
+          static_cast<std::uint32_t>(name.data() - layout_->chars.data()),
+          static_cast<std::uint32_t>(name.size()), number, text, is_text, is_object);
+      return DecodeStatus();
+    }
+    // The feature's view right away: its name is the layout's, and its text cannot move (the
+    // arena holds only texts while the event follows the layout, and Decode reserved the
+    // message's size for them, which is more than their unescaped size).
+    FeatureValue value = FeatureValue::Number(number);
+    if (is_text) {
+      std::vector<char>& texts = event_->arena_;
+      const std::size_t begin = texts.size();
+      texts.insert(texts.end(), text.begin(), text.end());
+      value = FeatureValue::Text(std::string_view(texts.data() + begin, text.size()));
+    }
+    event_->features_.push_back({name, value});
   } else {
     event_->AppendEntry(name, number, text, is_text, is_object);
   }
@@ -1066,7 +1120,7 @@ DecodeStatus JsonDecoder::Impl::Finish() {
       // same layout.)
       event_->shared_names_ = std::shared_ptr<const char>(layout_, layout_->chars.data());
     }
-    event_->BuildViews();
+    // (The features are made already; entries_ holds only the objects.)
     return DecodeStatus();
   }
   // A name given twice: {"a":1,"a":2}, {"a.b":1,"a":{"b":2}}, {"a":{},"a":{}}. Real parsers keep
