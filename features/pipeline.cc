@@ -11,6 +11,7 @@
 #include <unordered_set>
 
 #include "absl/strings/str_format.h"
+#include "features/bytes_equal.h"
 
 namespace riffle::features {
 namespace {
@@ -41,7 +42,43 @@ std::string_view NumberText(double v, char (&buffer)[32]) {
   return std::string_view(buffer, static_cast<std::size_t>(end - buffer));
 }
 
+// The slot of a value among PipelineScratch::IndicatorHints: any cheap mix of its bytes.
+std::size_t IndicatorSlot(std::string_view suffix) {
+  std::size_t h = suffix.size();
+  if (!suffix.empty()) {
+    h = h * 31 + static_cast<unsigned char>(suffix.front());
+    h = h * 31 + static_cast<unsigned char>(suffix[suffix.size() / 2]);
+    h = h * 31 + static_cast<unsigned char>(suffix.back());
+  }
+  return (h ^ (h >> 4)) % std::tuple_size_v<PipelineScratch::IndicatorHints>;
+}
+
+// Whether `full` is "<name><separator><suffix>".
+bool IsIndicatorName(std::string_view full, std::string_view name, char separator,
+                     std::string_view suffix) {
+  return full.size() == name.size() + 1 + suffix.size() && full[name.size()] == separator &&
+         BytesEqual(full.substr(0, name.size()), name) &&
+         BytesEqual(full.substr(name.size() + 1), suffix);
+}
+
 }  // namespace
+
+namespace pipeline_internal {
+
+std::string_view BucketText(std::uint64_t bucket, char (&buffer)[32]) {
+  // Below 10^5 the shortest text of the double is its decimal digits (scientific notation is
+  // never shorter, and fixed wins a tie), which the integer conversion writes faster. From
+  // 10^5 up, 100000 is "1e+05": the double's text, as bucket names have always been.
+  if (bucket < 100000) {
+    auto [end, ec] = std::to_chars(buffer, buffer + sizeof(buffer), bucket);
+    return std::string_view(buffer, static_cast<std::size_t>(end - buffer));
+  }
+  return NumberText(static_cast<double>(bucket), buffer);
+}
+
+}  // namespace pipeline_internal
+
+using pipeline_internal::BucketText;
 
 absl::Status PipelineSpec::Validate() const {
   std::unordered_set<std::string_view> names;
@@ -198,21 +235,39 @@ absl::Status Pipeline::LearnAndTransform(std::span<const NamedFeature> features,
   return Transform<true>(features, x, scratch);
 }
 
-template <bool kLearn>
-void Pipeline::AddIndicator(std::string_view name, std::string_view suffix_or_value, char separator,
-                            learners::FeatureVector* x, PipelineScratch* scratch,
-                            Vocabulary::Index* hint) {
+Vocabulary::Index Pipeline::FindIndicator(std::string_view name, char separator,
+                                          std::string_view suffix,
+                                          PipelineScratch::IndicatorHints* hints,
+                                          PipelineScratch* scratch) const {
+  Vocabulary::Index* slot = nullptr;
+  if (hints != nullptr) {
+    slot = &(*hints)[IndicatorSlot(suffix)];
+    if (*slot < features_.size() &&
+        IsIndicatorName(features_.Name(*slot), name, separator, suffix)) {
+      return *slot;
+    }
+  }
   std::string& key = scratch->name;
   key.assign(name);
   key.push_back(separator);
-  key.append(suffix_or_value);
+  key.append(suffix);
+  const Vocabulary::Index j = features_.Lookup(key);
+  if (slot != nullptr && j != Vocabulary::kNotFound) *slot = j;
+  return j;
+}
+
+template <bool kLearn>
+void Pipeline::AddIndicator(std::string_view name, std::string_view suffix_or_value, char separator,
+                            learners::FeatureVector* x, PipelineScratch* scratch,
+                            PipelineScratch::IndicatorHints* hints) {
+  Vocabulary::Index j = FindIndicator(name, separator, suffix_or_value, hints, scratch);
   if constexpr (kLearn) {
-    x->Add(features_.Add(key, hint), 1.0);
-  } else {
-    if (const Vocabulary::Index j = features_.Lookup(key, hint); j != Vocabulary::kNotFound) {
-      x->Add(j, 1.0);
+    if (j == Vocabulary::kNotFound) {
+      j = features_.Add(scratch->name);  // FindIndicator left the name there
+      if (hints != nullptr) (*hints)[IndicatorSlot(suffix_or_value)] = j;
     }
   }
+  if (j != Vocabulary::kNotFound) x->Add(j, 1.0);
 }
 
 template <bool kLearn>
@@ -242,7 +297,7 @@ void Pipeline::AddCross(std::size_t cross, learners::FeatureVector* x, PipelineS
     key.push_back('&');
     key.append(c.second);
     key.push_back('#');
-    key.append(NumberText(static_cast<double>(bucket), first_buffer));
+    key.append(BucketText(bucket, first_buffer));
   }
   if constexpr (kLearn) {
     x->Add(features_.Add(key), 1.0);
@@ -315,6 +370,11 @@ absl::Status Pipeline::Transform(std::span<const NamedFeature> features, learner
   }
   if (scratch->name_hints.size() < features.size()) scratch->name_hints.resize(features.size());
   if (scratch->field_hints.size() < features.size()) scratch->field_hints.resize(features.size());
+  if (scratch->indicator_hints.size() < features.size()) {
+    PipelineScratch::IndicatorHints none;
+    none.fill(Vocabulary::kNotFound);
+    scratch->indicator_hints.resize(features.size(), none);
+  }
   scratch->cross_values.assign(cross_slot_count_, nullptr);
   char number_buffer[32];
   for (std::size_t position = 0; position < features.size(); ++position) {
@@ -354,7 +414,8 @@ absl::Status Pipeline::Transform(std::span<const NamedFeature> features, learner
           return s;
         }
       } else {
-        AddIndicator<kLearn>(f.name, f.value.text, '=', x, scratch, hint);
+        AddIndicator<kLearn>(f.name, f.value.text, '=', x, scratch,
+                             &scratch->indicator_hints[position]);
       }
       continue;
     }
@@ -375,22 +436,25 @@ absl::Status Pipeline::Transform(std::span<const NamedFeature> features, learner
       case FeatureDef::Kind::kCategorical: {
         const std::string_view value =
             is_number ? NumberText(f.value.number, number_buffer) : f.value.text;
-        std::string& key = scratch->name;
-        key.assign(f.name);
-        key.push_back('=');
-        key.append(value);
-        Vocabulary::Index j = features_.Lookup(key);
-        const bool capped = def->max_categories != 0 && state->categories >= def->max_categories;
-        if (j == Vocabulary::kNotFound && capped) {
-          key.assign(f.name);
-          key.push_back('=');
-          key.append(kOther);
-          j = features_.Lookup(key);
-        }
-        if constexpr (kLearn) {
-          if (j == Vocabulary::kNotFound) {
-            j = features_.Add(key);
-            if (!capped) ++state->categories;
+        PipelineScratch::IndicatorHints* hints = &scratch->indicator_hints[position];
+        Vocabulary::Index j = FindIndicator(f.name, '=', value, hints, scratch);
+        if (j == Vocabulary::kNotFound) {
+          std::string& key = scratch->name;  // "<name>=<value>" (FindIndicator)
+          const bool capped = def->max_categories != 0 && state->categories >= def->max_categories;
+          if (capped) {
+            key.assign(f.name);
+            key.push_back('=');
+            key.append(kOther);
+            j = features_.Lookup(key);
+          }
+          if constexpr (kLearn) {
+            if (j == Vocabulary::kNotFound) {
+              j = features_.Add(key);
+              if (!capped) {
+                ++state->categories;
+                (*hints)[IndicatorSlot(value)] = j;
+              }
+            }
           }
         }
         if (j != Vocabulary::kNotFound) x->Add(j, 1.0);
@@ -401,8 +465,8 @@ absl::Status Pipeline::Transform(std::span<const NamedFeature> features, learner
             is_number ? NumberText(f.value.number, number_buffer) : f.value.text;
         const std::uint64_t bucket =
             XXH64(value.data(), value.size(), def->hash_seed) % def->hash_buckets;
-        AddIndicator<kLearn>(f.name, NumberText(static_cast<double>(bucket), number_buffer), '#', x,
-                             scratch);
+        AddIndicator<kLearn>(f.name, BucketText(bucket, number_buffer), '#', x, scratch,
+                             &scratch->indicator_hints[position]);
         break;
       }
     }

@@ -1,6 +1,7 @@
 #ifndef RIFFLE_FEATURES_PIPELINE_H_
 #define RIFFLE_FEATURES_PIPELINE_H_
 
+#include <array>
 #include <cstddef>
 #include <cstdint>
 #include <functional>
@@ -113,6 +114,11 @@ struct PipelineScratch {
   };
   std::vector<FieldHint> field_hints;
   std::uint64_t fields_id = 0;
+  // By position again: indices of the indicator features ("<name>=<value>", "<name>#<bucket>")
+  // met there, in slots chosen by the value. Each is checked against the vocabulary's name for
+  // it before use, so a wrong one (another model, another name) costs only the comparison.
+  using IndicatorHints = std::array<Vocabulary::Index, 8>;
+  std::vector<IndicatorHints> indicator_hints;
   // The event's value of each feature crosses use (PipelineSpec::crosses), null if absent.
   std::vector<const FeatureValue*> cross_values;
 };
@@ -209,7 +215,12 @@ class Pipeline {
   template <bool kLearn>
   void AddIndicator(std::string_view name, std::string_view suffix_or_value, char separator,
                     learners::FeatureVector* x, PipelineScratch* scratch,
-                    Vocabulary::Index* hint = nullptr);
+                    PipelineScratch::IndicatorHints* hints = nullptr);
+  // The index of "<name><separator><suffix>", or kNotFound; from `hints` when one of them is
+  // it (then hints may be null), else looked up, with the name then in scratch->name.
+  Vocabulary::Index FindIndicator(std::string_view name, char separator, std::string_view suffix,
+                                  PipelineScratch::IndicatorHints* hints,
+                                  PipelineScratch* scratch) const;
   template <bool kLearn>
   void AddCross(std::size_t cross, learners::FeatureVector* x, PipelineScratch* scratch);
   void RebuildIndex();
@@ -317,6 +328,14 @@ void Pipeline::load(Archive& archive, std::uint32_t version) {
   loaded.RebuildIndex();
   *this = std::move(loaded);
 }
+
+namespace pipeline_internal {
+
+// The text of a hashed feature's bucket in its name ("<name>#<bucket>"): the shortest text of
+// the bucket as a double, as it has always been ("7", "1e+05"). Exposed for tests.
+std::string_view BucketText(std::uint64_t bucket, char (&buffer)[32]);
+
+}  // namespace pipeline_internal
 
 }  // namespace riffle::features
 

@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <cereal/archives/portable_binary.hpp>
+#include <charconv>
 #include <cmath>
 #include <fstream>
 #include <limits>
@@ -134,6 +135,22 @@ TEST(PipelineTest, OneScratchServesPipelinesThatReadTheSameNamesDifferently) {
   ASSERT_TRUE(pipelines[0].TransformForPredict(event, &x_fresh, &fresh).ok());
   EXPECT_EQ(Named(pipelines[2], x_shared), Named(pipelines[0], x_fresh));
   EXPECT_EQ(Named(pipelines[2], x_shared).count("x=2"), 1u);
+}
+
+TEST(PipelineTest, BucketTextIsTheShortestTextOfTheBucketAsADouble) {
+  // Hashed features are named "<name>#<bucket>" in checkpoints: the text must never change.
+  for (std::uint64_t bucket = 0; bucket < 1'000'000; ++bucket) {
+    char expected[32];
+    auto [end, ec] =
+        std::to_chars(expected, expected + sizeof(expected), static_cast<double>(bucket));
+    char buffer[32];
+    ASSERT_EQ(pipeline_internal::BucketText(bucket, buffer),
+              std::string_view(expected, static_cast<std::size_t>(end - expected)));
+  }
+  char buffer[32];
+  EXPECT_EQ(pipeline_internal::BucketText(100000, buffer), "1e+05");
+  EXPECT_EQ(pipeline_internal::BucketText(99999, buffer), "99999");
+  EXPECT_EQ(pipeline_internal::BucketText(20000, buffer), "20000");
 }
 
 TEST(PipelineTest, IgnoreUndeclared) {
