@@ -309,10 +309,9 @@ void Pipeline::AddCross(std::size_t cross, learners::FeatureVector* x, PipelineS
 }
 
 template <bool kLearn>
-absl::Status Pipeline::AddNumeric(const FeatureDef* def, DeclaredState* state,
-                                  std::string_view name, double value, bool imputed,
-                                  learners::FeatureVector* x, PipelineScratch* scratch,
-                                  Vocabulary::Index* hint) {
+void Pipeline::AddNumeric(const FeatureDef* def, DeclaredState* state, std::string_view name,
+                          double value, bool imputed, learners::FeatureVector* x,
+                          PipelineScratch* scratch, Vocabulary::Index* known) {
   if (def != nullptr && def->clip_min < def->clip_max) {
     value = std::clamp(value, def->clip_min, def->clip_max);
   }
@@ -323,11 +322,16 @@ absl::Status Pipeline::AddNumeric(const FeatureDef* def, DeclaredState* state,
     }
   }
   learners::FeatureIndex j;
-  if constexpr (kLearn) {
-    j = features_.Add(name, hint);
+  if (known != nullptr && *known != Vocabulary::kNotFound) {
+    j = *known;
   } else {
-    j = features_.Lookup(name, hint);
-    if (j == Vocabulary::kNotFound) return absl::OkStatus();  // never learned: no weight
+    if constexpr (kLearn) {
+      j = features_.Add(name);
+    } else {
+      j = features_.Lookup(name);
+      if (j == Vocabulary::kNotFound) return;  // never learned: no weight
+    }
+    if (known != nullptr) *known = j;
   }
   const FeatureDef::Scaling scaling =
       def != nullptr ? def->scaling : FeatureDef::Scaling::kStandard;
@@ -355,7 +359,6 @@ absl::Status Pipeline::AddNumeric(const FeatureDef* def, DeclaredState* state,
       x->Add(j, value);
       break;
   }
-  return absl::OkStatus();
 }
 
 template <bool kLearn>
@@ -364,11 +367,11 @@ absl::Status Pipeline::Transform(std::span<const NamedFeature> features, learner
   x->Clear();
   scratch->standard.Clear();
   scratch->declared_seen.assign(spec_.declared.size(), 0);
-  if (scratch->fields_id != fields_id_) {
+  if (scratch->fields_id != fields_id_ || scratch->vocabulary_id != features_.id()) {
     scratch->field_hints.clear();
     scratch->fields_id = fields_id_;
+    scratch->vocabulary_id = features_.id();
   }
-  if (scratch->name_hints.size() < features.size()) scratch->name_hints.resize(features.size());
   if (scratch->field_hints.size() < features.size()) scratch->field_hints.resize(features.size());
   if (scratch->indicator_hints.size() < features.size()) {
     PipelineScratch::IndicatorHints none;
@@ -379,40 +382,37 @@ absl::Status Pipeline::Transform(std::span<const NamedFeature> features, learner
   char number_buffer[32];
   for (std::size_t position = 0; position < features.size(); ++position) {
     const NamedFeature& f = features[position];
-    Vocabulary::Index* const hint = &scratch->name_hints[position];
     const FeatureDef* def = nullptr;
     DeclaredState* state = nullptr;
     const bool is_number = f.value.kind == FeatureValue::Kind::kNumber;
     if (is_number) {
       if (absl::Status s = CheckNumber(f.name, f.value.number); !s.ok()) return s;
     }
-    if (fields_.size() != 0) {
-      PipelineScratch::FieldHint& field = scratch->field_hints[position];
-      // (A new hint's empty name is right as it is: no field has an empty name.)
-      if (!BytesEqual(field.name, f.name)) {
-        field.name.assign(f.name);
-        field.field = fields_.Lookup(f.name);
+    PipelineScratch::FieldHint& field = scratch->field_hints[position];
+    // (A new hint is right for an empty name as it is: no field has one, and no index is
+    // known.)
+    if (!BytesEqual(field.name, f.name)) [[unlikely]] {
+      field.name.assign(f.name);
+      field.field = fields_.Lookup(f.name);
+      field.input = Vocabulary::kNotFound;
+    }
+    Vocabulary::Index* const known = &field.input;
+    if (field.field != Vocabulary::kNotFound) {
+      const FieldPlan& plan = field_plans_[field.field];
+      if (plan.declared != kNone) {
+        def = &spec_.declared[plan.declared];
+        state = &declared_state_[plan.declared];
+        scratch->declared_seen[plan.declared] = 1;
       }
-      if (field.field != Vocabulary::kNotFound) {
-        const FieldPlan& plan = field_plans_[field.field];
-        if (plan.declared != kNone) {
-          def = &spec_.declared[plan.declared];
-          state = &declared_state_[plan.declared];
-          scratch->declared_seen[plan.declared] = 1;
-        }
-        // Before the kind decides what else happens: a cross reads the side's value even where
-        // the feature itself is dropped or ignored.
-        if (plan.cross_slot != kNone) scratch->cross_values[plan.cross_slot] = &f.value;
-      }
+      // Before the kind decides what else happens: a cross reads the side's value even where
+      // the feature itself is dropped or ignored.
+      if (plan.cross_slot != kNone) scratch->cross_values[plan.cross_slot] = &f.value;
     }
     if (def == nullptr) {
       if (!spec_.pass_through) continue;
       if (is_number) {
-        if (absl::Status s = AddNumeric<kLearn>(nullptr, nullptr, f.name, f.value.number,
-                                                /*imputed=*/false, x, scratch, hint);
-            !s.ok()) {
-          return s;
-        }
+        AddNumeric<kLearn>(nullptr, nullptr, f.name, f.value.number, /*imputed=*/false, x, scratch,
+                           known);
       } else {
         AddIndicator<kLearn>(f.name, f.value.text, '=', x, scratch,
                              &scratch->indicator_hints[position]);
@@ -427,11 +427,8 @@ absl::Status Pipeline::Transform(std::span<const NamedFeature> features, learner
           return FieldError(f.name, absl::StrFormat("expected a number, got the text \"%s\"",
                                                     f.value.text.substr(0, 64)));
         }
-        if (absl::Status s = AddNumeric<kLearn>(def, state, f.name, f.value.number,
-                                                /*imputed=*/false, x, scratch, hint);
-            !s.ok()) {
-          return s;
-        }
+        AddNumeric<kLearn>(def, state, f.name, f.value.number, /*imputed=*/false, x, scratch,
+                           known);
         break;
       case FeatureDef::Kind::kCategorical: {
         const std::string_view value =
@@ -484,11 +481,8 @@ absl::Status Pipeline::Transform(std::span<const NamedFeature> features, learner
       imputed = declared_state_[i].mean;
     }
     if (imputed.has_value()) {
-      if (absl::Status s = AddNumeric<kLearn>(&def, &declared_state_[i], def.name, *imputed,
-                                              /*imputed=*/true, x, scratch);
-          !s.ok()) {
-        return s;
-      }
+      AddNumeric<kLearn>(&def, &declared_state_[i], def.name, *imputed, /*imputed=*/true, x,
+                         scratch);
     }
   }
   for (std::size_t c = 0; c < spec_.crosses.size(); ++c) AddCross<kLearn>(c, x, scratch);

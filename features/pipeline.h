@@ -102,18 +102,20 @@ struct PipelineScratch {
   learners::FeatureVector standard;  // raw values of standard-scaled features
   std::vector<std::uint8_t> declared_seen;
   std::string name;
-  // Vocabulary::Add/Lookup hints by position of the feature in the event.
-  std::vector<Vocabulary::Index> name_hints;
-  // By position too: the name last seen there, and what it is among the spec's fields (declared
-  // or crossed; Vocabulary::kNotFound for neither). Most names are neither, and a hint can only
-  // remember a name that was found, so these remember the name itself. They belong to the
-  // pipeline whose fields have the id `fields_id` (a scratch may serve several models).
+  // By position of the feature in the event (the events of a stream list the same names in the
+  // same order): the name last seen there, what it is among the spec's fields (declared or
+  // crossed; Vocabulary::kNotFound for neither), and its index as an input of its own name
+  // (kNotFound until found). One comparison of the name then stands for both lookups. They
+  // hold for the pipeline whose fields and vocabulary have the ids below (a scratch may serve
+  // several models, and a model may be reloaded).
   struct FieldHint {
     std::string name;
     Vocabulary::Index field = Vocabulary::kNotFound;
+    Vocabulary::Index input = Vocabulary::kNotFound;
   };
   std::vector<FieldHint> field_hints;
   std::uint64_t fields_id = 0;
+  std::uint64_t vocabulary_id = 0;
   // By position again: indices of the indicator features ("<name>=<value>", "<name>#<bucket>")
   // met there, in slots chosen by the value. Each is checked against the vocabulary's name for
   // it before use, so a wrong one (another model, another name) costs only the comparison.
@@ -209,9 +211,11 @@ class Pipeline {
   absl::Status Transform(std::span<const NamedFeature> features, learners::FeatureVector* x,
                          PipelineScratch* scratch);
   template <bool kLearn>
-  absl::Status AddNumeric(const FeatureDef* def, DeclaredState* state, std::string_view name,
-                          double value, bool imputed, learners::FeatureVector* x,
-                          PipelineScratch* scratch, Vocabulary::Index* hint = nullptr);
+  // `known`: the index of `name` in features_ if the caller knows it (then trusted), or
+  // kNotFound, then set when found; null for neither.
+  void AddNumeric(const FeatureDef* def, DeclaredState* state, std::string_view name, double value,
+                  bool imputed, learners::FeatureVector* x, PipelineScratch* scratch,
+                  Vocabulary::Index* known = nullptr);
   template <bool kLearn>
   void AddIndicator(std::string_view name, std::string_view suffix_or_value, char separator,
                     learners::FeatureVector* x, PipelineScratch* scratch,

@@ -1,8 +1,15 @@
 #include "features/vocabulary.h"
 
+#include <atomic>
+
 #include "absl/hash/hash.h"
 
 namespace riffle::features {
+
+std::uint64_t Vocabulary::InstanceId::Next() {
+  static std::atomic<std::uint64_t> next{1};
+  return next.fetch_add(1, std::memory_order_relaxed);
+}
 
 std::uint64_t Vocabulary::Hash(std::string_view name) {
   // (absl::string_view: Debian's Abseil has its own, and hashes std::string_view with

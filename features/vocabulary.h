@@ -58,6 +58,12 @@ class Vocabulary {
     if (found != kNotFound) *hint = found;
     return found;
   }
+  // Unique to this object among the vocabularies of the process, past and present: a copy gets
+  // a new id, and so does an object loaded into or assigned to. Indices never change while the
+  // id does not (names are only ever added), so a caller may remember an index of a name found
+  // in this vocabulary for as long as the id is the same.
+  std::uint64_t id() const { return id_.value(); }
+
   // The string of a known index.
   const std::string& Name(Index index) const { return names_[index]; }
   std::size_t size() const { return names_.size(); }
@@ -83,6 +89,30 @@ class Vocabulary {
   std::size_t Probe(std::string_view name, std::uint64_t hash) const;
   void Grow();
 
+  // A process-unique number that a copy or an assignment does not carry over (the target gets a
+  // new one), and that a move takes (the source gets a new one).
+  class InstanceId {
+   public:
+    InstanceId() : value_(Next()) {}
+    InstanceId(const InstanceId&) : value_(Next()) {}
+    InstanceId(InstanceId&& other) noexcept : value_(other.value_) { other.value_ = Next(); }
+    InstanceId& operator=(const InstanceId&) {
+      value_ = Next();
+      return *this;
+    }
+    InstanceId& operator=(InstanceId&& other) noexcept {
+      value_ = other.value_;
+      other.value_ = Next();
+      return *this;
+    }
+    std::uint64_t value() const { return value_; }
+
+   private:
+    static std::uint64_t Next();
+    std::uint64_t value_;
+  };
+
+  InstanceId id_;
   std::vector<std::string> names_;
   // Linear probing; a power of two in size, at most half full (empty until the first Add).
   std::vector<Slot> slots_;

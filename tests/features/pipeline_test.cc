@@ -137,6 +137,28 @@ TEST(PipelineTest, OneScratchServesPipelinesThatReadTheSameNamesDifferently) {
   EXPECT_EQ(Named(pipelines[2], x_shared).count("x=2"), 1u);
 }
 
+TEST(PipelineTest, OneScratchServesACopyWhoseVocabularyDiverged) {
+  // A copy starts with the same names, then each learns its own: the scratch's remembered
+  // input indices of one must not be used for the other.
+  Pipeline original = Make({});
+  PipelineScratch scratch;
+  learners::FeatureVector x;
+  ASSERT_TRUE(original.LearnAndTransform(std::vector{Num("a", 1)}, &x, &scratch).ok());
+  Pipeline copy = original;
+  ASSERT_TRUE(original.LearnAndTransform(std::vector{Num("c", 1)}, &x, &scratch).ok());
+  ASSERT_TRUE(copy.LearnAndTransform(std::vector{Num("d", 1)}, &x, &scratch).ok());
+  ASSERT_EQ(original.features().Lookup("c"), 1u);
+  ASSERT_EQ(copy.features().Lookup("d"), 1u);
+  for (int round = 0; round < 2; ++round) {
+    ASSERT_TRUE(original.TransformForPredict(std::vector{Num("c", 3)}, &x, &scratch).ok());
+    EXPECT_EQ(Named(original, x).count("c"), 1u);
+    // "c" at the same position, in the copy, which never learned it.
+    ASSERT_TRUE(copy.TransformForPredict(std::vector{Num("c", 3)}, &x, &scratch).ok());
+    EXPECT_EQ(x.size(), 0u);
+  }
+  EXPECT_NE(original.features().id(), copy.features().id());
+}
+
 TEST(PipelineTest, BucketTextIsTheShortestTextOfTheBucketAsADouble) {
   // Hashed features are named "<name>#<bucket>" in checkpoints: the text must never change.
   for (std::uint64_t bucket = 0; bucket < 1'000'000; ++bucket) {

@@ -138,6 +138,31 @@ TEST(VocabularyTest, ManyNamesThroughGrowthKeepTheirIndices) {
   EXPECT_GT(v.MemoryBytes(), v.size() * sizeof(std::string));
 }
 
+TEST(VocabularyTest, IdsAreUniquePerObjectAndFollowMoves) {
+  Vocabulary a;
+  a.Add("x");
+  const std::uint64_t id = a.id();
+  Vocabulary copy = a;
+  EXPECT_NE(copy.id(), id);
+  Vocabulary assigned;
+  const std::uint64_t before = assigned.id();
+  assigned = a;
+  EXPECT_NE(assigned.id(), before);
+  EXPECT_NE(assigned.id(), id);
+  Vocabulary moved = std::move(a);
+  EXPECT_EQ(moved.id(), id);
+  EXPECT_NE(a.id(), id);  // NOLINT(bugprone-use-after-move): the source gets a new id
+  // Loading replaces the contents: a new id.
+  std::stringstream buffer;
+  {
+    cereal::PortableBinaryOutputArchive out(buffer);
+    out(copy);
+  }
+  cereal::PortableBinaryInputArchive in(buffer);
+  in(moved);
+  EXPECT_NE(moved.id(), id);
+}
+
 TEST(BytesEqualTest, AgreesWithStringComparisonAtEverySize) {
   const std::string a = "abcdefghijklmnopqrstuvwxyz0123456789";
   for (std::size_t size = 0; size <= a.size(); ++size) {
@@ -149,7 +174,9 @@ TEST(BytesEqualTest, AgreesWithStringComparisonAtEverySize) {
       z[at] = '#';
       EXPECT_FALSE(BytesEqual(x, z)) << size << " " << at;
     }
-    if (size < a.size()) EXPECT_FALSE(BytesEqual(x, a.substr(0, size + 1))) << size;
+    if (size < a.size()) {
+      EXPECT_FALSE(BytesEqual(x, a.substr(0, size + 1))) << size;
+    }
   }
 }
 
