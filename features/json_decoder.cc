@@ -136,6 +136,57 @@ unsigned DaysInMonth(int y, int m) {
 
 }  // namespace
 
+namespace json_decoder_internal {
+
+bool ParseShortDecimal(std::string_view token, double* out) {
+  // Powers of ten that are exact doubles.
+  static constexpr double kPowersOfTen[] = {1e0,  1e1,  1e2,  1e3,  1e4,  1e5,  1e6,  1e7,
+                                            1e8,  1e9,  1e10, 1e11, 1e12, 1e13, 1e14, 1e15,
+                                            1e16, 1e17, 1e18, 1e19, 1e20, 1e21, 1e22};
+  const char* p = token.data();
+  const char* const end = p + token.size();
+  const auto is_digit = [](char c) { return c >= '0' && c <= '9'; };
+  const bool negative = p != end && *p == '-';
+  if (negative) ++p;
+  // -?(0|[1-9][0-9]*)(\.[0-9]+)?, at most 19 digits in all (so the digits fit 64 bits).
+  std::uint64_t digits = 0;
+  int count = 0;
+  if (p == end || !is_digit(*p)) return false;
+  if (*p == '0') {
+    ++p;
+    if (p != end && is_digit(*p)) return false;  // a leading zero
+  } else {
+    for (; p != end && is_digit(*p); ++p, ++count) {
+      if (count == 19) return false;
+      digits = digits * 10 + static_cast<std::uint64_t>(*p - '0');
+    }
+  }
+  int exponent = 0;
+  if (p != end && *p == '.') {
+    ++p;
+    const char* const fraction = p;
+    for (; p != end && is_digit(*p); ++p, ++count) {
+      if (count == 19) return false;
+      digits = digits * 10 + static_cast<std::uint64_t>(*p - '0');
+    }
+    if (p == fraction) return false;  // "1."
+    exponent = -static_cast<int>(p - fraction);
+  }
+  // An exponent part, or anything else but the whitespace before the next token.
+  for (; p != end; ++p) {
+    if (*p != ' ' && *p != '\t' && *p != '\n' && *p != '\r') return false;
+  }
+  // Clinger's fast path: the digits and the power of ten are exact doubles, so one division
+  // gives the correctly rounded value, the one every correct parser (simdjson included) gives.
+  if (digits > (std::uint64_t{1} << 53) || exponent < -22) return false;
+  const double magnitude =
+      static_cast<double>(digits) / kPowersOfTen[static_cast<std::size_t>(-exponent)];
+  *out = negative ? -magnitude : magnitude;
+  return true;
+}
+
+}  // namespace json_decoder_internal
+
 std::optional<std::int64_t> ParseRfc3339Micros(std::string_view s) {
   auto digits = [s](std::size_t pos, std::size_t n, int* out) {
     if (pos + n > s.size()) return false;
@@ -696,10 +747,14 @@ DecodeStatus JsonDecoder::Impl::DecodeValue(od::value& value, std::size_t depth,
       return SkipValue(value, depth);
     case od::json_type::number: {
       double number;
-      // ReadNumber, with the common case inline: most features are numbers.
-      const simdjson::error_code e = value.get_double().get(number);
-      if (e != simdjson::SUCCESS || !std::isfinite(number)) [[unlikely]] {
-        return NumberError(e, value, "features", &number);
+      // Most features are numbers, and most numbers are short decimals: those are read here
+      // from the token (the value is then left unread; the iteration skips it). Anything else,
+      // including every malformed number, goes to simdjson, as ReadNumber.
+      if (!json_decoder_internal::ParseShortDecimal(value.raw_json_token(), &number)) {
+        const simdjson::error_code e = value.get_double().get(number);
+        if (e != simdjson::SUCCESS || !std::isfinite(number)) [[unlikely]] {
+          return NumberError(e, value, "features", &number);
+        }
       }
       return AddEntry(number, {}, /*is_text=*/false, /*is_object=*/false);
     }

@@ -281,6 +281,17 @@ class JsonDecoder {
   std::unique_ptr<Impl> impl_;
 };
 
+namespace json_decoder_internal {
+
+// A JSON number token of the form -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 19 digits (a
+// fraction's leading zeros count) that make an integer up to 2^53, followed by nothing but
+// whitespace: true and its correctly rounded value in *out (the same double as
+// simdjson's). false for anything else (exponents, long or malformed numbers), to be read by
+// simdjson. Exposed for tests.
+bool ParseShortDecimal(std::string_view token, double* out);
+
+}  // namespace json_decoder_internal
+
 // Parses an RFC 3339 timestamp (as described for JsonDecoder) into microseconds since the
 // epoch; nullopt if `text` is not one or is outside years 0000-9999. Exposed for the CSV decoder
 // and for tests.

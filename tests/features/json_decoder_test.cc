@@ -3,8 +3,11 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <bit>
+#include <charconv>
 #include <cmath>
 #include <limits>
+#include <random>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -248,6 +251,79 @@ TEST(JsonDecoderTest, AnEventKeepsTheNamesItSharesWithALayoutAfterTheDecoderIsGo
   EXPECT_EQ(Find(kept, "m.country")->value.text, "DE");
   DecodedEvent moved = std::move(kept);
   EXPECT_EQ(Names(moved), (std::vector<std::string>{"amount", "m.country"}));
+}
+
+TEST(JsonDecoderTest, ShortDecimalsReadAsCorrectlyRoundedDoubles) {
+  using json_decoder_internal::ParseShortDecimal;
+  // Every token it accepts must give std::from_chars's value (correctly rounded, as simdjson's),
+  // to the bit: random doubles printed with 1 to 17 significant digits, random digit strings
+  // with the point anywhere, signs, trailing whitespace.
+  std::mt19937_64 rng(11);
+  std::uniform_real_distribution<double> magnitude(-12.0, 12.0);
+  int accepted = 0;
+  const auto check = [&](const std::string& token) {
+    double fast = 0.0;
+    if (!ParseShortDecimal(token, &fast)) return;
+    ++accepted;
+    std::string trimmed = token;
+    while (!trimmed.empty() && std::isspace(static_cast<unsigned char>(trimmed.back()))) {
+      trimmed.pop_back();
+    }
+    double expected = 0.0;
+    const auto [end, ec] =
+        std::from_chars(trimmed.data(), trimmed.data() + trimmed.size(), expected);
+    ASSERT_EQ(ec, std::errc()) << token;
+    ASSERT_EQ(end, trimmed.data() + trimmed.size()) << token;
+    ASSERT_EQ(std::bit_cast<std::uint64_t>(fast), std::bit_cast<std::uint64_t>(expected)) << token;
+  };
+  for (int i = 0; i < 200000; ++i) {
+    const double v = (rng() % 2 ? 1 : -1) * std::pow(10.0, magnitude(rng));
+    check(absl::StrFormat("%.*f", static_cast<int>(rng() % 12), v));
+    check(absl::StrFormat("%.*g", 1 + static_cast<int>(rng() % 17), v));
+    std::string digits(1 + rng() % 20, '0');
+    for (char& c : digits) c = static_cast<char>('0' + rng() % 10);
+    if (rng() % 2) digits.insert(1 + rng() % digits.size(), ".");
+    check((rng() % 3 == 0 ? "-" : "") + digits + (rng() % 4 == 0 ? " \n" : ""));
+  }
+  EXPECT_GT(accepted, 200000);
+  // Edge cases: 2^53 and 2^53 + 1, 19 digits and 20 (leading zeros of a fraction count), zeros.
+  double v = 0.0;
+  EXPECT_TRUE(ParseShortDecimal("9007199254740992", &v));
+  EXPECT_EQ(v, 9007199254740992.0);
+  EXPECT_FALSE(ParseShortDecimal("9007199254740993", &v));
+  EXPECT_TRUE(ParseShortDecimal("0.0000000000000000001", &v));
+  EXPECT_EQ(v, 1e-19);
+  EXPECT_FALSE(ParseShortDecimal("0.00000000000000000001", &v));
+  EXPECT_FALSE(ParseShortDecimal("12345678901234567890", &v));
+  EXPECT_FALSE(ParseShortDecimal("9007199254740993.0", &v));
+  EXPECT_TRUE(ParseShortDecimal("-0", &v));
+  EXPECT_TRUE(std::signbit(v));
+  EXPECT_TRUE(ParseShortDecimal("-0.0", &v));
+  EXPECT_TRUE(std::signbit(v) && v == 0.0);
+  // Not JSON, or not short decimals: left to simdjson.
+  for (const char* token : {"", "-", "01", "-01", "1.", ".5", "+1", "1e5", "1E-2", "1.5e3", "0x10",
+                            "1,", "12abc", "NaN", "Infinity", "1 2", "- 1", "1.2.3", "00"}) {
+    EXPECT_FALSE(ParseShortDecimal(token, &v)) << token;
+  }
+  // Through the decoder: the same doubles as before, also for the tokens it leaves to simdjson.
+  JsonDecoder decoder = MakeDecoder();
+  DecodedEvent event;
+  ASSERT_TRUE(decoder
+                  .Decode(R"({"id":"1","a":0.1,"b":-2.5e-3,"c":123456789012345678901,)"
+                          R"("d":1E2,"e":-0,"f":  7.25  ,"g":9007199254740993})",
+                          &event)
+                  .ok());
+  EXPECT_EQ(Find(event, "a")->value.number, 0.1);
+  EXPECT_EQ(Find(event, "b")->value.number, -2.5e-3);
+  EXPECT_EQ(Find(event, "c")->value.number, 123456789012345678901.0);
+  EXPECT_EQ(Find(event, "d")->value.number, 100.0);
+  EXPECT_TRUE(std::signbit(Find(event, "e")->value.number));
+  EXPECT_EQ(Find(event, "f")->value.number, 7.25);
+  EXPECT_EQ(Find(event, "g")->value.number, 9007199254740992.0);  // rounds to even
+  for (const char* bad : {R"({"id":"1","a":01})", R"({"id":"1","a":1.})", R"({"id":"1","a":-})",
+                          R"({"id":"1","a":1.5.2})", R"({"id":"1","a":12abc})"}) {
+    EXPECT_EQ(decoder.Decode(bad, &event).code(), DecodeError::kInvalidJson) << bad;
+  }
 }
 
 TEST(JsonDecoderTest, InvalidJson) {
