@@ -404,12 +404,15 @@ struct JsonDecoder::Impl {
   // is not an integer that fits 64 bits, or with *status set if it is not a valid number.
   std::optional<std::string_view> IntegerText(od::value& value, std::string_view role,
                                               char (&buffer)[24], DecodeStatus* status);
-  DecodeStatus AddEntry(double number, std::string_view text, bool is_text, bool is_object);
+  // (Always inline, as MatchLayout: both run once per field, and out of line their calls cost
+  // more than their bodies.)
+  [[gnu::always_inline]] DecodeStatus AddEntry(double number, std::string_view text, bool is_text,
+                                               bool is_object);
   DecodeStatus Finish();
   Role RoleOf(std::string_view name) const;
   // The layout's next key if it is the one at raw_key (what field.key().raw() gives) and at
   // this depth, or null.
-  const Layout::Key* MatchLayout(const char* raw_key, std::size_t depth);
+  [[gnu::always_inline]] const Layout::Key* MatchLayout(const char* raw_key, std::size_t depth);
   // The event leaves the layout at the current field of the object at `object_path`: the
   // matched keys start the recording of a new layout, the names so far are copied into the
   // event, and path_ becomes the object's path.
@@ -589,8 +592,8 @@ DecodeStatus JsonDecoder::Impl::Decode(std::string_view message, DecodedEvent* e
   return Finish();
 }
 
-const JsonDecoder::Impl::Layout::Key* JsonDecoder::Impl::MatchLayout(const char* raw_key,
-                                                                     std::size_t depth) {
+inline const JsonDecoder::Impl::Layout::Key* JsonDecoder::Impl::MatchLayout(const char* raw_key,
+                                                                            std::size_t depth) {
   const Layout& layout = *layout_;
   if (position_ >= layout.keys.size()) return nullptr;
   const Layout::Key& key = layout.keys[position_];
@@ -1106,8 +1109,8 @@ DecodeStatus JsonDecoder::Impl::DecodeTime(od::value& value, od::json_type type)
   return DecodeStatus();
 }
 
-DecodeStatus JsonDecoder::Impl::AddEntry(double number, std::string_view text, bool is_text,
-                                         bool is_object) {
+inline DecodeStatus JsonDecoder::Impl::AddEntry(double number, std::string_view text, bool is_text,
+                                                bool is_object) {
   const std::vector<char>& arena = event_->arena_;
   const std::string_view name = CurrentPath();
   if (shared_name_bytes_ + arena.size() + name.size() + text.size() >

@@ -10,6 +10,7 @@
 #include <utility>
 
 #include "absl/strings/str_format.h"
+#include "features/bytes_equal.h"
 
 // Notes on the implementation.
 //
@@ -344,7 +345,7 @@ std::uint32_t WindowAggregator::Find(const KeyTable& table, std::string_view key
     if (b == 0) return kNoSlot;
     if ((b >> 32) == tag) {
       const auto slot = static_cast<std::uint32_t>(b) - 1;
-      if (table.slots[slot].key == key) return slot;
+      if (BytesEqual(table.slots[slot].key, key)) return slot;
     }
   }
 }
