@@ -662,7 +662,22 @@ DecodeStatus JsonDecoder::Impl::DecodeObject(od::object& object, std::size_t dep
         // A known name: checked (non-empty, within max_name_bytes, unescaped) when the layout
         // was recorded.
         fast_path_ = layout_->Path(*key);
-        if (DecodeStatus s = DecodeValue(field.value(), depth, key->role, fast_path_); !s.ok()) {
+        od::value& value = field.value();
+        if (key->role == Role::kFeature) {
+          // The commonest field inline: a number feature that is a short decimal (as in
+          // DecodeValue, which takes every other case).
+          const std::string_view token = value.raw_json_token();
+          double number;
+          if (!token.empty() && (token[0] == '-' || (token[0] >= '0' && token[0] <= '9')) &&
+              json_decoder_internal::ParseShortDecimal(token, &number)) {
+            if (DecodeStatus s = AddEntry(number, {}, /*is_text=*/false, /*is_object=*/false);
+                !s.ok()) {
+              return s;
+            }
+            continue;
+          }
+        }
+        if (DecodeStatus s = DecodeValue(value, depth, key->role, fast_path_); !s.ok()) {
           return s;
         }
         // A nested object may have left the layout: this object's next fields follow path_.
