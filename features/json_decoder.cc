@@ -1146,14 +1146,19 @@ inline DecodeStatus JsonDecoder::Impl::AddEntry(double number, std::string_view 
     // The feature's view right away: its name is the layout's, and its text cannot move (the
     // arena holds only texts while the event follows the layout, and Decode reserved the
     // message's size for them, which is more than their unescaped size).
-    FeatureValue value = FeatureValue::Number(number);
+    // Written member by member into the vector: a NamedFeature built on the stack, then copied
+    // in, is read back as 16-byte words just after it was written in narrower pieces, a
+    // store-forwarding stall on every feature.
+    NamedFeature& f = event_->features_.emplace_back();
+    f.name = name;
+    f.value.number = number;
     if (is_text) {
       std::vector<char>& texts = event_->arena_;
       const std::size_t begin = texts.size();
       texts.insert(texts.end(), text.begin(), text.end());
-      value = FeatureValue::Text(std::string_view(texts.data() + begin, text.size()));
+      f.value.kind = FeatureValue::Kind::kText;
+      f.value.text = std::string_view(texts.data() + begin, text.size());
     }
-    event_->features_.push_back({name, value});
   } else {
     event_->AppendEntry(name, number, text, is_text, is_object);
   }

@@ -220,10 +220,14 @@ inline void DecodedEvent::BuildViews() {
   const char* const names = names_shared_ ? shared_names_.get() : arena_.data();
   for (const Entry& e : entries_) {
     if (e.is_object) continue;
-    const std::string_view name(names + e.name_begin, e.name_size);
-    features_.push_back({name, e.is_text ? FeatureValue::Text(std::string_view(
-                                               arena_.data() + e.text_begin, e.text_size))
-                                         : FeatureValue::Number(e.number)});
+    // Member by member into the vector (see JsonDecoder::Impl::AddEntry).
+    NamedFeature& f = features_.emplace_back();
+    f.name = std::string_view(names + e.name_begin, e.name_size);
+    f.value.number = e.number;
+    if (e.is_text) {
+      f.value.kind = FeatureValue::Kind::kText;
+      f.value.text = std::string_view(arena_.data() + e.text_begin, e.text_size);
+    }
   }
 }
 
