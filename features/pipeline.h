@@ -117,9 +117,10 @@ struct PipelineScratch {
   std::uint64_t fields_id = 0;
   std::uint64_t vocabulary_id = 0;
   // By position again: indices of the indicator features ("<name>=<value>", "<name>#<bucket>")
-  // met there, in slots chosen by the value. Each is checked against the vocabulary's name for
-  // it before use, so a wrong one (another model, another name) costs only the comparison.
-  using IndicatorHints = std::array<Vocabulary::Index, 8>;
+  // met there, in 64 slots chosen by the value (256 bytes a position: with 8, a feature of 40
+  // values missed most of the time). Each is checked against the vocabulary's name for it
+  // before use, so a wrong one (another model, another name) costs only the comparison.
+  using IndicatorHints = std::array<Vocabulary::Index, 64>;
   std::vector<IndicatorHints> indicator_hints;
   // The event's value of each feature crosses use (PipelineSpec::crosses), null if absent.
   std::vector<const FeatureValue*> cross_values;
