@@ -83,6 +83,18 @@ bool HasSurrogateEscape(std::string_view raw) {
   return false;
 }
 
+// -?[1-9][0-9]{0,17} or 0: an integer whose decimal text (std::to_chars) is itself.
+bool IsCanonicalInteger(std::string_view s) {
+  const bool negative = !s.empty() && s.front() == '-';
+  if (negative) s.remove_prefix(1);
+  if (s.empty() || s.size() > 18) return false;
+  if (s.front() == '0') return s.size() == 1 && !negative;
+  for (const char c : s) {
+    if (c < '0' || c > '9') return false;
+  }
+  return true;
+}
+
 std::string_view RoleName(Role role) {
   switch (role) {
     case Role::kFeature:
@@ -1015,6 +1027,13 @@ DecodeStatus JsonDecoder::Impl::DecodeLabel(od::value& value, od::json_type type
       break;
     }
     case od::json_type::number: {
+      // An integer written as IntegerText would write it (no leading zero, no "-0", at most 18
+      // digits) is its own text: taken from the token, the value left unread.
+      if (const std::string_view token = TrimRight(value.raw_json_token());
+          IsCanonicalInteger(token)) {
+        event_->label_.assign(token);
+        break;
+      }
       DecodeStatus status;
       std::optional<std::string_view> text = IntegerText(value, kRole, buffer, &status);
       if (!status.ok()) return status;
@@ -1061,8 +1080,13 @@ DecodeStatus JsonDecoder::Impl::DecodeTime(od::value& value, od::json_type type)
   std::int64_t micros = 0;
   switch (type) {
     case od::json_type::string: {
-      std::string_view text;
-      if (simdjson::error_code e = value.get_string().get(text)) {
+      // A time has no escapes: read between the token's quotes (stage 1 validated the
+      // string), the value left unread. With a backslash, simdjson unescapes it.
+      std::string_view text = TrimRight(value.raw_json_token());
+      if (text.size() >= 2 && text.back() == '"' &&
+          text.substr(1, text.size() - 2).find('\\') == std::string_view::npos) {
+        text = text.substr(1, text.size() - 2);
+      } else if (simdjson::error_code e = value.get_string().get(text)) {
         return ValueError(e, value, kRole);
       }
       std::optional<std::int64_t> parsed = ParseRfc3339Micros(text);

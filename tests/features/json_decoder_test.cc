@@ -326,6 +326,40 @@ TEST(JsonDecoderTest, ShortDecimalsReadAsCorrectlyRoundedDoubles) {
   }
 }
 
+TEST(JsonDecoderTest, IntegerLabelsAndTimesReadFromTheirTokens) {
+  // Integer labels and times without escapes are read from the message's bytes; the texts and
+  // times must be those simdjson's reading gives.
+  JsonDecoder decoder = MakeDecoder();
+  DecodedEvent event;
+  const std::vector<std::pair<std::string, std::string>> labels = {
+      {"0", "0"},
+      {"-0", "0"},
+      {"12", "12"},
+      {"-12", "-12"},
+      {" 7 ", "7"},
+      {"123456789012345678", "123456789012345678"},
+      {"1234567890123456789", "1234567890123456789"},
+      {"-9223372036854775808", "-9223372036854775808"},
+      {"18446744073709551615", "18446744073709551615"}};
+  for (const auto& [json, text] : labels) {
+    ASSERT_TRUE(decoder.Decode(R"({"id":"1","label":)" + json + "}", &event).ok()) << json;
+    EXPECT_EQ(event.label(), text) << json;
+  }
+  for (const char* bad : {"007", "-", "1.5", "1e3", "-9223372036854775809"}) {
+    EXPECT_FALSE(decoder.Decode(R"({"id":"1","label":)" + std::string(bad) + "}", &event).ok())
+        << bad;
+  }
+  ASSERT_TRUE(decoder.Decode(R"({"id":"1","time":"2024-05-01T12:00:00Z"})", &event).ok());
+  EXPECT_EQ(event.event_time_micros(), 1714564800000000);
+  // An escaped time is unescaped first.
+  ASSERT_TRUE(decoder.Decode(R"({"id":"1","time":"2024-05-01T12:00:00\u005A"})", &event).ok());
+  EXPECT_EQ(event.event_time_micros(), 1714564800000000);
+  ASSERT_TRUE(decoder.Decode(R"({"id":"1","time" : "2024-05-01T12:00:00Z"  })", &event).ok());
+  EXPECT_EQ(event.event_time_micros(), 1714564800000000);
+  EXPECT_EQ(decoder.Decode(R"({"id":"1","time":"2024-05-01T12:00:00\u0022"})", &event).code(),
+            DecodeError::kBadTimestamp);
+}
+
 TEST(JsonDecoderTest, InvalidJson) {
   JsonDecoder decoder = MakeDecoder();
   for (std::string_view json :
