@@ -26,6 +26,8 @@ constexpr std::size_t kMaxDepthLimit = 256;
 constexpr std::size_t kMaxNameBytesLimit = std::size_t{64} << 10;
 // Decoded names and texts may take this many times max_message_bytes (see the header).
 constexpr std::size_t kArenaFactor = 4;
+// A layout's keys and names may take this many times the size of the message they come from.
+constexpr std::size_t kLayoutFactor = 2;
 // How much of an offending token an error message quotes.
 constexpr std::size_t kQuoteBytes = 40;
 
@@ -151,10 +153,10 @@ unsigned DaysInMonth(int y, int m) {
 namespace json_decoder_internal {
 
 bool ParseShortDecimal(std::string_view token, double* out) {
-  // Powers of ten that are exact doubles.
-  static constexpr double kPowersOfTen[] = {1e0,  1e1,  1e2,  1e3,  1e4,  1e5,  1e6,  1e7,
-                                            1e8,  1e9,  1e10, 1e11, 1e12, 1e13, 1e14, 1e15,
-                                            1e16, 1e17, 1e18, 1e19, 1e20, 1e21, 1e22};
+  // Powers of ten that are exact doubles (all up to 1e22 are; 19 digits need up to 1e19).
+  static constexpr double kPowersOfTen[] = {1e0,  1e1,  1e2,  1e3,  1e4,  1e5,  1e6,
+                                            1e7,  1e8,  1e9,  1e10, 1e11, 1e12, 1e13,
+                                            1e14, 1e15, 1e16, 1e17, 1e18, 1e19};
   const char* p = token.data();
   const char* const end = p + token.size();
   const auto is_digit = [](char c) { return c >= '0' && c <= '9'; };
@@ -190,7 +192,8 @@ bool ParseShortDecimal(std::string_view token, double* out) {
   }
   // Clinger's fast path: the digits and the power of ten are exact doubles, so one division
   // gives the correctly rounded value, the one every correct parser (simdjson included) gives.
-  if (digits > (std::uint64_t{1} << 53) || exponent < -22) return false;
+  // (At most 19 digits: the exponent is at least -19, within the table.)
+  if (digits > (std::uint64_t{1} << 53)) return false;
   const double magnitude =
       static_cast<double>(digits) / kPowersOfTen[static_cast<std::size_t>(-exponent)];
   *out = negative ? -magnitude : magnitude;
@@ -367,13 +370,21 @@ void DecodedEvent::Clear() {
   arena_.clear();
   entries_.clear();
   features_.clear();
-  names_shared_ = false;
 }
 
 struct JsonDecoder::Impl {
   explicit Impl(JsonDecoderOptions o) : options(std::move(o)), parser(options.max_message_bytes) {}
 
   DecodeStatus Decode(std::string_view message, DecodedEvent* event);
+  std::size_t MemoryBytes() const {
+    const auto layout_bytes = [](const Layout& l) {
+      return l.chars.capacity() + l.keys.capacity() * sizeof(Layout::Key);
+    };
+    return sizeof(*this) + buffer_capacity_ + path_.capacity() +
+           (layout_ != nullptr ? sizeof(Layout) + layout_bytes(*layout_) : 0) +
+           layout_bytes(recording_) + names_.capacity() * sizeof(std::string_view) +
+           slots_.capacity() * sizeof(std::uint32_t);
+  }
 
  private:
   using Entry = DecodedEvent::Entry;
@@ -429,6 +440,9 @@ struct JsonDecoder::Impl {
   // matched keys start the recording of a new layout, the names so far are copied into the
   // event, and path_ becomes the object's path.
   void LeaveLayout(std::string_view object_path);
+  // Appends a key to recording_, unless that would pass recording_limit_: then the event
+  // records no layout.
+  void RecordKey(std::string_view raw, std::string_view path, std::size_t depth, Role role);
   // Whether `names` are all different; *duplicate is then untouched, else set to one that is
   // given twice.
   bool Distinct(const std::vector<std::string_view>& names, std::string_view* duplicate);
@@ -468,6 +482,10 @@ struct JsonDecoder::Impl {
   // does not follow it.
   std::shared_ptr<const Layout> layout_;
   Layout recording_;
+  // Whether this event's keys are being recorded, and how many bytes of keys and names its
+  // layout may have (kLayoutFactor times the message's size).
+  bool recording_ok_ = true;
+  std::size_t recording_limit_ = 0;
   // Whether every key of this event so far is the layout's at the same position; the position
   // of the next one; the dotted name of the field being decoded (a view of the layout's names);
   // the bytes of the names the event shares with the layout (they count towards the bound on
@@ -526,11 +544,19 @@ DecodeStatus JsonDecoder::Impl::Decode(std::string_view message, DecodedEvent* e
   seen_time_ = false;
   path_.clear();
   matching_ = layout_ != nullptr;
+  if (matching_ && event->shared_names_.get() != layout_->chars.data()) {
+    // The event holds the layout whose names it may view from the first field on, so even a
+    // partly decoded event (after an error) views nothing it does not own. (Two live layouts
+    // never have their names at one address: equal pointers are the same layout.)
+    event->shared_names_ = std::shared_ptr<const char>(layout_, layout_->chars.data());
+  }
   position_ = 0;
   fast_path_ = {};
   shared_name_bytes_ = 0;
   recording_.chars.clear();
   recording_.keys.clear();
+  recording_ok_ = true;
+  recording_limit_ = kLayoutFactor * message.size();
   if (message.size() > options.max_message_bytes) {
     return DecodeStatus(DecodeError::kTooLarge,
                         absl::StrFormat("message: %d bytes, above the limit of %d", message.size(),
@@ -623,9 +649,13 @@ inline const JsonDecoder::Impl::Layout::Key* JsonDecoder::Impl::MatchLayout(cons
 
 void JsonDecoder::Impl::LeaveLayout(std::string_view object_path) {
   const Layout& layout = *layout_;
-  recording_.chars = layout.chars;
-  recording_.keys.assign(layout.keys.begin(),
-                         layout.keys.begin() + static_cast<std::ptrdiff_t>(position_));
+  // The matched keys start the recording (only they: the layout's other keys are not this
+  // event's).
+  for (std::size_t k = 0; k < position_; ++k) {
+    const Layout::Key& key = layout.keys[k];
+    RecordKey(std::string_view(layout.chars.data() + key.raw_begin, key.raw_size), layout.Path(key),
+              key.depth, key.role);
+  }
   // Until now the features went straight to features_ (their texts are in the arena, which has
   // not moved) and only the objects to entries_ (with their names in the layout). From now on
   // every entry goes to entries_ with its name in the arena, as for a new layout: the features
@@ -653,6 +683,30 @@ void JsonDecoder::Impl::LeaveLayout(std::string_view object_path) {
   shared_name_bytes_ = 0;
   path_.assign(object_path);
   matching_ = false;
+}
+
+void JsonDecoder::Impl::RecordKey(std::string_view raw, std::string_view path, std::size_t depth,
+                                  Role role) {
+  if (!recording_ok_) return;
+  // A layout is kept for events of ordinary shape. Flattening repeats an object's name in each
+  // of its fields' names, so a message of many nested keys (nulls included, which make no
+  // feature and so meet no other bound) could otherwise record far more than its own size.
+  if (recording_.chars.size() + raw.size() + 1 + path.size() > recording_limit_) {
+    recording_ok_ = false;
+    recording_.chars.clear();
+    recording_.keys.clear();
+    return;
+  }
+  Layout::Key& key = recording_.keys.emplace_back();
+  key.raw_begin = static_cast<std::uint32_t>(recording_.chars.size());
+  key.raw_size = static_cast<std::uint32_t>(raw.size());
+  recording_.chars.append(raw);
+  recording_.chars.push_back('"');
+  key.path_begin = static_cast<std::uint32_t>(recording_.chars.size());
+  key.path_size = static_cast<std::uint32_t>(path.size());
+  recording_.chars.append(path);
+  key.depth = static_cast<std::uint32_t>(depth);
+  key.role = role;
 }
 
 DecodeStatus JsonDecoder::Impl::DecodeObject(od::object& object, std::size_t depth,
@@ -719,17 +773,7 @@ DecodeStatus JsonDecoder::Impl::DecodeObject(od::object& object, std::size_t dep
                                         options.max_name_bytes));
     }
     const Role role = RoleOf(path_);
-    Layout::Key& key = recording_.keys.emplace_back();
-    const std::string_view raw = RawKey(raw_key);
-    key.raw_begin = static_cast<std::uint32_t>(recording_.chars.size());
-    key.raw_size = static_cast<std::uint32_t>(raw.size());
-    recording_.chars.append(raw);
-    recording_.chars.push_back('"');
-    key.path_begin = static_cast<std::uint32_t>(recording_.chars.size());
-    key.path_size = static_cast<std::uint32_t>(path_.size());
-    recording_.chars.append(path_);
-    key.depth = static_cast<std::uint32_t>(depth);
-    key.role = role;
+    RecordKey(RawKey(raw_key), path_, depth, role);
     if (DecodeStatus s = DecodeValue(field.value(), depth, role, path_); !s.ok()) return s;
     path_.resize(saved);
   }
@@ -1158,7 +1202,8 @@ inline DecodeStatus JsonDecoder::Impl::AddEntry(double number, std::string_view 
                       absl::StrFormat("the decoded event is above %d bytes of names and texts",
                                       kArenaFactor * options.max_message_bytes));
   }
-  // The arena is bounded by 4 * 256 MiB, and so are the layout's names.
+  // The arena is bounded by 4 * 256 MiB, and the layout's names by kLayoutFactor times the
+  // message that recorded them.
   if (matching_) {
     shared_name_bytes_ += name.size();
     if (is_object) {
@@ -1216,12 +1261,6 @@ bool JsonDecoder::Impl::Distinct(const std::vector<std::string_view>& names,
 DecodeStatus JsonDecoder::Impl::Finish() {
   if (matching_) {
     // Every name is one of the layout's, and those are distinct.
-    event_->names_shared_ = true;
-    if (event_->shared_names_.get() != layout_->chars.data()) {
-      // (Two live layouts never have their names at one address, so equal pointers are the
-      // same layout.)
-      event_->shared_names_ = std::shared_ptr<const char>(layout_, layout_->chars.data());
-    }
     // (The features are made already; entries_ holds only the objects.)
     return DecodeStatus();
   }
@@ -1236,7 +1275,7 @@ DecodeStatus JsonDecoder::Impl::Finish() {
     if (key.role == Role::kFeature) names_.push_back(recording_.Path(key));
   }
   std::string_view duplicate;
-  if (Distinct(names_, &duplicate)) {
+  if (recording_ok_ && Distinct(names_, &duplicate)) {
     layout_ = std::make_shared<const Layout>(std::move(recording_));
     recording_ = Layout();
   } else {
@@ -1270,5 +1309,7 @@ DecodeStatus JsonDecoder::Decode(std::string_view message, DecodedEvent* event) 
 }
 
 const JsonDecoderOptions& JsonDecoder::options() const { return impl_->options; }
+
+std::size_t JsonDecoder::MemoryBytes() const { return impl_->MemoryBytes(); }
 
 }  // namespace riffle::features

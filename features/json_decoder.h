@@ -150,7 +150,9 @@ class DecodedEvent {
 
   // A feature (or, with is_object, the dotted path of an object, kept only to detect a name
   // given twice) whose strings are at offsets in arena_: views are made once decoding is done,
-  // because arena_ may move while it grows.
+  // because arena_ may move while it grows. (While a JSON event follows its decoder's layout,
+  // features are viewed at once and only objects are entries, named at offsets in
+  // shared_names_; leaving the layout moves everything to this form.)
   struct Entry {
     std::uint32_t name_begin;
     std::uint32_t name_size;
@@ -166,8 +168,8 @@ class DecodedEvent {
   // views of the features (objects left out).
   void AppendEntry(std::string_view name, double number, std::string_view text, bool is_text,
                    bool is_object);
-  // As AppendEntry, for a name that is at `name_begin` in the shared names (see names_shared_):
-  // only the text is copied.
+  // As AppendEntry, for a name that is at `name_begin` in the names of the JSON decoder's layout
+  // (see shared_names_): only the text is copied.
   void AppendEntryWithSharedName(std::uint32_t name_begin, std::uint32_t name_size, double number,
                                  std::string_view text, bool is_text, bool is_object);
   void BuildViews();
@@ -183,11 +185,9 @@ class DecodedEvent {
   std::vector<char> arena_;
   std::vector<Entry> entries_;
   std::vector<NamedFeature> features_;
-  // Where the names of entries_ are: in arena_, or, when names_shared_, in the characters that
-  // shared_names_ points to: the names of a layout the JSON decoder shares between the events
-  // that have it (see JsonDecoder), kept alive by this reference. Clear() keeps the reference,
-  // so the next event of the same layout decoded into this object does not touch the count.
-  bool names_shared_ = false;
+  // The names of the JSON decoder's layout (see JsonDecoder), which features_ view while the
+  // event follows it, kept alive by this reference. Clear() keeps it, so the next event of the
+  // same layout decoded into this object does not touch the count.
   std::shared_ptr<const char> shared_names_;
 };
 
@@ -217,12 +217,11 @@ inline void DecodedEvent::AppendEntryWithSharedName(std::uint32_t name_begin,
 }
 
 inline void DecodedEvent::BuildViews() {
-  const char* const names = names_shared_ ? shared_names_.get() : arena_.data();
   for (const Entry& e : entries_) {
     if (e.is_object) continue;
     // Member by member into the vector (see JsonDecoder::Impl::AddEntry).
     NamedFeature& f = features_.emplace_back();
-    f.name = std::string_view(names + e.name_begin, e.name_size);
+    f.name = std::string_view(arena_.data() + e.name_begin, e.name_size);
     f.value.number = e.number;
     if (e.is_text) {
       f.value.kind = FeatureValue::Kind::kText;
@@ -278,6 +277,9 @@ class JsonDecoder {
   DecodeStatus Decode(std::string_view message, DecodedEvent* event);
 
   const JsonDecoderOptions& options() const;
+  // Bytes held: the message buffer, the layout and the keys being recorded (not simdjson's
+  // parser buffers). Grows with the largest message, never with the number of messages.
+  std::size_t MemoryBytes() const;
 
  private:
   struct Impl;

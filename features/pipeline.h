@@ -4,13 +4,11 @@
 #include <array>
 #include <cstddef>
 #include <cstdint>
-#include <functional>
 #include <limits>
 #include <optional>
 #include <span>
 #include <string>
 #include <string_view>
-#include <unordered_map>
 #include <utility>
 #include <vector>
 
@@ -211,9 +209,9 @@ class Pipeline {
   template <bool kLearn>
   absl::Status Transform(std::span<const NamedFeature> features, learners::FeatureVector* x,
                          PipelineScratch* scratch);
-  template <bool kLearn>
   // `known`: the index of `name` in features_ if the caller knows it (then trusted), or
   // kNotFound, then set when found; null for neither.
+  template <bool kLearn>
   void AddNumeric(const FeatureDef* def, DeclaredState* state, std::string_view name, double value,
                   bool imputed, learners::FeatureVector* x, PipelineScratch* scratch,
                   Vocabulary::Index* known = nullptr);

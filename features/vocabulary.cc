@@ -3,6 +3,7 @@
 #include <atomic>
 
 #include "absl/hash/hash.h"
+#include "features/bytes_equal.h"
 
 namespace riffle::features {
 

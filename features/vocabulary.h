@@ -9,7 +9,6 @@
 #include <string_view>
 #include <vector>
 
-#include "features/bytes_equal.h"
 #include "learners/serialization.h"
 
 namespace riffle::features {
@@ -42,22 +41,6 @@ class Vocabulary {
   // from a call that is not inlined through memory, as two narrow stores and one wide load,
   // which stalls every lookup.)
   Index Lookup(std::string_view name) const;
-  // Add and Lookup with a guess: `*hint` is tried first (checked against the name, so a wrong
-  // or stale hint costs one comparison) and set to the answer. A caller keeps one hint per
-  // position of a feature in its events: the events of a stream list the same names in the same
-  // order, so nearly every lookup skips hashing the name. A null hint is a plain Add or Lookup.
-  Index Add(std::string_view name, Index* hint) {
-    if (hint == nullptr) return Add(name);
-    if (*hint < names_.size() && BytesEqual(names_[*hint], name)) return *hint;
-    return *hint = Add(name);
-  }
-  Index Lookup(std::string_view name, Index* hint) const {
-    if (hint == nullptr) return Lookup(name);
-    if (*hint < names_.size() && BytesEqual(names_[*hint], name)) return *hint;
-    const Index found = Lookup(name);
-    if (found != kNotFound) *hint = found;
-    return found;
-  }
   // Unique to this object among the vocabularies of the process, past and present: a copy gets
   // a new id, and so does an object loaded into or assigned to. Indices never change while the
   // id does not (names are only ever added), so a caller may remember an index of a name found

@@ -253,6 +253,54 @@ TEST(JsonDecoderTest, AnEventKeepsTheNamesItSharesWithALayoutAfterTheDecoderIsGo
   EXPECT_EQ(Names(moved), (std::vector<std::string>{"amount", "m.country"}));
 }
 
+TEST(JsonDecoderTest, LayoutsDoNotGrowWithTheStream) {
+  // Events with optional fields change the layout at every other message; a layout holds the
+  // keys of one event, never an accumulation.
+  JsonDecoder decoder = MakeDecoder();
+  DecodedEvent event;
+  const auto decode_pairs = [&](int n) {
+    for (int i = 0; i < n; ++i) {
+      ASSERT_TRUE(decoder.Decode(R"({"id":"1","a":1,"x":2,"c":3})", &event).ok());
+      ASSERT_TRUE(decoder.Decode(R"({"id":"1","a":1,"c":3})", &event).ok());
+      ASSERT_TRUE(decoder.Decode(R"({"id":"1","b":1})", &event).ok());
+    }
+  };
+  decode_pairs(10);
+  const std::size_t after_10 = decoder.MemoryBytes();
+  decode_pairs(10000);
+  EXPECT_EQ(decoder.MemoryBytes(), after_10);
+
+  // A message of many nested keys, nulls (no feature, so no other bound applies): its layout
+  // would be far larger than the message. It decodes, records none, and the decoder keeps at
+  // most a few times the message's size.
+  std::string nested = R"({"id":"1",")" + std::string(1000, 'p') + R"(":{)";
+  for (int i = 0; i < 20000; ++i) {
+    nested += (i == 0 ? "" : ",") + absl::StrFormat(R"("k%d":null)", i);
+  }
+  nested += "}}";
+  ASSERT_TRUE(decoder.Decode(nested, &event).ok());
+  EXPECT_TRUE(event.features().empty());
+  EXPECT_LT(decoder.MemoryBytes(), 8 * nested.size()) << nested.size();
+  // The same message again, and a small one: still right.
+  ASSERT_TRUE(decoder.Decode(nested, &event).ok());
+  ASSERT_TRUE(decoder.Decode(R"({"id":"1","a":5})", &event).ok());
+  EXPECT_EQ(Find(event, "a")->value.number, 5.0);
+}
+
+TEST(JsonDecoderTest, AFailedDecodeOnTheLayoutLeavesNothingDangling) {
+  // The first feature of the second message is decoded on the layout, then the message fails;
+  // the layout is then replaced. What the failed event still holds must stay readable (ASan).
+  JsonDecoder decoder = MakeDecoder();
+  DecodedEvent first, failed, other;
+  ASSERT_TRUE(decoder.Decode(R"({"id":"1","amount":1,"c":1})", &first).ok());
+  EXPECT_FALSE(decoder.Decode(R"({"id":"1","amount":2,"c":NaN})", &failed).ok());
+  ASSERT_TRUE(decoder.Decode(R"({"id":"1","z":1})", &other).ok());
+  ASSERT_TRUE(decoder.Decode(R"({"id":"1","y":1})", &other).ok());
+  std::size_t chars = 0;
+  for (const NamedFeature& f : failed.features()) chars += std::string(f.name).size();
+  EXPECT_LE(chars, 6u);
+}
+
 TEST(JsonDecoderTest, ShortDecimalsReadAsCorrectlyRoundedDoubles) {
   using json_decoder_internal::ParseShortDecimal;
   // Every token it accepts must give std::from_chars's value (correctly rounded, as simdjson's),

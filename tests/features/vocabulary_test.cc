@@ -74,29 +74,16 @@ TEST(VocabularyTest, HugeClaimedSizeFailsWithoutHugeAllocation) {
   EXPECT_THROW(learners::LoadVector(in, &names), cereal::Exception);
 }
 
-TEST(VocabularyTest, HintsAreCheckedAgainstTheName) {
+TEST(VocabularyTest, LookupGivesTheIndexOrNotFound) {
   Vocabulary v;
-  Vocabulary::Index hint = 12345;  // out of range: looked up, then set
-  EXPECT_EQ(v.Add("a", &hint), 0u);
-  EXPECT_EQ(hint, 0u);
+  EXPECT_EQ(v.Lookup("a"), Vocabulary::kNotFound);  // empty: no table yet
+  EXPECT_EQ(v.Add("a"), 0u);
   EXPECT_EQ(v.Add("b"), 1u);
-  // A right hint answers; a wrong one (another name's index) is corrected, never trusted.
-  EXPECT_EQ(v.Lookup("a", &hint), 0u);
-  hint = 0;
-  EXPECT_EQ(v.Lookup("b", &hint), 1u);
-  EXPECT_EQ(hint, 1u);
-  hint = 1;
-  EXPECT_EQ(v.Add("c", &hint), 2u);
-  EXPECT_EQ(hint, 2u);
-  EXPECT_EQ(v.size(), 3u);
-  // An unknown name leaves the hint as it was and adds nothing.
-  hint = 0;
-  EXPECT_EQ(v.Lookup("zzz", &hint), Vocabulary::kNotFound);
-  EXPECT_EQ(hint, 0u);
-  EXPECT_EQ(v.size(), 3u);
-  // No hint: the plain lookups.
-  EXPECT_EQ(v.Lookup("c", nullptr), 2u);
-  EXPECT_EQ(v.Add("d", nullptr), 3u);
+  EXPECT_EQ(v.Lookup("b"), 1u);
+  EXPECT_EQ(v.Lookup("zzz"), Vocabulary::kNotFound);
+  EXPECT_EQ(v.size(), 2u);  // a lookup adds nothing
+  EXPECT_EQ(v.Find("zzz"), std::nullopt);
+  EXPECT_EQ(v.Find("a"), 0u);
 }
 
 TEST(VocabularyTest, ManyNamesThroughGrowthKeepTheirIndices) {
