@@ -255,8 +255,9 @@ inline void DecodedEvent::BuildViews() {
 // with a warm DecodedEvent, decoding allocates nothing.
 //
 // Layouts: the events of a stream usually carry the same fields in the same order. The decoder
-// remembers the keys of the last event it decoded in full whose names are all distinct (its
-// layout). A field whose key is, byte for byte, the layout's key at the same position and
+// remembers the keys of the last event it decoded in full whose names are all distinct and
+// whose keys and names take at most twice its size (its layout; one event's, never more). A
+// field whose key is, byte for byte, the layout's key at the same position and
 // nesting needs no unescaping, no dotted-name building and no role lookup, and its name is not
 // copied: the event shares the layout's names (reference-counted; they outlive the decoder if
 // the event does). An event whose keys are all the layout's, or the first of them, needs no
