@@ -420,9 +420,6 @@ struct JsonDecoder::Impl {
   DecodeStatus DecodeLabel(od::value& value, od::json_type type);
   DecodeStatus DecodeTime(od::value& value, od::json_type type);
   DecodeStatus ReadNumber(od::value& value, std::string_view role, double* out);
-  // ReadNumber's error, once get_double has said `e` (or SUCCESS with a non-finite *out).
-  DecodeStatus NumberError(simdjson::error_code e, od::value& value, std::string_view role,
-                           double* out);
   // The decimal text of an integer value into buffer; nullopt (with *status OK) if the number
   // is not an integer that fits 64 bits, or with *status set if it is not a valid number.
   std::optional<std::string_view> IntegerText(od::value& value, std::string_view role,
@@ -731,7 +728,7 @@ DecodeStatus JsonDecoder::Impl::DecodeObject(od::object& object, std::size_t dep
         od::value& value = field.value();
         if (key->role == Role::kFeature) {
           // The commonest field inline: a number feature that is a short decimal (as in
-          // DecodeValue, which takes every other case).
+          // ReadNumber; DecodeValue takes every other case).
           const std::string_view token = value.raw_json_token();
           double number;
           if (!token.empty() && (token[0] == '-' || (token[0] >= '0' && token[0] <= '9')) &&
@@ -821,15 +818,7 @@ DecodeStatus JsonDecoder::Impl::DecodeValue(od::value& value, std::size_t depth,
       return SkipValue(value, depth);
     case od::json_type::number: {
       double number;
-      // Most features are numbers, and most numbers are short decimals: those are read here
-      // from the token (the value is then left unread; the iteration skips it). Anything else,
-      // including every malformed number, goes to simdjson, as ReadNumber.
-      if (!json_decoder_internal::ParseShortDecimal(value.raw_json_token(), &number)) {
-        const simdjson::error_code e = value.get_double().get(number);
-        if (e != simdjson::SUCCESS || !std::isfinite(number)) [[unlikely]] {
-          return NumberError(e, value, "features", &number);
-        }
-      }
+      if (DecodeStatus s = ReadNumber(value, "features", &number); !s.ok()) return s;
       return AddEntry(number, {}, /*is_text=*/false, /*is_object=*/false);
     }
     case od::json_type::string: {
@@ -942,13 +931,11 @@ DecodeStatus JsonDecoder::Impl::SkipValue(od::value& value, std::size_t depth) {
 }
 
 DecodeStatus JsonDecoder::Impl::ReadNumber(od::value& value, std::string_view role, double* out) {
+  // Most numbers are short decimals: those are read from the token (the value is then left
+  // unread; the iteration skips it). Anything else, every malformed number included, goes to
+  // simdjson.
+  if (json_decoder_internal::ParseShortDecimal(value.raw_json_token(), out)) return DecodeStatus();
   const simdjson::error_code e = value.get_double().get(*out);
-  if (!e && std::isfinite(*out)) return DecodeStatus();
-  return NumberError(e, value, role, out);
-}
-
-DecodeStatus JsonDecoder::Impl::NumberError(simdjson::error_code e, od::value& value,
-                                            std::string_view role, double* out) {
   if (!e && std::isfinite(*out)) return DecodeStatus();
   const std::string_view raw = TrimRight(value.raw_json_token());
   if (!e || e == simdjson::NUMBER_ERROR) {

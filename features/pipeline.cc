@@ -3,7 +3,6 @@
 #include <xxhash.h>
 
 #include <algorithm>
-#include <atomic>
 #include <charconv>
 #include <cmath>
 #include <map>
@@ -182,9 +181,7 @@ absl::StatusOr<Pipeline> Pipeline::FromTabular(PipelineSpec spec, const Vocabula
 }
 
 void Pipeline::RebuildIndex() {
-  static std::atomic<std::uint64_t> next_fields_id{1};
-  fields_id_ = next_fields_id.fetch_add(1, std::memory_order_relaxed);
-  fields_ = Vocabulary();
+  fields_ = Vocabulary();  // (a new Vocabulary::id, which PipelineScratch::field_hints follow)
   field_plans_.clear();
   cross_slot_count_ = 0;
   cross_slots_.clear();
@@ -367,9 +364,9 @@ absl::Status Pipeline::Transform(std::span<const NamedFeature> features, learner
   x->Clear();
   scratch->standard.Clear();
   scratch->declared_seen.assign(spec_.declared.size(), 0);
-  if (scratch->fields_id != fields_id_ || scratch->vocabulary_id != features_.id()) {
+  if (scratch->fields_id != fields_.id() || scratch->vocabulary_id != features_.id()) {
     scratch->field_hints.clear();
-    scratch->fields_id = fields_id_;
+    scratch->fields_id = fields_.id();
     scratch->vocabulary_id = features_.id();
   }
   if (scratch->field_hints.size() < features.size()) scratch->field_hints.resize(features.size());

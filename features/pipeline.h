@@ -242,9 +242,6 @@ class Pipeline {
   // (one per distinct side name) and the (first, second) slots of each cross.
   Vocabulary fields_;
   std::vector<FieldPlan> field_plans_;
-  // Unique to each RebuildIndex in the process (copies share it: their fields are the same);
-  // PipelineScratch::field_hints are valid for one id.
-  std::uint64_t fields_id_ = 0;
   std::uint32_t cross_slot_count_ = 0;
   std::vector<std::pair<std::uint32_t, std::uint32_t>> cross_slots_;
   std::vector<DeclaredState> declared_state_;
