@@ -155,6 +155,12 @@ std::size_t VectorHeap(const std::vector<T>& v) {
   return v.capacity() == 0 ? 0 : v.capacity() * sizeof(T) + kAllocationOverhead;
 }
 
+// 0 while the elements fit in the object.
+template <typename T, std::size_t N>
+std::size_t VectorHeap(const absl::InlinedVector<T, N>& v) {
+  return v.capacity() <= N ? 0 : v.capacity() * sizeof(T) + kAllocationOverhead;
+}
+
 // Buckets: KeyTable::buckets.
 template <typename Buckets>
 void PlaceInBuckets(Buckets& buckets, std::uint64_t hash, std::uint32_t slot) {
@@ -166,12 +172,12 @@ void PlaceInBuckets(Buckets& buckets, std::uint64_t hash, std::uint32_t slot) {
 
 // The pane `index` of a sorted pane list, added if absent; *position is where it is. Events
 // mostly land in the newest pane, so the search runs from the end.
-template <typename Pane>
-Pane& PaneAt(std::vector<Pane>& panes, std::int64_t index, std::size_t* position) {
+template <typename PaneList>
+auto& PaneAt(PaneList& panes, std::int64_t index, std::size_t* position) {
   std::size_t k = panes.size();
   while (k > 0 && panes[k - 1].index > index) --k;
   if (k == 0 || panes[k - 1].index != index) {
-    panes.insert(panes.begin() + static_cast<std::ptrdiff_t>(k), Pane{index, 0, 0.0});
+    panes.insert(panes.begin() + static_cast<std::ptrdiff_t>(k), {index, 0, 0.0});
     ++k;
   }
   *position = k - 1;
@@ -458,7 +464,8 @@ void WindowAggregator::RemoveKey(KeyTable& table, std::uint32_t s) {
   // over); MemoryBytes still counts them.
   slot.key.clear();
   for (std::size_t j = 0; j < table.defs.size(); ++j) {
-    table.panes.Mutable(s * table.defs.size() + j).clear();
+    PaneList& panes = table.panes.Mutable(s * table.defs.size() + j);
+    panes.erase(panes.begin(), panes.end());  // clear() would free an InlinedVector's buffer
   }
   for (std::size_t k = 0; k < table.distinct_defs; ++k) {
     table.hashes.Mutable(s * table.distinct_defs + k).clear();
@@ -473,7 +480,7 @@ void WindowAggregator::Record(std::size_t def, const Plan& plan, KeyTable& table
                               std::uint32_t slot, std::span<const NamedFeature> features,
                               std::int64_t time_micros) {
   const AggregateDef& d = spec_.aggregates[def];
-  std::vector<Pane>& panes = table.panes.Mutable(slot * table.defs.size() + plan.series);
+  PaneList& panes = table.panes.Mutable(slot * table.defs.size() + plan.series);
   const std::int64_t index = PaneIndex(time_micros, plan.hop_micros);
   std::size_t position = 0;
   switch (d.function) {
@@ -531,7 +538,7 @@ void WindowAggregator::DropOldPanes(KeyTable& table, std::uint32_t s) {
   const std::int64_t newest = table.slots[s].newest_micros;
   for (std::size_t j = 0; j < table.defs.size(); ++j) {
     const Plan& plan = plans_[table.defs[j]];
-    std::vector<Pane>& panes = table.panes.Mutable(s * table.defs.size() + j);
+    PaneList& panes = table.panes.Mutable(s * table.defs.size() + j);
     if (panes.empty()) continue;
     const std::int64_t first =
         PaneIndex(newest - plan.lateness_micros, plan.hop_micros) - plan.panes + 1;
@@ -587,7 +594,7 @@ void WindowAggregator::Compute(std::optional<std::string_view> event_key,
     std::uint64_t count = 0;
     double total = 0.0;  // sum, or min, or max, or label_class matches
     if (slot != nullptr) {
-      const std::vector<Pane>& panes = table.panes[s * table.defs.size() + plan.series];
+      const PaneList& panes = table.panes[s * table.defs.size() + plan.series];
       const std::int64_t last = PaneIndex(t, plan.hop_micros);
       const std::int64_t first = last - plan.panes + 1;
       // [begin, end): the panes of the window. Panes after t's come from events observed
@@ -814,7 +821,7 @@ void WindowAggregator::RestoreKey(std::uint32_t t, LoadedKey key) {
   table.slots.Mutable(s).last_seen_micros = key.last_seen_micros;
   const std::size_t heap_before = SlotHeap(table, s);
   for (std::size_t j = 0; j < table.defs.size(); ++j) {
-    table.panes.Mutable(s * table.defs.size() + j) = std::move(key.panes[j]);
+    table.panes.Mutable(s * table.defs.size() + j).assign(key.panes[j].begin(), key.panes[j].end());
   }
   for (std::size_t k = 0; k < table.distinct_defs; ++k) {
     table.hashes.Mutable(s * table.distinct_defs + k) = std::move(key.hashes[k]);
