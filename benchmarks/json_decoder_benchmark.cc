@@ -151,8 +151,9 @@ std::string_view CardKey(std::uint64_t i, std::uint64_t cards, char (&buffer)[32
 
 constexpr std::int64_t kBenchStartMicros = 1'714'564'800'000'000;  // 2024-05-01T12:00:00Z
 
-// The predict path of a model with windowed aggregates: decode, Compute the event's two
-// aggregates (appended to its features), Observe it, then TransformForPredict of the features
+// The predict path of a model with windowed aggregates: decode, ComputeAndObserve the event's
+// two aggregates (appended to its features; the served model does the same), then
+// TransformForPredict of the features
 // with the aggregates. The 1,024 messages are decoded in turn as above; the key and time come
 // from the loop instead of the message, so the aggregator sees state.range(0) distinct cards
 // (each already tracked: the table is warmed up with all of them first) and an event time that
@@ -178,8 +179,7 @@ void BM_JsonDecodeAggregateTransform(benchmark::State& state) {
     const std::string_view key = CardKey(i, cards, buffer);
     const std::int64_t t = kBenchStartMicros + static_cast<std::int64_t>(i) * 10'000;
     features.assign(event.features().begin(), event.features().end());
-    aggregator.Compute(key, event.features(), t, &features, &agg_scratch);
-    aggregator.Observe(key, event.features(), t, &agg_scratch);
+    aggregator.ComputeAndObserve(key, event.features(), t, &features, &agg_scratch);
     const absl::Status st = learn ? pipeline.LearnAndTransform(features, &x, &scratch)
                                   : pipeline.TransformForPredict(features, &x, &scratch);
     if (!st.ok()) state.SkipWithError(std::string(st.message()).c_str());
@@ -199,7 +199,7 @@ void BM_JsonDecodeAggregateTransform(benchmark::State& state) {
 }
 BENCHMARK(BM_JsonDecodeAggregateTransform)->Arg(1024)->Arg(100'000);
 
-// Compute + Observe of the two aggregates alone, on the features of a decoded event (so the
+// ComputeAndObserve of the two aggregates alone, on the features of a decoded event (so the
 // field lookups scan a real event), over state.range(0) distinct cards: 1,024 cards stay in
 // cache (a warm key), 100k do not.
 void BM_AggregateComputeObserve(benchmark::State& state) {
@@ -216,8 +216,7 @@ void BM_AggregateComputeObserve(benchmark::State& state) {
     const std::string_view key = CardKey(i, cards, buffer);
     const std::int64_t t = kBenchStartMicros + static_cast<std::int64_t>(i) * 10'000;
     out.clear();
-    aggregator.Compute(key, event.features(), t, &out, &scratch);
-    aggregator.Observe(key, event.features(), t, &scratch);
+    aggregator.ComputeAndObserve(key, event.features(), t, &out, &scratch);
     ++i;
   };
   while (i < cards) step();

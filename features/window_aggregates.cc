@@ -133,6 +133,15 @@ bool ResolveKey(std::string_view key_field, std::optional<std::string_view> even
   return true;
 }
 
+// A number feature, written member by member: a NamedFeature built on the stack and then copied
+// in is read back as 16-byte words right after it was written in narrower pieces, a
+// store-forwarding stall.
+void AppendNumber(std::vector<NamedFeature>* out, std::string_view name, double value) {
+  NamedFeature& f = out->emplace_back();
+  f.name = name;
+  f.value.number = value;
+}
+
 std::uint64_t HashKey(std::string_view key) { return XXH3_64bits(key.data(), key.size()); }
 
 std::uint64_t HashValue(const FeatureValue& v) {
@@ -555,28 +564,56 @@ void WindowAggregator::DropOldPanes(KeyTable& table, std::uint32_t s) {
   }
 }
 
+void WindowAggregator::LookUp(std::optional<std::string_view> event_key,
+                              std::span<const NamedFeature> features, Scratch* scratch) const {
+  scratch->lookups.resize(tables_.size());
+  char buffer[32];
+  for (std::size_t i = 0; i < tables_.size(); ++i) {
+    const KeyTable& table = tables_[i];
+    Scratch::Lookup& lookup = scratch->lookups[i];
+    std::string_view key;
+    lookup.has_key = ResolveKey(table.key_field, event_key, features, buffer, &key);
+    if (!lookup.has_key) continue;
+    lookup.hash = HashKey(key);
+    lookup.slot = Find(table, key, lookup.hash);
+  }
+}
+
 void WindowAggregator::Compute(std::optional<std::string_view> event_key,
                                std::span<const NamedFeature> features, std::int64_t time_micros,
                                std::vector<NamedFeature>* out, Scratch* scratch) const {
+  LookUp(event_key, features, scratch);
+  ComputeLookedUp(features, ClampTime(time_micros), out, scratch);
+}
+
+void WindowAggregator::Observe(std::optional<std::string_view> event_key,
+                               std::span<const NamedFeature> features, std::int64_t time_micros,
+                               Scratch* scratch) {
+  LookUp(event_key, features, scratch);
+  ObserveLookedUp(event_key, features, ClampTime(time_micros), *scratch);
+}
+
+void WindowAggregator::ComputeAndObserve(std::optional<std::string_view> event_key,
+                                         std::span<const NamedFeature> features,
+                                         std::int64_t time_micros, std::vector<NamedFeature>* out,
+                                         Scratch* scratch) {
+  // Compute changes nothing, so the slots it found are still those of the event's keys.
+  LookUp(event_key, features, scratch);
   const std::int64_t t = ClampTime(time_micros);
-  // Aggregates of one table usually follow each other: the key is resolved and looked up once
-  // per run of them.
-  std::uint32_t resolved = kNoSlot;
-  bool has_key = false;
-  std::uint32_t s = kNoSlot;
-  char buffer[32];
+  ComputeLookedUp(features, t, out, scratch);
+  ObserveLookedUp(event_key, features, t, *scratch);
+}
+
+void WindowAggregator::ComputeLookedUp(std::span<const NamedFeature> features, std::int64_t t,
+                                       std::vector<NamedFeature>* out, Scratch* scratch) const {
   for (std::size_t i = 0; i < spec_.aggregates.size(); ++i) {
     const AggregateDef& d = spec_.aggregates[i];
     const Plan& plan = plans_[i];
     const KeyTable& table = tables_[plan.table];
-    if (plan.table != resolved) {
-      resolved = plan.table;
-      std::string_view key;
-      has_key = ResolveKey(table.key_field, event_key, features, buffer, &key);
-      s = has_key ? Find(table, key, HashKey(key)) : kNoSlot;
-      if (s != kNoSlot && Expired(table, table.slots[s])) s = kNoSlot;  // forgotten already
-    }
-    if (!has_key) continue;
+    const Scratch::Lookup& lookup = scratch->lookups[plan.table];
+    if (!lookup.has_key) continue;
+    std::uint32_t s = lookup.slot;
+    if (s != kNoSlot && Expired(table, table.slots[s])) s = kNoSlot;  // forgotten already
     const Slot* slot = s == kNoSlot ? nullptr : &table.slots[s];
     if (slot != nullptr && t < slot->newest_micros - plan.lateness_micros) continue;  // late
 
@@ -587,7 +624,7 @@ void WindowAggregator::Compute(std::optional<std::string_view> event_key,
       // An earlier-observed event may be timed after this one: 0 seconds then.
       const double seconds = static_cast<double>(std::max<std::int64_t>(since, 0)) /
                              static_cast<double>(kMicrosPerSecond);
-      out->push_back({d.name, FeatureValue::Number(seconds)});
+      AppendNumber(out, d.name, seconds);
       continue;
     }
 
@@ -649,28 +686,31 @@ void WindowAggregator::Compute(std::optional<std::string_view> event_key,
       case Function::kSecondsSinceLast:
         continue;  // above
     }
-    out->push_back({d.name, FeatureValue::Number(value)});
+    AppendNumber(out, d.name, value);
   }
 }
 
-void WindowAggregator::Observe(std::optional<std::string_view> event_key,
-                               std::span<const NamedFeature> features, std::int64_t time_micros,
-                               Scratch* scratch) {
-  const std::int64_t t = ClampTime(time_micros);
+void WindowAggregator::ObserveLookedUp(std::optional<std::string_view> event_key,
+                                       std::span<const NamedFeature> features, std::int64_t t,
+                                       const Scratch& scratch) {
   bool late = false;
-  char buffer[32];
-  for (KeyTable& table : tables_) {
-    std::string_view key;
-    if (!ResolveKey(table.key_field, event_key, features, buffer, &key)) continue;
-    const std::uint64_t hash = HashKey(key);
-    std::uint32_t s = Find(table, key, hash);
+  for (std::size_t i = 0; i < tables_.size(); ++i) {
+    KeyTable& table = tables_[i];
+    const Scratch::Lookup& lookup = scratch.lookups[i];
+    if (!lookup.has_key) continue;
+    std::uint32_t s = lookup.slot;
     // Judged with the watermark Compute saw (this event's time is not in it yet).
     if (s != kNoSlot && Expired(table, table.slots[s])) {
       RemoveKey(table, s);
       ++stats_.expired_keys;
       s = kNoSlot;
     }
-    if (s == kNoSlot) s = AddKey(table, key, hash, t);
+    if (s == kNoSlot) {
+      char buffer[32];
+      std::string_view key;
+      ResolveKey(table.key_field, event_key, features, buffer, &key);
+      s = AddKey(table, key, lookup.hash, t);
+    }
     const std::size_t heap_before = SlotHeap(table, s);
     bool recorded = false;
     for (const std::uint32_t def : table.defs) {

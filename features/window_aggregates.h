@@ -123,7 +123,13 @@ class WindowAggregator {
 
   // Per-call buffers so a warm call allocates nothing.
   struct Scratch {
-    std::string key;
+    // An event's key in one key table, as looked up.
+    struct Lookup {
+      bool has_key = false;
+      std::uint64_t hash = 0;
+      std::uint32_t slot = 0;  // kNoSlot when not tracked
+    };
+    std::vector<Lookup> lookups;  // per key table
     std::vector<std::uint64_t> hashes;
   };
 
@@ -145,6 +151,10 @@ class WindowAggregator {
   // Records the event (after Compute). The event must be valid.
   void Observe(std::optional<std::string_view> event_key, std::span<const NamedFeature> features,
                std::int64_t time_micros, Scratch* scratch);
+  // Compute, then Observe, with one lookup of the event's keys for both.
+  void ComputeAndObserve(std::optional<std::string_view> event_key,
+                         std::span<const NamedFeature> features, std::int64_t time_micros,
+                         std::vector<NamedFeature>* out, Scratch* scratch);
   // Records a learned label for the kLabelRate aggregates, at the watermark. `features` are the
   // event's as learned (the key fields are read from them).
   void ObserveLabel(std::span<const NamedFeature> features, std::string_view label,
@@ -273,6 +283,15 @@ class WindowAggregator {
 
   void BuildPlans();
   bool Expired(const KeyTable& table, const Slot& slot) const;
+  // scratch->lookups: the event's key in each table, its hash and slot.
+  void LookUp(std::optional<std::string_view> event_key, std::span<const NamedFeature> features,
+              Scratch* scratch) const;
+  // Compute and Observe after LookUp, at the clamped time t.
+  void ComputeLookedUp(std::span<const NamedFeature> features, std::int64_t t,
+                       std::vector<NamedFeature>* out, Scratch* scratch) const;
+  void ObserveLookedUp(std::optional<std::string_view> event_key,
+                       std::span<const NamedFeature> features, std::int64_t t,
+                       const Scratch& scratch);
   std::uint32_t Find(const KeyTable& table, std::string_view key, std::uint64_t hash) const;
   std::uint32_t AddKey(KeyTable& table, std::string_view key, std::uint64_t hash,
                        std::int64_t time_micros);

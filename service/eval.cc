@@ -333,8 +333,7 @@ class EventRows {
             decoder_.options().time_fields.front()));
       }
       with_aggregates_ = features_;
-      aggregator.Compute(event_.key(), features_, *time, &with_aggregates_, &scratch_);
-      aggregator.Observe(event_.key(), features_, *time, &scratch_);
+      aggregator.ComputeAndObserve(event_.key(), features_, *time, &with_aggregates_, &scratch_);
       features = with_aggregates_;
     }
     if (!label.has_value()) {

@@ -643,8 +643,7 @@ std::span<const features::NamedFeature> ServedModel::AggregateLocked(
   if (!aggregator_.has_value()) return features;
   const std::int64_t time = time_micros.value_or(now_micros);
   storage->assign(features.begin(), features.end());
-  aggregator_->Compute(key, features, time, storage, &aggregator_scratch_);
-  aggregator_->Observe(key, features, time, &aggregator_scratch_);
+  aggregator_->ComputeAndObserve(key, features, time, storage, &aggregator_scratch_);
   return *storage;
 }
 

@@ -86,12 +86,17 @@ Values Peek(const WindowAggregator& a, std::optional<std::string_view> key,
   return values;
 }
 
-// Compute, then Observe, as the served model does per event.
+// ComputeAndObserve, as the served model does per event. What it computes must be what Compute
+// alone gives (Peek).
 Values Step(WindowAggregator& a, std::optional<std::string_view> key,
             const std::vector<NamedFeature>& features, std::int64_t t) {
   Values values = Peek(a, key, features, t);
   WindowAggregator::Scratch scratch;
-  a.Observe(key, features, t, &scratch);
+  std::vector<NamedFeature> out;
+  a.ComputeAndObserve(key, features, t, &out, &scratch);
+  Values fused;
+  for (const NamedFeature& f : out) fused.emplace(std::string(f.name), f.value.number);
+  EXPECT_EQ(fused, values);
   return values;
 }
 
@@ -831,10 +836,14 @@ std::vector<std::pair<std::string, std::uint64_t>> ComputeBits(const WindowAggre
 TEST(WindowAggregatorTest, MatchesABruteForceComputationOnARandomStream) {
   const AggregatorSpec spec = RandomTestSpec();
   WindowAggregator a = Make(spec.aggregates, spec.max_keys, spec.max_distinct_per_pane);
+  // The same events through ComputeAndObserve (a's are through Compute, then Observe).
+  WindowAggregator fused = a;
   BruteForce expected(spec);
   const std::vector<Event> events = RandomEvents(4000, 11);
   std::mt19937 rng(12);
   WindowAggregator::Scratch scratch;
+  WindowAggregator::Scratch fused_scratch;
+  std::vector<NamedFeature> fused_out;
   std::size_t values = 0;
   for (std::size_t i = 0; i < events.size(); ++i) {
     const Event& e = events[i];
@@ -843,14 +852,24 @@ TEST(WindowAggregatorTest, MatchesABruteForceComputationOnARandomStream) {
     values += got.size();
     a.Observe(e.key, e.Features(), e.t, &scratch);
     expected.Observe(e);
+    fused_out.clear();
+    fused.ComputeAndObserve(e.key, e.Features(), e.t, &fused_out, &fused_scratch);
+    std::vector<std::pair<std::string, double>> fused_values;
+    for (const NamedFeature& f : fused_out) {
+      fused_values.emplace_back(std::string(f.name), f.value.number);
+    }
+    ASSERT_EQ(fused_values, got) << "event " << i;
     if (rng() % 3 == 0) {
       // A label for one of the recent events.
       const Event& labeled = events[i - std::min<std::size_t>(i, rng() % 200)];
       const std::string label = rng() % 4 == 0 ? "fraud" : "ok";
       a.ObserveLabel(labeled.Features(), label, &scratch);
+      fused.ObserveLabel(labeled.Features(), label, &fused_scratch);
       expected.ObserveLabel(labeled, label);
     }
   }
+  EXPECT_EQ(Save(fused), Save(a));
+  EXPECT_EQ(fused.stats(), a.stats());
   EXPECT_EQ(a.stats().late_events, expected.late_events());
   // The stream exercised what it is meant to.
   EXPECT_GT(a.stats().late_events, 100u);
