@@ -178,12 +178,14 @@ class CowChunkedVector {
   std::size_t size_ = 0;
 };
 
-// A std::vector or std::string whose copy has its source's capacity, where a plain copy may
-// have just its size. As an element of a CowChunkedVector, a cloned chunk then holds the same
-// buffers as the chunk it replaces: memory accounted by capacity stays exact, and spare room
-// kept on purpose (a cleared buffer waiting for reuse) survives the clone. "The same" is what
-// libstdc++ and libc++ give for a container constructed with n elements (the standard only
-// promises at least n).
+// A std::vector, std::string or absl::InlinedVector whose copy has its source's capacity, where
+// a plain copy may have just its size. As an element of a CowChunkedVector, a cloned chunk then
+// holds the same buffers as the chunk it replaces: memory accounted by capacity stays exact, and
+// spare room kept on purpose (a cleared buffer waiting for reuse) survives the clone. "The same"
+// is what libstdc++ and libc++ give for a container constructed with n elements (the standard
+// only promises at least n). An InlinedVector<T, N> constructed with n > N elements allocates
+// max(2N, n), which is the capacity of any such vector with a buffer (its growth starts at 2N)
+// unless shrink_to_fit was called.
 template <typename Container>
 class CopyKeepsCapacity : public Container {
  public:

@@ -825,7 +825,7 @@ void WindowAggregator::RestoreKey(std::uint32_t t, LoadedKey key) {
   if (table.size >= spec_.max_keys) fail("too many keys");
   for (std::size_t j = 0; j < table.defs.size(); ++j) {
     const AggregateDef& d = spec_.aggregates[table.defs[j]];
-    const std::vector<Pane>& panes = key.panes[j];
+    const PaneList& panes = key.panes[j];
     if (d.function == Function::kSecondsSinceLast && !panes.empty()) fail("unexpected panes");
     std::uint64_t values = 0;
     for (std::size_t k = 0; k < panes.size(); ++k) {
@@ -861,7 +861,7 @@ void WindowAggregator::RestoreKey(std::uint32_t t, LoadedKey key) {
   table.slots.Mutable(s).last_seen_micros = key.last_seen_micros;
   const std::size_t heap_before = SlotHeap(table, s);
   for (std::size_t j = 0; j < table.defs.size(); ++j) {
-    table.panes.Mutable(s * table.defs.size() + j).assign(key.panes[j].begin(), key.panes[j].end());
+    table.panes.Mutable(s * table.defs.size() + j) = std::move(key.panes[j]);
   }
   for (std::size_t k = 0; k < table.distinct_defs; ++k) {
     table.hashes.Mutable(s * table.distinct_defs + k) = std::move(key.hashes[k]);

@@ -206,8 +206,9 @@ class WindowAggregator {
   // The per-key buffers. Their copies keep their capacity, so that a chunk cloned after a copy
   // (see KeyTable) holds the same buffers as before: KeyTable::heap_bytes stays exact, and a
   // free slot keeps its buffers for the next key. A pane list holds its first pane in place: a
-  // key seen less often than its window's hop, common with many keys, has one pane per
-  // aggregate and then no buffer (BM_AggregatorMemoryPerKey: 145.5 bytes a key, not 209.5).
+  // key whose events within a window (and its lateness) fall in one pane, such as a key seen
+  // at most once per window, common with many keys, needs no buffer for it
+  // (BM_AggregatorMemoryPerKey: 145.5 bytes a key, not 209.5).
   using PaneList = CopyKeepsCapacity<absl::InlinedVector<Pane, 1>>;
   using HashList = CopyKeepsCapacity<std::vector<std::uint64_t>>;
 
@@ -273,7 +274,7 @@ class WindowAggregator {
     std::string key;
     std::int64_t newest_micros = 0;
     std::int64_t last_seen_micros = 0;
-    std::vector<std::vector<Pane>> panes;            // per def of the table
+    std::vector<PaneList> panes;                     // per def of the table
     std::vector<std::vector<std::uint64_t>> hashes;  // per kCountDistinct def of the table
   };
 
@@ -391,7 +392,7 @@ void WindowAggregator::load(Archive& archive, std::uint32_t version) {
       learners::LoadString(archive, &key.key);
       archive(key.newest_micros, key.last_seen_micros);
       key.panes.resize(table.defs.size());
-      for (std::vector<Pane>& panes : key.panes) {
+      for (PaneList& panes : key.panes) {
         std::uint64_t n = 0;
         archive(n);
         for (std::uint64_t k = 0; k < n; ++k) {  // each pane consumes bytes, as above

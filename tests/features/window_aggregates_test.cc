@@ -1159,7 +1159,7 @@ TEST(WindowAggregatorTest, MemoryBytesGrowsWithKeys) {
   for (int i = 10; i < 1000; ++i) Step(a, "key-" + std::to_string(i), {Num("amount", i)}, At(i));
   const std::size_t thousand = a.MemoryBytes();
   EXPECT_GT(ten, empty);
-  // At least the slot, a bucket and two one-pane vectors per key.
+  // At least the slot, a bucket and two pane lists per key.
   EXPECT_GT(thousand, ten + 990 * (sizeof(std::string) + 8 + 2 * 24));
   // And not wildly more (a few hundred bytes a key).
   EXPECT_LT(thousand, empty + 1000 * 600);
