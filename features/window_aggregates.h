@@ -88,10 +88,11 @@ struct AggregatorSpec {
 // event, from past events only.
 //
 // Use, per event, in the model's order of events: Compute() the event's aggregate features
-// (appended to the event's own before the pipeline transforms them), then Observe() the event.
-// When the model learns a label, ObserveLabel() it with the features it learned from (the
-// aggregates included, as cached at prediction time). The aggregates of an event never include
-// the event itself nor its label, and kLabelRate only counts labels learned before.
+// (appended to the event's own before the pipeline transforms them), then Observe() the event;
+// ComputeAndObserve() does both with one lookup of the keys. When the model learns a label,
+// ObserveLabel() it with the features it learned from (the aggregates included, as cached at
+// prediction time). The aggregates of an event never include the event itself nor its label, and
+// kLabelRate only counts labels learned before.
 //
 // Time: every event has a time (its event time, or the receive time when it has none). Late
 // events are handled per key (see AggregateDef::allowed_lateness_seconds). kLabelRate records
@@ -127,7 +128,7 @@ class WindowAggregator {
     struct Lookup {
       bool has_key = false;
       std::uint64_t hash = 0;
-      std::uint32_t slot = 0;  // kNoSlot when not tracked
+      std::uint32_t slot = 0;  // kNoSlot when not tracked; the key may have expired
     };
     std::vector<Lookup> lookups;  // per key table
     std::vector<std::uint64_t> hashes;
@@ -151,7 +152,9 @@ class WindowAggregator {
   // Records the event (after Compute). The event must be valid.
   void Observe(std::optional<std::string_view> event_key, std::span<const NamedFeature> features,
                std::int64_t time_micros, Scratch* scratch);
-  // Compute, then Observe, with one lookup of the event's keys for both.
+  // Compute, then Observe, with one lookup of the event's keys for both: what the served model
+  // does per event. The event must be valid, and `features` must not view *out (which grows
+  // before the event is recorded).
   void ComputeAndObserve(std::optional<std::string_view> event_key,
                          std::span<const NamedFeature> features, std::int64_t time_micros,
                          std::vector<NamedFeature>* out, Scratch* scratch);
