@@ -543,7 +543,8 @@ void WindowAggregator::Record(std::size_t def, const Plan& plan, KeyTable& table
 
 void WindowAggregator::DropOldPanes(KeyTable& table, std::uint32_t s) {
   // A later on-time event has t >= newest - lateness, so its window starts at or after pane
-  // PaneIndex(newest - lateness) - panes + 1: older panes can never be seen again.
+  // PaneIndex(newest - lateness) - panes + 1: older panes can never be seen again. (Nor is the
+  // pane of an on-time event older: with newest = max(newest, t), t >= newest - lateness.)
   const std::int64_t newest = table.slots[s].newest_micros;
   for (std::size_t j = 0; j < table.defs.size(); ++j) {
     const Plan& plan = plans_[table.defs[j]];
@@ -712,21 +713,24 @@ void WindowAggregator::ObserveLookedUp(std::optional<std::string_view> event_key
       s = AddKey(table, key, lookup.hash, t);
     }
     const std::size_t heap_before = SlotHeap(table, s);
-    bool recorded = false;
-    for (const std::uint32_t def : table.defs) {
-      const Plan& plan = plans_[def];
-      if (t < table.slots[s].newest_micros - plan.lateness_micros) {
-        late = true;
-        continue;
-      }
-      Record(def, plan, table, s, features, t);
-      recorded = true;
-    }
-    if (!recorded) continue;  // late for all of the table's aggregates: the key is untouched
+    // Lateness is judged per aggregate against the key's newest time before this event.
+    const std::int64_t newest_before = table.slots[s].newest_micros;
+    const auto on_time = [&](std::uint32_t def) {
+      return t >= newest_before - plans_[def].lateness_micros;
+    };
+    const bool any_on_time = std::any_of(table.defs.begin(), table.defs.end(), on_time);
+    if (!std::all_of(table.defs.begin(), table.defs.end(), on_time)) late = true;
+    if (!any_on_time) continue;  // late for all of the table's aggregates: the key is untouched
     Slot& slot = table.slots.Mutable(s);
     slot.newest_micros = std::max(slot.newest_micros, t);
     slot.last_seen_micros = std::max(slot.last_seen_micros, t);
+    // Old panes go before the event's pane is added (that one is never old: see DropOldPanes),
+    // so a list whose panes have all aged out takes the new one in its place instead of growing
+    // past the pane it holds in place.
     DropOldPanes(table, s);
+    for (const std::uint32_t def : table.defs) {
+      if (on_time(def)) Record(def, plans_[def], table, s, features, t);
+    }
     if (table.newest != s) {
       Unlink(table, s);
       LinkAsNewest(table, s);
