@@ -1199,8 +1199,9 @@ TEST(WindowAggregatorTest, MemoryBytesGrowsWithKeys) {
   // its slot (64 bytes), two lists (2 x 32) and its share of the buckets (2,048 of 8 bytes for
   // 1,000 keys: under 17 bytes). A heap block per list would add 2 x 40.
   EXPECT_LE(thousand - ten, 990 * (64 + 2 * 32 + 17));
-  // Seen again 20 minutes later, each key's panes have aged out (10-minute count, mean of the
-  // hour): the new pane takes the old one's place, so nothing grows.
+  // Seen again 20 minutes later, each key's count pane has aged out (a 10-minute window): the
+  // new pane takes the old one's place, and the mean's pane (the same hour) is updated, so
+  // nothing grows.
   for (int i = 0; i < 1000; ++i) {
     Step(a, "key-" + std::to_string(i), {Num("amount", i)}, At(1200 + i));
   }
