@@ -153,13 +153,12 @@ constexpr std::int64_t kBenchStartMicros = 1'714'564'800'000'000;  // 2024-05-01
 
 // The predict path of a model with windowed aggregates: decode, ComputeAndObserve the event's
 // two aggregates (appended to its features; the served model does the same), then
-// TransformForPredict of the features
-// with the aggregates. The 1,024 messages are decoded in turn as above; the key and time come
-// from the loop instead of the message, so the aggregator sees state.range(0) distinct cards
-// (each already tracked: the table is warmed up with all of them first) and an event time that
-// advances 10 ms per event (a card comes back every cards * 10 ms: 1,000 s for 100k cards,
-// within the hour-long horizon, so no key expires). The pipeline is the one above; compare with
-// BM_JsonDecodeTransformForPredict for the cost of the aggregates.
+// TransformForPredict of the features with the aggregates. The 1,024 messages are decoded in turn
+// as above; the key and time come from the loop instead of the message, so the aggregator sees
+// state.range(0) distinct cards (each already tracked: the table is warmed up with all of them
+// first) and an event time that advances 10 ms per event (a card comes back every cards * 10 ms:
+// 1,000 s for 100k cards, within the hour-long horizon, so no key expires). The pipeline is the one
+// above; compare with BM_JsonDecodeTransformForPredict for the cost of the aggregates.
 void BM_JsonDecodeAggregateTransform(benchmark::State& state) {
   const std::vector<std::string>& events = Events();
   const auto cards = static_cast<std::uint64_t>(state.range(0));

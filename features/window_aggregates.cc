@@ -718,8 +718,14 @@ void WindowAggregator::ObserveLookedUp(std::optional<std::string_view> event_key
     const auto on_time = [&](std::uint32_t def) {
       return t >= newest_before - plans_[def].lateness_micros;
     };
-    const bool any_on_time = std::any_of(table.defs.begin(), table.defs.end(), on_time);
-    if (!std::all_of(table.defs.begin(), table.defs.end(), on_time)) late = true;
+    bool any_on_time = false;
+    for (const std::uint32_t def : table.defs) {
+      if (on_time(def)) {
+        any_on_time = true;
+      } else {
+        late = true;
+      }
+    }
     if (!any_on_time) continue;  // late for all of the table's aggregates: the key is untouched
     Slot& slot = table.slots.Mutable(s);
     slot.newest_micros = std::max(slot.newest_micros, t);
