@@ -233,6 +233,126 @@ TEST(JsonDecoderTest, LayoutsNeverChangeResults) {
   }
 }
 
+TEST(JsonDecoderTest, TheDirectScanAlongTheLayoutDecodesAsANewDecoder) {
+  // A message whose keys are exactly the layout's is first read by the direct scan (see
+  // JsonDecoder). Every variant of the base message below, decoded right after the base (so
+  // with its layout), must decode as by a new decoder (which has no layout): each value
+  // replaced by each of many tokens, valid or not; the message cut at every byte; every byte
+  // replaced by bytes that matter to the scan; whitespace around every token.
+  const std::string base =
+      R"({"id":"a-1","key":42,"time":"2024-05-01T12:00:00.250Z","label":true,"x":12.5,)"
+      R"("c":"red","n":-3,"m":{"p":0.25,"q":"caf)"
+      "\xc3\xa9"
+      R"(","e":{}},"z":false,"u":null})";
+  const std::vector<std::string> tokens = {"0",
+                                           "-0",
+                                           "7",
+                                           "1.5",
+                                           "-12.25",
+                                           "0.001",
+                                           "1e5",
+                                           "1E-2",
+                                           "01",
+                                           "1.",
+                                           "-",
+                                           ".5",
+                                           "+1",
+                                           "1.2.3",
+                                           "1-2",
+                                           "12345678901234567890",
+                                           "9007199254740993",
+                                           "123456789012345678",
+                                           "1714564800",
+                                           "1714564800123",
+                                           "-1",
+                                           R"("")",
+                                           R"("x")",
+                                           R"("a\"b")",
+                                           R"("\u00e9")",
+                                           "\"\xc3\xa9\"",
+                                           "\"\x01\"",
+                                           "\"\xff\"",
+                                           "\"\xed\xa0\x80\"",
+                                           R"("2024-05-01T12:00:00Z")",
+                                           R"("2024-13-01T12:00:00Z")",
+                                           R"("\u0032024-05-01T12:00:00Z")",
+                                           "true",
+                                           "false",
+                                           "null",
+                                           "nul",
+                                           "truex",
+                                           "tru",
+                                           "{}",
+                                           R"({"a":1})",
+                                           "[]",
+                                           "[1]",
+                                           "NaN",
+                                           "Infinity",
+                                           "-Infinity",
+                                           "\"unterminated",
+                                           "",
+                                           "1 2",
+                                           R"({"p":0.25,"q":"s","e":{}})"};
+  const auto decode_new = [](std::string_view message) {
+    JsonDecoder fresh = MakeDecoder();
+    DecodedEvent event;
+    const DecodeStatus s = fresh.Decode(message, &event);
+    return Describe(s, event);
+  };
+  JsonDecoder decoder = MakeDecoder();
+  DecodedEvent event;
+  ASSERT_TRUE(decoder.Decode(base, &event).ok());
+  const std::uint64_t scanned_before = decoder.scanned_messages();
+  ASSERT_TRUE(decoder.Decode(base, &event).ok());
+  ASSERT_EQ(decoder.scanned_messages(), scanned_before + 1);  // the base itself is scanned
+  int variants = 0;
+  const auto check = [&](const std::string& variant) {
+    ++variants;
+    ASSERT_TRUE(decoder.Decode(base, &event).ok());  // the base's layout
+    const DecodeStatus s = decoder.Decode(variant, &event);
+    ASSERT_EQ(Describe(s, event), decode_new(variant)) << variant;
+  };
+  // The values' positions: after each ':' outside a string (the base has no escaped quote).
+  std::vector<std::size_t> values;
+  for (std::size_t i = 0; i < base.size(); ++i) {
+    if (base[i] == '"') i = base.find('"', i + 1);
+    if (base[i] == ':') values.push_back(i + 1);
+  }
+  ASSERT_EQ(values.size(), 13u);
+  for (const std::size_t begin : values) {
+    // The value's end: its ',' or '}' at its own depth.
+    std::size_t end = begin;
+    for (int depth = 0; !(depth == 0 && (base[end] == ',' || base[end] == '}')); ++end) {
+      if (base[end] == '{') ++depth;
+      if (base[end] == '}') --depth;
+      if (base[end] == '"') end = base.find('"', end + 1);
+    }
+    for (const std::string& token : tokens) {
+      check(base.substr(0, begin) + token + base.substr(end));
+    }
+  }
+  for (std::size_t n = 0; n < base.size(); ++n) check(base.substr(0, n));
+  for (std::size_t i = 0; i < base.size(); ++i) {
+    for (const char c :
+         {' ', '"', ',', '}', '{', ':', '0', '-', '.', 'e', 'a', '\\', '\0', '\x80', '\n'}) {
+      std::string variant = base;
+      variant[i] = c;
+      check(variant);
+    }
+  }
+  for (std::size_t i = 0; i <= base.size(); ++i) {
+    for (const char* ws : {" ", "\t\r\n", "\f", "\v"})
+      check(base.substr(0, i) + ws + base.substr(i));
+  }
+  check(base + " garbage");
+  check(base + base);
+  check("\xef\xbb\xbf" + base);  // a byte order mark
+  EXPECT_GT(variants, 3000);
+  // The scan took part: the valid replacements of short decimals, strings and booleans, and
+  // whitespace between tokens, are many.
+  EXPECT_GT(decoder.scanned_messages() - scanned_before, std::uint64_t{1000});
+}
+
 TEST(JsonDecoderTest, AnEventKeepsTheNamesItSharesWithALayoutAfterTheDecoderIsGone) {
   DecodedEvent kept;
   {
@@ -310,13 +430,25 @@ TEST(JsonDecoderTest, ShortDecimalsReadAsCorrectlyRoundedDoubles) {
   std::uniform_real_distribution<double> magnitude(-12.0, 12.0);
   int accepted = 0;
   const auto check = [&](const std::string& token) {
-    double fast = 0.0;
-    if (!ParseShortDecimal(token, &fast)) return;
-    ++accepted;
     std::string trimmed = token;
     while (!trimmed.empty() && std::isspace(static_cast<unsigned char>(trimmed.back()))) {
       trimmed.pop_back();
     }
+    // ParseShortDecimalAt reads the same numbers, to a byte that ends them (the direct scan's
+    // form: a ',' here, then the string's terminator).
+    const std::string in_buffer = token + ",";
+    const char* at = in_buffer.c_str();
+    double fast = 0.0;
+    double fast_at = 0.0;
+    const bool read = ParseShortDecimal(token, &fast);
+    ASSERT_EQ(json_decoder_internal::ParseShortDecimalAt(&at, &fast_at), read) << token;
+    if (!read) {
+      ASSERT_EQ(at, in_buffer.c_str()) << token;
+      return;
+    }
+    ASSERT_EQ(at, in_buffer.c_str() + trimmed.size()) << token;
+    ASSERT_EQ(std::bit_cast<std::uint64_t>(fast_at), std::bit_cast<std::uint64_t>(fast)) << token;
+    ++accepted;
     double expected = 0.0;
     const auto [end, ec] =
         std::from_chars(trimmed.data(), trimmed.data() + trimmed.size(), expected);
@@ -352,6 +484,18 @@ TEST(JsonDecoderTest, ShortDecimalsReadAsCorrectlyRoundedDoubles) {
   for (const char* token : {"", "-", "01", "-01", "1.", ".5", "+1", "1e5", "1E-2", "1.5e3", "0x10",
                             "1,", "12abc", "NaN", "Infinity", "1 2", "- 1", "1.2.3", "00"}) {
     EXPECT_FALSE(ParseShortDecimal(token, &v)) << token;
+  }
+  // In a buffer, the number must end at a byte that cannot continue it.
+  for (const char* token : {"", "-", "01", "-01", "1.", ".5", "+1", "1e5", "1E-2", "1.5e3", "1-2",
+                            "1+", "1.2.3", "00", "-.5", "0.e1"}) {
+    const char* at = token;
+    EXPECT_FALSE(json_decoder_internal::ParseShortDecimalAt(&at, &v)) << token;
+    EXPECT_EQ(at, token);
+  }
+  for (const char* token : {"1,", "1}", "1 ", "12abc", "0x10", "1\"", "7]"}) {
+    const char* at = token;
+    EXPECT_TRUE(json_decoder_internal::ParseShortDecimalAt(&at, &v)) << token;
+    EXPECT_EQ(at - token, token[1] == '2' ? 2 : 1) << token;
   }
   // Through the decoder: the same doubles as before, also for the tokens it leaves to simdjson.
   JsonDecoder decoder = MakeDecoder();
