@@ -81,6 +81,53 @@ void BM_JsonDecode30Fields(benchmark::State& state) {
 }
 BENCHMARK(BM_JsonDecode30Fields);
 
+// The events above as other producers write them, decoded in turn as above:
+// state.range(0) 0: as Python's json.dumps writes them: the numbers with 17 significant digits
+//    (repr of a double) and the texts with \u escapes for every non-ASCII character;
+// 1: every other event without its "device" field, so no event has the keys of the one before
+//    (the direct scan along the layout gives up on each, and pauses).
+std::vector<std::string> ProducerEvents(int style) {
+  std::vector<std::string> events = MakeEvents(1024);
+  std::mt19937 rng(3);
+  std::uniform_real_distribution<double> fraction(0.0, 1.0);
+  for (std::size_t i = 0; i < events.size(); ++i) {
+    std::string& e = events[i];
+    if (style == 0) {
+      // "num_07":0.25 -> "num_07":0.2500000000000000x..., "FR" -> "F\u00e9"
+      for (std::size_t at = e.find("\"num_"); at != std::string::npos;
+           at = e.find("\"num_", at + 1)) {
+        const std::size_t begin = e.find(':', at) + 1;
+        const std::size_t end = e.find(',', begin);
+        e.replace(begin, end - begin, absl::StrFormat("%.17g", 1000.0 * fraction(rng)));
+      }
+      for (std::size_t at = e.find("\"country\":\""); at != std::string::npos;
+           at = e.find("\"country\":\"", at + 1)) {
+        e.insert(at + 12, "\\u00e9");
+      }
+    } else if (i % 2 == 1) {
+      const std::size_t at = e.find("\"device\":");
+      e.erase(at, e.find(',', at) + 1 - at);
+    }
+  }
+  return events;
+}
+
+void BM_JsonDecodeProducerStyle(benchmark::State& state) {
+  const std::vector<std::string> events = ProducerEvents(static_cast<int>(state.range(0)));
+  JsonDecoder decoder = Decoder();
+  DecodedEvent event;
+  std::size_t i = 0;
+  for (auto _ : state) {
+    const DecodeStatus s = decoder.Decode(events[i++ & 1023], &event);
+    if (!s.ok()) state.SkipWithError(s.message().c_str());
+    benchmark::DoNotOptimize(event.features().data());
+  }
+  state.SetItemsProcessed(static_cast<std::int64_t>(state.iterations()));
+  state.counters["scanned"] =
+      static_cast<double>(decoder.scanned_messages()) / static_cast<double>(state.iterations());
+}
+BENCHMARK(BM_JsonDecodeProducerStyle)->Arg(0)->Arg(1);
+
 // The pipeline declares the categorical fields and hashes the device id; the numbers pass
 // through (standard-scaled).
 PipelineSpec PaymentPipelineSpec() {

@@ -30,15 +30,19 @@ constexpr std::size_t kArenaFactor = 4;
 constexpr std::size_t kLayoutFactor = 2;
 // How much of an offending token an error message quotes.
 constexpr std::size_t kQuoteBytes = 40;
+// After this many messages in a row that the direct scan along the layout gives up on, the
+// next kScanPause messages are decoded by simdjson without trying it (see the header).
+constexpr std::uint32_t kScanMissesBeforePause = 8;
+constexpr std::uint32_t kScanPause = 256;
 
 // The role of a field, from its (dotted) name.
 enum class Role : std::uint8_t { kFeature, kId, kKey, kTime, kLabel };
 
+// JSON's whitespace: space, tab, line feed, carriage return.
+bool IsJsonWhitespace(char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r'; }
+
 std::string_view TrimRight(std::string_view s) {
-  while (!s.empty() &&
-         (s.back() == ' ' || s.back() == '\t' || s.back() == '\n' || s.back() == '\r')) {
-    s.remove_suffix(1);
-  }
+  while (!s.empty() && IsJsonWhitespace(s.back())) s.remove_suffix(1);
   return s;
 }
 
@@ -167,27 +171,27 @@ bool IsDigit(char c) { return c >= '0' && c <= '9'; }
 template <bool kBounded>
 bool ReadShortDecimal(const char** p, const char* end, bool* negative, std::uint64_t* digits,
                       int* exponent) {
-  const auto More = [end](const char* at) { return !kBounded || at != end; };
+  const auto more = [end](const char* at) { return !kBounded || at != end; };
   const char* q = *p;
-  *negative = More(q) && *q == '-';
+  *negative = more(q) && *q == '-';
   if (*negative) ++q;
   std::uint64_t value = 0;
   int count = 0;
-  if (!More(q) || !IsDigit(*q)) return false;
+  if (!more(q) || !IsDigit(*q)) return false;
   if (*q == '0') {
     ++q;
-    if (More(q) && IsDigit(*q)) return false;  // a leading zero
+    if (more(q) && IsDigit(*q)) return false;  // a leading zero
   } else {
-    for (; More(q) && IsDigit(*q); ++q, ++count) {
+    for (; more(q) && IsDigit(*q); ++q, ++count) {
       if (count == 19) return false;
       value = value * 10 + static_cast<std::uint64_t>(*q - '0');
     }
   }
   *exponent = 0;
-  if (More(q) && *q == '.') {
+  if (more(q) && *q == '.') {
     ++q;
     const char* const fraction = q;
-    for (; More(q) && IsDigit(*q); ++q, ++count) {
+    for (; more(q) && IsDigit(*q); ++q, ++count) {
       if (count == 19) return false;
       value = value * 10 + static_cast<std::uint64_t>(*q - '0');
     }
@@ -221,7 +225,7 @@ bool ParseShortDecimal(std::string_view token, double* out) {
   if (!ReadShortDecimal<true>(&p, end, &negative, &digits, &exponent)) return false;
   // An exponent part, or anything else but the whitespace before the next token.
   for (; p != end; ++p) {
-    if (*p != ' ' && *p != '\t' && *p != '\n' && *p != '\r') return false;
+    if (!IsJsonWhitespace(*p)) return false;
   }
   return ShortDecimalValue(negative, digits, exponent, out);
 }
@@ -480,10 +484,10 @@ struct JsonDecoder::Impl {
   bool ScanObject(const char** p, std::size_t depth);
   // *p at the value of the layout key `key`, at `depth`; on success, after the value.
   bool ScanValue(const char** p, std::size_t depth, const Layout::Key& key);
-  // AddEntry for a feature met by the scan, without its bound on the decoded size: a scanned
-  // event's names are the layout's (at most kLayoutFactor times a message's size) and its texts
-  // are within its own message, so they stay below kArenaFactor times max_message_bytes.
-  [[gnu::always_inline]] void AddScannedFeature(double number, std::string_view text, bool is_text);
+  // Adds a feature named fast_path_ (the layout's name) to the event while it follows the
+  // layout. No bound on the decoded size: AddEntry checks it; the scan needs none (see
+  // ScanAlongLayout).
+  [[gnu::always_inline]] void AddLayoutFeature(double number, std::string_view text, bool is_text);
   bool ScanId(const char** p, Role role);
   bool ScanLabel(const char** p);
   bool ScanTime(const char** p);
@@ -533,6 +537,8 @@ struct JsonDecoder::Impl {
   const char* message_end_ = nullptr;
   // Dotted name of the field being decoded, once the event has left the layout.
   std::string path_;
+  // A string the direct scan unescaped.
+  std::string unescaped_;
   // The layout (null before the first event decodes), and the keys of this event while it
   // does not follow it.
   std::shared_ptr<const Layout> layout_;
@@ -561,6 +567,9 @@ struct JsonDecoder::Impl {
   bool seen_label_ = false;
   bool seen_time_ = false;
   std::uint64_t scanned_messages_ = 0;
+  // Messages in a row the direct scan gave up on, and how many more go straight to simdjson.
+  std::uint32_t scan_misses_ = 0;
+  std::uint32_t scan_pause_ = 0;
 };
 
 Role JsonDecoder::Impl::RoleOf(std::string_view name) const {
@@ -634,12 +643,21 @@ DecodeStatus JsonDecoder::Impl::Decode(std::string_view message, DecodedEvent* e
   message_end_ = buffer_.get() + message.size();
   // Room for every text the message can decode to (see AddEntry).
   event->arena_.reserve(message.size());
-  if (layout_ != nullptr) {
+  if (layout_ != nullptr && scan_pause_ == 0) {
     if (ScanAlongLayout()) {
       ++scanned_messages_;
+      scan_misses_ = 0;
       return DecodeStatus();
     }
     Reset();  // the arena keeps its room
+    // A stream whose events seldom follow the previous one's layout (or have values the scan
+    // leaves to simdjson) would pay for a scan and a decode: it pauses the scan.
+    if (++scan_misses_ == kScanMissesBeforePause) {
+      scan_misses_ = 0;
+      scan_pause_ = kScanPause;
+    }
+  } else if (scan_pause_ > 0) {
+    --scan_pause_;
   }
 
   od::document doc;
@@ -716,8 +734,6 @@ inline const JsonDecoder::Impl::Layout::Key* JsonDecoder::Impl::MatchLayout(cons
 
 namespace {
 
-bool IsJsonWhitespace(char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r'; }
-
 const char* SkipWhitespace(const char* p) {
   // (One comparison for the usual case, a token right away: whitespace is below '!'.)
   while (static_cast<unsigned char>(*p) <= ' ' && IsJsonWhitespace(*p)) ++p;
@@ -725,7 +741,7 @@ const char* SkipWhitespace(const char* p) {
 }
 
 // The end of the number-like token at p: what a JSON number may be made of. Whether it is one
-// is for ParseShortDecimal or IsCanonicalInteger to say.
+// (an integer written as its decimal text) is for IsCanonicalInteger to say.
 const char* NumberTokenEnd(const char* p) {
   while ((*p >= '0' && *p <= '9') || *p == '-' || *p == '.' || *p == 'e' || *p == 'E' ||
          *p == '+') {
@@ -734,24 +750,159 @@ const char* NumberTokenEnd(const char* p) {
   return p;
 }
 
-// The contents of the string whose opening quote is before *p, if it has no escape and no
-// control character (JSON allows neither unescaped) and is valid UTF-8; *p is then after its
-// closing quote. The message's padding is zeros, a control character, so the loop stops there
-// at the latest.
-bool ScanPlainString(const char** p, std::string_view* text) {
+// The value of the four hex digits at p, or -1.
+int HexQuad(const char* p) {
+  int value = 0;
+  for (int i = 0; i < 4; ++i) {
+    const char c = p[i];
+    int digit;
+    if (c >= '0' && c <= '9') {
+      digit = c - '0';
+    } else if (c >= 'a' && c <= 'f') {
+      digit = c - 'a' + 10;
+    } else if (c >= 'A' && c <= 'F') {
+      digit = c - 'A' + 10;
+    } else {
+      return -1;  // the zeros after the message stop a scan here too
+    }
+    value = value * 16 + digit;
+  }
+  return value;
+}
+
+// Appends the escape at p (after its backslash) to *out, as UTF-8, and returns the bytes it
+// took; 0 if it is not a JSON escape, or is a \u escape of a lone surrogate (not UTF-8).
+std::size_t Unescape(const char* p, std::string* out) {
+  switch (*p) {
+    case '"':
+    case '\\':
+    case '/':
+      out->push_back(*p);
+      return 1;
+    case 'b':
+      out->push_back('\b');
+      return 1;
+    case 'f':
+      out->push_back('\f');
+      return 1;
+    case 'n':
+      out->push_back('\n');
+      return 1;
+    case 'r':
+      out->push_back('\r');
+      return 1;
+    case 't':
+      out->push_back('\t');
+      return 1;
+    case 'u':
+      break;
+    default:
+      return 0;
+  }
+  int code = HexQuad(p + 1);
+  std::size_t taken = 5;
+  if (code < 0 || (code >= 0xDC00 && code <= 0xDFFF)) return 0;
+  if (code >= 0xD800 && code <= 0xDBFF) {
+    // A high surrogate: a low one must follow, and the two make one code point.
+    if (p[5] != '\\' || p[6] != 'u') return 0;
+    const int low = HexQuad(p + 7);
+    if (low < 0xDC00 || low > 0xDFFF) return 0;
+    code = 0x10000 + ((code - 0xD800) << 10) + (low - 0xDC00);
+    taken = 11;
+  }
+  const auto byte = [out](int b) { out->push_back(static_cast<char>(b)); };
+  if (code < 0x80) {
+    byte(code);
+  } else if (code < 0x800) {
+    byte(0xC0 | (code >> 6));
+    byte(0x80 | (code & 0x3F));
+  } else if (code < 0x10000) {
+    byte(0xE0 | (code >> 12));
+    byte(0x80 | ((code >> 6) & 0x3F));
+    byte(0x80 | (code & 0x3F));
+  } else {
+    byte(0xF0 | (code >> 18));
+    byte(0x80 | ((code >> 12) & 0x3F));
+    byte(0x80 | ((code >> 6) & 0x3F));
+    byte(0x80 | (code & 0x3F));
+  }
+  return taken;
+}
+
+// The string whose opening quote is before *p, if it is valid: no control character (JSON
+// allows none unescaped), valid UTF-8, only JSON escapes and none of a lone surrogate. *text
+// then views it in the message if it has no escape, or in *unescaped (which it replaces)
+// otherwise, as simdjson would unescape it; *p is after its closing quote. The message's
+// padding is zeros, a control character, so the scan stops there at the latest.
+bool ScanString(const char** p, std::string* unescaped, std::string_view* text) {
   const char* const begin = *p;
   const char* q = begin;
   unsigned char bits = 0;
+  bool escaped = false;
   for (;; ++q) {
     const auto c = static_cast<unsigned char>(*q);
     if (c == '"') break;
-    if (c == '\\' || c < 0x20) return false;
+    if (c < 0x20) return false;
+    if (c == '\\') {
+      escaped = true;
+      ++q;  // the escaped byte: not a closing quote (nor, if a zero, skipped: checked below)
+      if (*q == '\0') return false;
+    }
     bits |= c;
   }
   const auto size = static_cast<std::size_t>(q - begin);
   if ((bits & 0x80) != 0 && !simdjson::validate_utf8(begin, size)) return false;
-  *text = std::string_view(begin, size);
   *p = q + 1;
+  if (!escaped) {
+    *text = std::string_view(begin, size);
+    return true;
+  }
+  unescaped->clear();
+  for (const char* r = begin; r < q;) {
+    if (*r != '\\') {
+      unescaped->push_back(*r++);
+      continue;
+    }
+    const std::size_t taken = Unescape(r + 1, unescaped);
+    if (taken == 0) return false;
+    r += 1 + taken;
+  }
+  *text = *unescaped;
+  return true;
+}
+
+// A JSON number at *p that is not a short decimal (more digits, an exponent): its grammar is
+// checked here and std::from_chars reads it, correctly rounded, as simdjson does. false for
+// anything else, a number beyond double's range included (simdjson's path reports it).
+bool ParseLongNumberAt(const char** p, double* out) {
+  const auto digit = [](char c) { return c >= '0' && c <= '9'; };
+  const char* q = *p;
+  if (*q == '-') ++q;
+  if (*q == '0') {
+    ++q;
+  } else if (*q >= '1' && *q <= '9') {
+    while (digit(*q)) ++q;
+  } else {
+    return false;
+  }
+  if (*q == '.') {
+    ++q;
+    if (!digit(*q)) return false;
+    while (digit(*q)) ++q;
+  }
+  if (*q == 'e' || *q == 'E') {
+    ++q;
+    if (*q == '+' || *q == '-') ++q;
+    if (!digit(*q)) return false;
+    while (digit(*q)) ++q;
+  }
+  // Nothing that continues a number: "01", "1.2.3", "1e5e5" are not numbers.
+  if (digit(*q) || *q == '.' || *q == 'e' || *q == 'E' || *q == '+' || *q == '-') return false;
+  double value;
+  const auto [end, ec] = std::from_chars(*p, q, value);
+  if (ec != std::errc() || end != q || !std::isfinite(value)) return false;
+  *out = value;
+  *p = q;
   return true;
 }
 
@@ -765,6 +916,12 @@ bool ScanLiteral(const char** p, std::string_view literal) {
 }  // namespace
 
 bool JsonDecoder::Impl::ScanAlongLayout() {
+  // AddEntry's bound on the decoded event's names and texts (kArenaFactor times
+  // max_message_bytes) holds without a check: the names are the layout's, at most
+  // kLayoutFactor times the size of the message that recorded it (recording_limit_), which was
+  // at most max_message_bytes, and each is used once; the texts are pieces of this message,
+  // unescaped (so no longer than it), at most max_message_bytes.
+  static_assert(kLayoutFactor + 1 <= kArenaFactor, "the scan's names and texts fit the bound");
   const char* p = SkipWhitespace(buffer_.get());
   if (*p != '{') return false;
   ++p;
@@ -802,10 +959,14 @@ bool JsonDecoder::Impl::ScanAlongLayout() {
   }
 }
 
-inline void JsonDecoder::Impl::AddScannedFeature(double number, std::string_view text,
-                                                 bool is_text) {
-  static_assert(kLayoutFactor + 1 <= kArenaFactor);
-  // Member by member, as in AddEntry.
+inline void JsonDecoder::Impl::AddLayoutFeature(double number, std::string_view text,
+                                                bool is_text) {
+  // The feature's view right away: its name is the layout's, and its text cannot move (the
+  // arena holds only texts while the event follows the layout, and Decode reserved the
+  // message's size for them, which is more than their unescaped size).
+  // Written member by member into the vector: a NamedFeature built on the stack, then copied
+  // in, is read back as 16-byte words just after it was written in narrower pieces, a
+  // store-forwarding stall on every feature.
   NamedFeature& f = event_->features_.emplace_back();
   f.name = fast_path_;
   f.value.number = number;
@@ -820,47 +981,60 @@ inline void JsonDecoder::Impl::AddScannedFeature(double number, std::string_view
 
 [[gnu::flatten]] bool JsonDecoder::Impl::ScanValue(const char** p, std::size_t depth,
                                                    const Layout::Key& key) {
-  switch (key.role) {
-    case Role::kFeature:
-      break;
-    case Role::kId:
-    case Role::kKey:
-      return ScanId(p, key.role);
-    case Role::kLabel:
-      return ScanLabel(p);
-    case Role::kTime:
-      return ScanTime(p);
+  if (key.role != Role::kFeature) {
+    bool& seen = key.role == Role::kId      ? seen_id_
+                 : key.role == Role::kKey   ? seen_key_
+                 : key.role == Role::kLabel ? seen_label_
+                                            : seen_time_;
+    if (seen) return false;  // given twice: simdjson's path says so
+    seen = true;
+    // A null is absent (as DecodeId, DecodeLabel and DecodeTime read it), or an error.
+    if (**p == 'n') return options.null_is_missing && ScanLiteral(p, "null");
+    switch (key.role) {
+      case Role::kId:
+      case Role::kKey:
+        return ScanId(p, key.role);
+      case Role::kLabel:
+        return ScanLabel(p);
+      default:
+        return ScanTime(p);
+    }
   }
   // As DecodeValue, for the values it reads itself.
   switch (**p) {
     case '"': {
       ++*p;
       std::string_view text;
-      if (!ScanPlainString(p, &text)) return false;
-      AddScannedFeature(0.0, text, /*is_text=*/true);
+      if (!ScanString(p, &unescaped_, &text)) return false;
+      AddLayoutFeature(0.0, text, /*is_text=*/true);
       return true;
     }
     case 't':
       if (!ScanLiteral(p, "true")) return false;
-      AddScannedFeature(1.0, {}, /*is_text=*/false);
+      AddLayoutFeature(1.0, {}, /*is_text=*/false);
       return true;
     case 'f':
       if (!ScanLiteral(p, "false")) return false;
-      AddScannedFeature(0.0, {}, /*is_text=*/false);
+      AddLayoutFeature(0.0, {}, /*is_text=*/false);
       return true;
     case 'n':
       return options.null_is_missing && ScanLiteral(p, "null");
     case '{':
-      if (depth + 1 > options.max_depth ||
-          !AddEntry(0.0, {}, /*is_text=*/false, /*is_object=*/true).ok()) {
-        return false;
-      }
+      if (depth + 1 > options.max_depth) return false;
+      // As AddEntry (no bound on the size: see ScanAlongLayout).
+      event_->AppendEntryWithSharedName(
+          static_cast<std::uint32_t>(fast_path_.data() - layout_->chars.data()),
+          static_cast<std::uint32_t>(fast_path_.size()), 0.0, {}, /*is_text=*/false,
+          /*is_object=*/true);
       ++*p;
       return ScanObject(p, depth + 1);
     default: {
       double number;
-      if (!json_decoder_internal::ParseShortDecimalAt(p, &number)) return false;
-      AddScannedFeature(number, {}, /*is_text=*/false);
+      if (!json_decoder_internal::ParseShortDecimalAt(p, &number) &&
+          !ParseLongNumberAt(p, &number)) {
+        return false;
+      }
+      AddLayoutFeature(number, {}, /*is_text=*/false);
       return true;
     }
   }
@@ -868,13 +1042,10 @@ inline void JsonDecoder::Impl::AddScannedFeature(double number, std::string_view
 
 bool JsonDecoder::Impl::ScanId(const char** p, Role role) {
   // As DecodeId, for a non-empty string or an integer written as its decimal text.
-  bool& seen = role == Role::kId ? seen_id_ : seen_key_;
-  if (seen) return false;
-  seen = true;
   std::string_view text;
   if (**p == '"') {
     ++*p;
-    if (!ScanPlainString(p, &text) || text.empty()) return false;
+    if (!ScanString(p, &unescaped_, &text) || text.empty()) return false;
   } else {
     const char* const end = NumberTokenEnd(*p);
     text = std::string_view(*p, static_cast<std::size_t>(end - *p));
@@ -894,13 +1065,11 @@ bool JsonDecoder::Impl::ScanId(const char** p, Role role) {
 bool JsonDecoder::Impl::ScanLabel(const char** p) {
   // As DecodeLabel, for a non-empty string, an integer written as its decimal text, or a
   // boolean.
-  if (seen_label_) return false;
-  seen_label_ = true;
   std::string_view text;
   switch (**p) {
     case '"':
       ++*p;
-      if (!ScanPlainString(p, &text) || text.empty()) return false;
+      if (!ScanString(p, &unescaped_, &text) || text.empty()) return false;
       break;
     case 't':
       if (!ScanLiteral(p, "true")) return false;
@@ -925,13 +1094,11 @@ bool JsonDecoder::Impl::ScanLabel(const char** p) {
 bool JsonDecoder::Impl::ScanTime(const char** p) {
   // As DecodeTime, for an RFC 3339 string without escapes or an integer written as its decimal
   // text.
-  if (seen_time_) return false;
-  seen_time_ = true;
   std::optional<std::int64_t> micros;
   if (**p == '"') {
     ++*p;
     std::string_view text;
-    if (!ScanPlainString(p, &text)) return false;
+    if (!ScanString(p, &unescaped_, &text)) return false;
     micros = ParseRfc3339Micros(text);
   } else {
     const char* const end = NumberTokenEnd(*p);
@@ -1504,22 +1671,7 @@ inline DecodeStatus JsonDecoder::Impl::AddEntry(double number, std::string_view 
           static_cast<std::uint32_t>(name.size()), number, text, is_text, is_object);
       return DecodeStatus();
     }
-    // The feature's view right away: its name is the layout's, and its text cannot move (the
-    // arena holds only texts while the event follows the layout, and Decode reserved the
-    // message's size for them, which is more than their unescaped size).
-    // Written member by member into the vector: a NamedFeature built on the stack, then copied
-    // in, is read back as 16-byte words just after it was written in narrower pieces, a
-    // store-forwarding stall on every feature.
-    NamedFeature& f = event_->features_.emplace_back();
-    f.name = name;
-    f.value.number = number;
-    if (is_text) {
-      std::vector<char>& texts = event_->arena_;
-      const std::size_t begin = texts.size();
-      texts.insert(texts.end(), text.begin(), text.end());
-      f.value.kind = FeatureValue::Kind::kText;
-      f.value.text = std::string_view(texts.data() + begin, text.size());
-    }
+    AddLayoutFeature(number, text, is_text);
   } else {
     event_->AppendEntry(name, number, text, is_text, is_object);
   }
