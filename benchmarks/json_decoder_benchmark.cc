@@ -82,8 +82,9 @@ void BM_JsonDecode30Fields(benchmark::State& state) {
 BENCHMARK(BM_JsonDecode30Fields);
 
 // The events above as other producers write them, decoded in turn as above:
-// state.range(0) 0: as Python's json.dumps writes them: the numbers with 17 significant digits
-//    (repr of a double) and the texts with \u escapes for every non-ASCII character;
+// state.range(0) 0: as Python's json.dumps would write them with other values: the numbers
+//    random doubles (their repr: 16 or 17 significant digits) and the countries with a \u
+//    escape ("F\u00e9R"), as json.dumps writes every non-ASCII character;
 // 1: every other event without its "device" field, so no event has the keys of the one before
 //    (the direct scan along the layout gives up on each, and pauses).
 std::vector<std::string> ProducerEvents(int style) {
@@ -93,7 +94,7 @@ std::vector<std::string> ProducerEvents(int style) {
   for (std::size_t i = 0; i < events.size(); ++i) {
     std::string& e = events[i];
     if (style == 0) {
-      // "num_07":0.25 -> "num_07":0.2500000000000000x..., "FR" -> "F\u00e9"
+      // "num_07":0.25 -> "num_07":417.02200470257400, "FR" -> "F\\u00e9R"
       for (std::size_t at = e.find("\"num_"); at != std::string::npos;
            at = e.find("\"num_", at + 1)) {
         const std::size_t begin = e.find(':', at) + 1;

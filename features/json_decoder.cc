@@ -244,6 +244,36 @@ bool ParseShortDecimalAt(const char** p, double* out) {
   return true;
 }
 
+NumberRead ReadJsonNumber(std::string_view token, double* out) {
+  const char* const begin = token.data();
+  const char* const end = begin + token.size();
+  if (token.empty() || JsonNumberEnd<true>(begin, end) != end) return NumberRead::kNotANumber;
+  const auto [stop, ec] = std::from_chars(begin, end, *out);
+  if (ec == std::errc() && stop == end) return NumberRead::kNumber;
+  // result_out_of_range: the correctly rounded value is infinite or zero (a subnormal is a
+  // value), and *out is left as it was. Which one: the decimal exponent of the first
+  // significant digit (the token is a number, so its parts are where the grammar says).
+  const char* q = begin + (*begin == '-' ? 1 : 0);
+  std::int64_t exponent = 0;
+  if (*q != '0') {
+    for (; q != end && IsDigit(*q); ++q) ++exponent;
+  } else if (++q != end && *q == '.') {
+    for (++q; q != end && *q == '0'; ++q) --exponent;
+  }
+  while (q != end && *q != 'e' && *q != 'E') ++q;
+  if (q != end) {
+    ++q;
+    const bool negative = *q == '-';
+    if (*q == '+' || *q == '-') ++q;
+    std::int64_t e = 0;
+    for (; q != end; ++q) e = std::min<std::int64_t>(e * 10 + (*q - '0'), std::int64_t{1} << 40);
+    exponent += negative ? -e : e;
+  }
+  if (exponent > 0) return NumberRead::kOutOfRange;
+  *out = *begin == '-' ? -0.0 : 0.0;
+  return NumberRead::kNumber;
+}
+
 }  // namespace json_decoder_internal
 
 std::optional<std::int64_t> ParseRfc3339Micros(std::string_view s) {
@@ -476,6 +506,8 @@ struct JsonDecoder::Impl {
   DecodeStatus Finish();
   // The state Decode starts from, for event_.
   void Reset();
+  // Decode's simdjson path, for the message in buffer_, from a Reset().
+  DecodeStatus DecodeWithSimdjson(std::string_view message);
   // The direct scan (see "Layouts" in the header), from the message's first byte: true if the
   // message is decoded (into event_, as the simdjson path would); false if it is to be decoded
   // by the simdjson path, from a Reset().
@@ -643,6 +675,7 @@ DecodeStatus JsonDecoder::Impl::Decode(std::string_view message, DecodedEvent* e
   message_end_ = buffer_.get() + message.size();
   // Room for every text the message can decode to (see AddEntry).
   event->arena_.reserve(message.size());
+  bool scan_missed = false;
   if (layout_ != nullptr && scan_pause_ == 0) {
     if (ScanAlongLayout()) {
       ++scanned_messages_;
@@ -650,16 +683,22 @@ DecodeStatus JsonDecoder::Impl::Decode(std::string_view message, DecodedEvent* e
       return DecodeStatus();
     }
     Reset();  // the arena keeps its room
-    // A stream whose events seldom follow the previous one's layout (or have values the scan
-    // leaves to simdjson) would pay for a scan and a decode: it pauses the scan.
-    if (++scan_misses_ == kScanMissesBeforePause) {
-      scan_misses_ = 0;
-      scan_pause_ = kScanPause;
-    }
+    scan_missed = true;
   } else if (scan_pause_ > 0) {
     --scan_pause_;
   }
+  const DecodeStatus status = DecodeWithSimdjson(message);
+  // A stream whose events seldom follow the one before (or have values the scan leaves to
+  // simdjson) would pay for a scan and a decode: it pauses the scan. A message that does not
+  // decode does not count: it says nothing about the stream's layouts.
+  if (scan_missed && status.ok() && ++scan_misses_ == kScanMissesBeforePause) {
+    scan_misses_ = 0;
+    scan_pause_ = kScanPause;
+  }
+  return status;
+}
 
+DecodeStatus JsonDecoder::Impl::DecodeWithSimdjson(std::string_view message) {
   od::document doc;
   if (simdjson::error_code e =
           parser.iterate(buffer_.get(), message.size(), buffer_capacity_).get(doc)) {
@@ -871,38 +910,22 @@ bool ScanString(const char** p, std::string* unescaped, std::string_view* text) 
   return true;
 }
 
-// A JSON number at *p that is not a short decimal (more digits, an exponent): its grammar is
-// checked here and std::from_chars reads it, correctly rounded, as simdjson does. false for
-// anything else, a number beyond double's range included (simdjson's path reports it).
+// A JSON number at *p that is not a short decimal (more digits, an exponent), read as
+// ReadNumber reads it (json_decoder_internal::ReadJsonNumber): false for anything else, a
+// number beyond double's range included (ReadNumber reports it).
 bool ParseLongNumberAt(const char** p, double* out) {
-  const auto digit = [](char c) { return c >= '0' && c <= '9'; };
-  const char* q = *p;
-  if (*q == '-') ++q;
-  if (*q == '0') {
-    ++q;
-  } else if (*q >= '1' && *q <= '9') {
-    while (digit(*q)) ++q;
-  } else {
+  const char* const end = json_decoder_internal::JsonNumberEnd<false>(*p, nullptr);
+  // Nothing that continues a number: "01", "1.2.3", "1e5e5" are not numbers.
+  if (end == nullptr || (*end >= '0' && *end <= '9') || *end == '.' || *end == 'e' || *end == 'E' ||
+      *end == '+' || *end == '-') {
     return false;
   }
-  if (*q == '.') {
-    ++q;
-    if (!digit(*q)) return false;
-    while (digit(*q)) ++q;
+  if (json_decoder_internal::ReadJsonNumber(
+          std::string_view(*p, static_cast<std::size_t>(end - *p)), out) !=
+      json_decoder_internal::NumberRead::kNumber) {
+    return false;
   }
-  if (*q == 'e' || *q == 'E') {
-    ++q;
-    if (*q == '+' || *q == '-') ++q;
-    if (!digit(*q)) return false;
-    while (digit(*q)) ++q;
-  }
-  // Nothing that continues a number: "01", "1.2.3", "1e5e5" are not numbers.
-  if (digit(*q) || *q == '.' || *q == 'e' || *q == 'E' || *q == '+' || *q == '-') return false;
-  double value;
-  const auto [end, ec] = std::from_chars(*p, q, value);
-  if (ec != std::errc() || end != q || !std::isfinite(value)) return false;
-  *out = value;
-  *p = q;
+  *p = end;
   return true;
 }
 
@@ -1092,8 +1115,7 @@ bool JsonDecoder::Impl::ScanLabel(const char** p) {
 }
 
 bool JsonDecoder::Impl::ScanTime(const char** p) {
-  // As DecodeTime, for an RFC 3339 string without escapes or an integer written as its decimal
-  // text.
+  // As DecodeTime, for an RFC 3339 string or an integer written as its decimal text.
   std::optional<std::int64_t> micros;
   if (**p == '"') {
     ++*p;
@@ -1403,23 +1425,22 @@ DecodeStatus JsonDecoder::Impl::SkipValue(od::value& value, std::size_t depth) {
 }
 
 DecodeStatus JsonDecoder::Impl::ReadNumber(od::value& value, std::string_view role, double* out) {
-  // Most numbers are short decimals: those are read from the token (the value is then left
-  // unread; the iteration skips it). Anything else, every malformed number included, goes to
-  // simdjson.
-  if (json_decoder_internal::ParseShortDecimal(value.raw_json_token(), out)) return DecodeStatus();
-  const simdjson::error_code e = value.get_double().get(*out);
-  if (!e && std::isfinite(*out)) return DecodeStatus();
-  const std::string_view raw = TrimRight(value.raw_json_token());
-  if (!e || e == simdjson::NUMBER_ERROR) {
-    // simdjson says NUMBER_ERROR both for a malformed number ("01", "1.") and for one beyond
-    // double's range; std::from_chars tells them apart (it accepts no leading '+', as JSON).
-    double parsed;
-    const auto [end, ec] = std::from_chars(raw.data(), raw.data() + raw.size(), parsed);
-    if ((!e || ec == std::errc::result_out_of_range) && end == raw.data() + raw.size()) {
+  // Read from the token (the value is then left unread; the iteration skips it): most numbers
+  // are short decimals, and the rest go to std::from_chars, not simdjson (see ReadJsonNumber).
+  // A malformed token goes to simdjson for its verdict.
+  const std::string_view token = TrimRight(value.raw_json_token());
+  if (json_decoder_internal::ParseShortDecimal(token, out)) return DecodeStatus();
+  switch (json_decoder_internal::ReadJsonNumber(token, out)) {
+    case json_decoder_internal::NumberRead::kNumber:
+      return DecodeStatus();
+    case json_decoder_internal::NumberRead::kOutOfRange:
       return FieldError(DecodeError::kNumberOutOfRange, role,
-                        absl::StrFormat("number out of range (%s)", std::string(Quote(raw))));
-    }
+                        absl::StrFormat("number out of range (%s)", std::string(Quote(token))));
+    case json_decoder_internal::NumberRead::kNotANumber:
+      break;
   }
+  double ignored;
+  const simdjson::error_code e = value.get_double().get(ignored);
   return ValueError(e ? e : simdjson::NUMBER_ERROR, value, role);
 }
 

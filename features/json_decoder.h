@@ -269,12 +269,14 @@ inline void DecodedEvent::BuildViews() {
 // simdjson. It goes on while the keys are the layout's, in order (all of them: a message with
 // fewer or more keys is not the scan's), checking the structure as it goes, and it reads the
 // values itself: numbers, strings (escapes included), booleans, objects, nulls (where
-// null_is_missing), ids, keys and labels that are strings or integers written as their decimal
-// text, times that are RFC 3339 strings or such integers. At anything else (another
-// key, an array, a malformed value, any error) it gives up, and the message is decoded again
-// from the start as above: the scan accepts only valid JSON and reads each value as simdjson
-// does, so the outcome is the same either way. After 8 messages in a row that it gives up on
-// (a stream whose events seldom follow the one before), the next 256 go straight to simdjson.
+// null_is_missing), ids and keys that are strings or integers written as their decimal text,
+// labels that are such strings, integers or booleans, times that are RFC 3339 strings or such
+// integers. At anything else (another key, an array, a malformed value, any error) it gives
+// up, and the message is decoded again from the start as above: the scan accepts only valid
+// JSON and reads each value as that path does (numbers with the same reader,
+// json_decoder_internal::ReadJsonNumber), so the outcome is the same either way. After 8
+// messages in a row that it gives up on and that then decode (a stream whose events seldom
+// follow the one before), the next 256 go straight to simdjson.
 //
 // Thread-safety: none; use one decoder per thread. Decoders are cheap to move, not copyable.
 class JsonDecoder {
@@ -314,6 +316,43 @@ bool ParseShortDecimal(std::string_view token, double* out);
 // (a terminator): true, its value in *out and *p after it, if the number is followed by a byte
 // that is not a digit, '.', 'e', 'E', '+' or '-'. false for anything else (*p unchanged).
 bool ParseShortDecimalAt(const char** p, double* out);
+
+// What ReadJsonNumber made of a token.
+enum class NumberRead : std::uint8_t { kNumber, kOutOfRange, kNotANumber };
+// `token` (exactly: no whitespace) as a JSON number, -?(0|[1-9][0-9]*)(.[0-9]+)?([eE][+-]?[0-9]+)?:
+// kNumber and its correctly rounded double (0 or a subnormal for one too small for a normal
+// double, with its sign), kOutOfRange for one beyond double's range, kNotANumber for anything
+// else. With std::from_chars rather than simdjson, whose 3.0.1 misreads "0." followed by 20 or
+// more digits (0.95000000000000000000 as 0.0277) and rejects exponents of 20 or more digits.
+NumberRead ReadJsonNumber(std::string_view token, double* out);
+
+// The end of the JSON number at p (the grammar above), or null if there is none; with kBounded,
+// reading no further than `end`, otherwise up to the first byte that cannot continue it.
+template <bool kBounded>
+const char* JsonNumberEnd(const char* p, const char* end) {
+  const auto at = [end](const char* q) { return !kBounded || q != end ? *q : '\0'; };
+  const auto digit = [](char c) { return c >= '0' && c <= '9'; };
+  if (at(p) == '-') ++p;
+  if (at(p) == '0') {
+    ++p;
+  } else if (at(p) >= '1' && at(p) <= '9') {
+    while (digit(at(p))) ++p;
+  } else {
+    return nullptr;
+  }
+  if (at(p) == '.') {
+    ++p;
+    if (!digit(at(p))) return nullptr;
+    while (digit(at(p))) ++p;
+  }
+  if (at(p) == 'e' || at(p) == 'E') {
+    ++p;
+    if (at(p) == '+' || at(p) == '-') ++p;
+    if (!digit(at(p))) return nullptr;
+    while (digit(at(p))) ++p;
+  }
+  return p;
+}
 
 }  // namespace json_decoder_internal
 

@@ -298,7 +298,6 @@ std::uint64_t ExpectVariantsDecodeAsByANewDecoder(const JsonDecoderOptions& opti
   check(base + " garbage");
   check(base + base);
   check("\xef\xbb\xbf" + base);  // a byte order mark
-  EXPECT_GT(variants, 1000 + static_cast<int>(values.size() * tokens.size()));
   return scanned;
 }
 
@@ -318,7 +317,9 @@ TEST(JsonDecoderTest, TheDirectScanAlongTheLayoutDecodesAsANewDecoder) {
       "1714564800123", "-1", "NaN", "Infinity", "-Infinity", "1 2", "", "1234567890123456789",
       "0.30000000000000004", "1.7976931348623157e308", "2.2250738585072014e-308", "4.9e-324",
       "1e-400", "1e400", "-1e400", "0e5", "-0.0e-0", "1E+2", "1e-7",
-      "123456789012345678901234567890", "1.0E+", "1e", "1e5.5",
+      "123456789012345678901234567890", "1.0E+", "1e", "1e5.5", "0.95000000000000000000",
+      "-0.50000000000000000000", "1e00000000000000000001", "1e-00000000000000000005",
+      "0e00000000000000000000", "2.4703282292062327e-324", "-1e-400",
       // Strings: plain, escaped, UTF-8 (valid, invalid, a surrogate), a control character.
       R"("")", R"("x")", R"("a\"b")", R"("\u00e9")", "\"\xc3\xa9\"", "\"\x01\"", "\"\xff\"",
       "\"\xed\xa0\x80\"", "\"unterminated", R"("2024-05-01T12:00:00Z")",
@@ -349,14 +350,26 @@ TEST(JsonDecoderTest, TheDirectScanAlongTheLayoutDecodesAsANewDecoder) {
   roles.time_fields = {"key", "event_time"};
   roles.epoch_unit = EpochUnit::kSeconds;
   EXPECT_GT(ExpectVariantsDecodeAsByANewDecoder(roles, base, tokens), std::uint64_t{250});
-  // Keys with escapes and other UTF-8 (the layout compares them as written), a nested id, an
-  // array skipped.
+  // Keys with escapes and other UTF-8 (the layout compares them as written), a nested id;
+  // arrays skipped (the "[]" and "[1]" tokens).
   const std::string keys = R"({"id":1,"k\u00e9":1,"\/s":"a\nb","caf)"
                            "\xc3\xa9"
-                           R"(":"v","m":{"id":2,"t":[]},"t":2})";
+                           R"(":"v","m":{"id":2,"t":true},"t":2})";
   JsonDecoderOptions arrays;
   arrays.skip_arrays = true;
-  EXPECT_GT(ExpectVariantsDecodeAsByANewDecoder(arrays, keys, tokens), std::uint64_t{0});
+  EXPECT_GT(ExpectVariantsDecodeAsByANewDecoder(arrays, keys, tokens), std::uint64_t{250});
+}
+
+// Decodes `message` with `scanning` (whose layout it follows) and expects the direct scan to
+// have decoded it, to the result of a new decoder.
+void ExpectScannedAsByANewDecoder(JsonDecoder& scanning, const std::string& message) {
+  DecodedEvent event;
+  const std::uint64_t before = scanning.scanned_messages();
+  const DecodeStatus s = scanning.Decode(message, &event);
+  EXPECT_EQ(scanning.scanned_messages(), before + 1) << message;
+  JsonDecoder fresh = MakeDecoder();
+  DecodedEvent expected;
+  EXPECT_EQ(Describe(s, event), Describe(fresh.Decode(message, &expected), expected)) << message;
 }
 
 TEST(JsonDecoderTest, TheDirectScanReadsLongNumbersAsSimdjson) {
@@ -374,37 +387,61 @@ TEST(JsonDecoderTest, TheDirectScanReadsLongNumbersAsSimdjson) {
       v = rng() % 2 ? absl::StrFormat("%.17g", x)
                     : absl::StrFormat("%.*e", static_cast<int>(rng() % 20), x);
     }
-    const std::string message =
-        absl::StrFormat(R"({"id":"1","a":%s,"b":%s,"c":%s})", values[0], values[1], values[2]);
-    const std::uint64_t before = scanning.scanned_messages();
-    const DecodeStatus s = scanning.Decode(message, &event);
-    ASSERT_EQ(scanning.scanned_messages(), before + 1) << message;
-    JsonDecoder fresh = MakeDecoder();
-    DecodedEvent expected;
-    ASSERT_EQ(Describe(s, event), Describe(fresh.Decode(message, &expected), expected)) << message;
+    ExpectScannedAsByANewDecoder(scanning, absl::StrFormat(R"({"id":"1","a":%s,"b":%s,"c":%s})",
+                                                           values[0], values[1], values[2]));
+    if (::testing::Test::HasFailure()) return;
   }
 }
 
-TEST(JsonDecoderTest, TheDirectScanReadsEscapesAsSimdjson) {
+TEST(JsonDecoderTest, NumbersSimdjsonMisreadsAreReadRight) {
+  // simdjson 3.0.1 reads "0." followed by 20 or more digits wrong and rejects exponents of 20
+  // or more digits; the decoder reads every number with std::from_chars, with or without a
+  // layout. Beyond double's range: 0 (with its sign) below, an error above.
+  JsonDecoder decoder = MakeDecoder();
+  DecodedEvent event;
+  for (const auto& [token, expected] : std::vector<std::pair<std::string, double>>{
+           {"0.95000000000000000000", 0.95},
+           {"-0.50000000000000000000", -0.5},
+           {"0.12345678901234567890123", 0.12345678901234567890123},
+           {"1e00000000000000000001", 10.0},
+           {"25e-00000000000000000001", 2.5},
+           {"1e-400", 0.0},
+           {"-1e-400", -0.0},
+           {"0.000001e-999999999999999999999", 0.0},
+           {"2.4703282292062327e-324", 0.0},
+           {"2.4703282292062328e-324", 4.9406564584124654e-324}}) {
+    for (int pass = 0; pass < 2; ++pass) {  // the second follows the first's layout
+      const std::string message = R"({"id":"1","x":)" + token + "}";
+      ASSERT_TRUE(decoder.Decode(message, &event).ok()) << message;
+      EXPECT_EQ(std::bit_cast<std::uint64_t>(Find(event, "x")->value.number),
+                std::bit_cast<std::uint64_t>(expected))
+          << message;
+    }
+  }
+  for (const char* token : {"1e400", "-1e309", "1e999999999999999999999", "1234e306"}) {
+    EXPECT_EQ(CodeOf(decoder, R"({"id":"1","x":)" + std::string(token) + "}"),
+              DecodeError::kNumberOutOfRange)
+        << token;
+  }
+}
+
+TEST(JsonDecoderTest, TheDirectScanReadsEscapesAndNullsAsSimdjson) {
   // Escaped strings, as Python's json.dumps writes any text that is not ASCII, are read by the
   // scan too, and unescaped as simdjson unescapes them.
   JsonDecoder scanning = MakeDecoder();
   DecodedEvent event;
   ASSERT_TRUE(
       scanning.Decode(R"({"id":"1","label":"x","s":"plain","t":"2024-05-01T12:00:00Z"})", &event)
-          .ok());
-  for (
-      const char* message :
-      {R"({"id":"\u0031","label":"caf\u00e9","s":"a\"b\\c\/d\b\f\n\r\t","t":"2024-05-01T12:00:00Z"})",
-       R"({"id":"2","label":"\ud83d\ude00","s":"\u0000\u001f\u007f\u0800\uffff","t":"\u0032024-05-01T12:00:00Z"})",
-       R"({"id":"3","label":"\u00C9","s":"\uD834\uDD1E","t":"2024-05-01T12:00:00Z"})"}) {
-    const std::uint64_t before = scanning.scanned_messages();
-    const DecodeStatus s = scanning.Decode(message, &event);
-    EXPECT_EQ(scanning.scanned_messages(), before + 1) << message;
-    JsonDecoder fresh = MakeDecoder();
-    DecodedEvent expected;
-    EXPECT_EQ(Describe(s, event), Describe(fresh.Decode(message, &expected), expected)) << message;
-  }
+          .ok());  // the layout
+  const std::vector<std::string> messages = {
+      R"({"id":"\u0031","label":"caf\u00e9","s":"a\"b\\c\/d\b\f\n\r\t",)"
+      R"("t":"2024-05-01T12:00:00Z"})",
+      R"({"id":"2","label":"\ud83d\ude00","s":"\u0000\u001f\u007f\u0800\uffff",)"
+      R"("t":"\u0032024-05-01T12:00:00Z"})",
+      R"({"id":"3","label":"\u00C9","s":"\uD834\uDD1E","t":"2024-05-01T12:00:00Z"})",
+      // Nulls: an unlabeled event without a time, and a null feature.
+      R"({"id":"4","label":null,"s":null,"t":null})"};
+  for (const std::string& message : messages) ExpectScannedAsByANewDecoder(scanning, message);
 }
 
 TEST(JsonDecoderTest, TheDirectScanPausesWhenEventsDoNotFollowTheLayout) {
