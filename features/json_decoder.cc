@@ -41,6 +41,12 @@ enum class Role : std::uint8_t { kFeature, kId, kKey, kTime, kLabel };
 // JSON's whitespace: space, tab, line feed, carriage return.
 bool IsJsonWhitespace(char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r'; }
 
+// A byte a JSON number is made of: one that continues a number, where a number read so far
+// must end ("1.2.3", "1e5e5", "01" are not numbers).
+bool IsNumberByte(char c) {
+  return (c >= '0' && c <= '9') || c == '.' || c == 'e' || c == 'E' || c == '+' || c == '-';
+}
+
 std::string_view TrimRight(std::string_view s) {
   while (!s.empty() && IsJsonWhitespace(s.back())) s.remove_suffix(1);
   return s;
@@ -214,36 +220,41 @@ bool ShortDecimalValue(bool negative, std::uint64_t digits, int exponent, double
   return true;
 }
 
-}  // namespace
-
-bool ParseShortDecimal(std::string_view token, double* out) {
-  const char* p = token.data();
-  const char* const end = p + token.size();
-  bool negative;
-  std::uint64_t digits;
-  int exponent;
-  if (!ReadShortDecimal<true>(&p, end, &negative, &digits, &exponent)) return false;
-  // An exponent part, or anything else but the whitespace before the next token.
-  for (; p != end; ++p) {
-    if (!IsJsonWhitespace(*p)) return false;
+// The end of the JSON number at p, -?(0|[1-9][0-9]*)(.[0-9]+)?([eE][+-]?[0-9]+)?, or null if
+// there is none; with kBounded, reading no further than `end`, otherwise up to the first byte
+// that cannot continue it.
+template <bool kBounded>
+const char* JsonNumberEnd(const char* p, const char* end) {
+  const auto at = [end](const char* q) { return !kBounded || q != end ? *q : '\0'; };
+  if (at(p) == '-') ++p;
+  if (at(p) == '0') {
+    ++p;
+  } else if (at(p) >= '1' && at(p) <= '9') {
+    while (IsDigit(at(p))) ++p;
+  } else {
+    return nullptr;
   }
-  return ShortDecimalValue(negative, digits, exponent, out);
+  if (at(p) == '.') {
+    ++p;
+    if (!IsDigit(at(p))) return nullptr;
+    while (IsDigit(at(p))) ++p;
+  }
+  if (at(p) == 'e' || at(p) == 'E') {
+    ++p;
+    if (at(p) == '+' || at(p) == '-') ++p;
+    if (!IsDigit(at(p))) return nullptr;
+    while (IsDigit(at(p))) ++p;
+  }
+  return p;
 }
 
-bool ParseShortDecimalAt(const char** p, double* out) {
-  const char* q = *p;
-  bool negative;
-  std::uint64_t digits;
-  int exponent;
-  // No end: the number stops at a byte that is not part of it, at the latest the terminator.
-  if (!ReadShortDecimal<false>(&q, nullptr, &negative, &digits, &exponent)) return false;
-  // An exponent part, or a malformed number ("1.2.3", "1-2"): for simdjson.
-  if (*q == '.' || *q == 'e' || *q == 'E' || *q == '+' || *q == '-') return false;
-  if (!ShortDecimalValue(negative, digits, exponent, out)) return false;
-  *p = q;
-  return true;
-}
-
+// What ReadJsonNumber made of a token.
+enum class NumberRead : std::uint8_t { kNumber, kOutOfRange, kNotANumber };
+// `token` (exactly: no whitespace) as a JSON number (JsonNumberEnd's grammar): kNumber and its
+// correctly rounded double (0 or a subnormal for one too small for a normal double, with its sign),
+// kOutOfRange for one beyond double's range, kNotANumber for anything else. With std::from_chars
+// rather than simdjson, whose 3.0.1 misreads "0." followed by 20 or more digits
+// (0.95000000000000000000 as 0.0277) and rejects exponents of 20 or more digits.
 NumberRead ReadJsonNumber(std::string_view token, double* out) {
   const char* const begin = token.data();
   const char* const end = begin + token.size();
@@ -272,6 +283,36 @@ NumberRead ReadJsonNumber(std::string_view token, double* out) {
   if (exponent > 0) return NumberRead::kOutOfRange;
   *out = *begin == '-' ? -0.0 : 0.0;
   return NumberRead::kNumber;
+}
+
+}  // namespace
+
+bool ParseShortDecimal(std::string_view token, double* out) {
+  const char* p = token.data();
+  const char* const end = p + token.size();
+  bool negative;
+  std::uint64_t digits;
+  int exponent;
+  if (!ReadShortDecimal<true>(&p, end, &negative, &digits, &exponent)) return false;
+  // An exponent part, or anything else but the whitespace before the next token.
+  for (; p != end; ++p) {
+    if (!IsJsonWhitespace(*p)) return false;
+  }
+  return ShortDecimalValue(negative, digits, exponent, out);
+}
+
+bool ParseShortDecimalAt(const char** p, double* out) {
+  const char* q = *p;
+  bool negative;
+  std::uint64_t digits;
+  int exponent;
+  // No end: the number stops at a byte that is not part of it, at the latest the terminator.
+  if (!ReadShortDecimal<false>(&q, nullptr, &negative, &digits, &exponent)) return false;
+  // An exponent part, or a malformed number ("1.2.3", "1-2"): for ReadJsonNumber or simdjson.
+  if (IsNumberByte(*q)) return false;
+  if (!ShortDecimalValue(negative, digits, exponent, out)) return false;
+  *p = q;
+  return true;
 }
 
 }  // namespace json_decoder_internal
@@ -779,16 +820,6 @@ const char* SkipWhitespace(const char* p) {
   return p;
 }
 
-// The end of the number-like token at p: what a JSON number may be made of. Whether it is one
-// (an integer written as its decimal text) is for IsCanonicalInteger to say.
-const char* NumberTokenEnd(const char* p) {
-  while ((*p >= '0' && *p <= '9') || *p == '-' || *p == '.' || *p == 'e' || *p == 'E' ||
-         *p == '+') {
-    ++p;
-  }
-  return p;
-}
-
 // The value of the four hex digits at p, or -1.
 int HexQuad(const char* p) {
   int value = 0;
@@ -915,16 +946,23 @@ bool ScanString(const char** p, std::string* unescaped, std::string_view* text) 
 // number beyond double's range included (ReadNumber reports it).
 bool ParseLongNumberAt(const char** p, double* out) {
   const char* const end = json_decoder_internal::JsonNumberEnd<false>(*p, nullptr);
-  // Nothing that continues a number: "01", "1.2.3", "1e5e5" are not numbers.
-  if (end == nullptr || (*end >= '0' && *end <= '9') || *end == '.' || *end == 'e' || *end == 'E' ||
-      *end == '+' || *end == '-') {
-    return false;
-  }
+  if (end == nullptr || IsNumberByte(*end)) return false;
   if (json_decoder_internal::ReadJsonNumber(
           std::string_view(*p, static_cast<std::size_t>(end - *p)), out) !=
       json_decoder_internal::NumberRead::kNumber) {
     return false;
   }
+  *p = end;
+  return true;
+}
+
+// An integer written as its decimal text (IsCanonicalInteger) at *p: true, its text, and *p
+// after it.
+bool ScanCanonicalInteger(const char** p, std::string_view* text) {
+  const char* end = *p;
+  while (IsNumberByte(*end)) ++end;
+  *text = std::string_view(*p, static_cast<std::size_t>(end - *p));
+  if (!IsCanonicalInteger(*text)) return false;
   *p = end;
   return true;
 }
@@ -1069,11 +1107,8 @@ bool JsonDecoder::Impl::ScanId(const char** p, Role role) {
   if (**p == '"') {
     ++*p;
     if (!ScanString(p, &unescaped_, &text) || text.empty()) return false;
-  } else {
-    const char* const end = NumberTokenEnd(*p);
-    text = std::string_view(*p, static_cast<std::size_t>(end - *p));
-    if (!IsCanonicalInteger(text)) return false;
-    *p = end;
+  } else if (!ScanCanonicalInteger(p, &text)) {
+    return false;
   }
   if (role == Role::kId) {
     event_->id_.assign(text);
@@ -1102,12 +1137,8 @@ bool JsonDecoder::Impl::ScanLabel(const char** p) {
       if (!ScanLiteral(p, "false")) return false;
       text = "0";
       break;
-    default: {
-      const char* const end = NumberTokenEnd(*p);
-      text = std::string_view(*p, static_cast<std::size_t>(end - *p));
-      if (!IsCanonicalInteger(text)) return false;
-      *p = end;
-    }
+    default:
+      if (!ScanCanonicalInteger(p, &text)) return false;
   }
   event_->label_.assign(text);
   event_->has_label_ = true;
@@ -1123,15 +1154,13 @@ bool JsonDecoder::Impl::ScanTime(const char** p) {
     if (!ScanString(p, &unescaped_, &text)) return false;
     micros = ParseRfc3339Micros(text);
   } else {
-    const char* const end = NumberTokenEnd(*p);
-    const std::string_view token(*p, static_cast<std::size_t>(end - *p));
+    std::string_view token;
     std::int64_t integer = 0;
-    if (!IsCanonicalInteger(token) ||
+    if (!ScanCanonicalInteger(p, &token) ||
         std::from_chars(token.data(), token.data() + token.size(), integer).ec != std::errc()) {
       return false;
     }
     micros = EpochToMicros(integer, static_cast<double>(integer), options.epoch_unit);
-    *p = end;
   }
   if (!micros.has_value()) return false;
   event_->event_time_micros_ = *micros;

@@ -273,8 +273,8 @@ inline void DecodedEvent::BuildViews() {
 // labels that are such strings, integers or booleans, times that are RFC 3339 strings or such
 // integers. At anything else (another key, an array, a malformed value, any error) it gives
 // up, and the message is decoded again from the start as above: the scan accepts only valid
-// JSON and reads each value as that path does (numbers with the same reader,
-// json_decoder_internal::ReadJsonNumber), so the outcome is the same either way. After 8
+// JSON and reads each value as that path does (numbers with the same reader, ReadJsonNumber in
+// the .cc), so the outcome is the same either way. After 8
 // messages in a row that it gives up on and that then decode (a stream whose events seldom
 // follow the one before), the next 256 go straight to simdjson.
 //
@@ -309,50 +309,13 @@ namespace json_decoder_internal {
 // A JSON number token of the form -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 19 digits (a
 // fraction's leading zeros count) that make an integer up to 2^53, followed by nothing but
 // whitespace: true and its correctly rounded value in *out (the same double as
-// simdjson's). false for anything else (exponents, long or malformed numbers), to be read by
-// simdjson. Exposed for tests.
+// simdjson's). false for anything else (exponents, long or malformed numbers), left to the
+// decoder's general reader. Exposed for tests.
 bool ParseShortDecimal(std::string_view token, double* out);
 // The same number at *p in a buffer that has, after it, a byte that cannot continue a number
 // (a terminator): true, its value in *out and *p after it, if the number is followed by a byte
 // that is not a digit, '.', 'e', 'E', '+' or '-'. false for anything else (*p unchanged).
 bool ParseShortDecimalAt(const char** p, double* out);
-
-// What ReadJsonNumber made of a token.
-enum class NumberRead : std::uint8_t { kNumber, kOutOfRange, kNotANumber };
-// `token` (exactly: no whitespace) as a JSON number, -?(0|[1-9][0-9]*)(.[0-9]+)?([eE][+-]?[0-9]+)?:
-// kNumber and its correctly rounded double (0 or a subnormal for one too small for a normal
-// double, with its sign), kOutOfRange for one beyond double's range, kNotANumber for anything
-// else. With std::from_chars rather than simdjson, whose 3.0.1 misreads "0." followed by 20 or
-// more digits (0.95000000000000000000 as 0.0277) and rejects exponents of 20 or more digits.
-NumberRead ReadJsonNumber(std::string_view token, double* out);
-
-// The end of the JSON number at p (the grammar above), or null if there is none; with kBounded,
-// reading no further than `end`, otherwise up to the first byte that cannot continue it.
-template <bool kBounded>
-const char* JsonNumberEnd(const char* p, const char* end) {
-  const auto at = [end](const char* q) { return !kBounded || q != end ? *q : '\0'; };
-  const auto digit = [](char c) { return c >= '0' && c <= '9'; };
-  if (at(p) == '-') ++p;
-  if (at(p) == '0') {
-    ++p;
-  } else if (at(p) >= '1' && at(p) <= '9') {
-    while (digit(at(p))) ++p;
-  } else {
-    return nullptr;
-  }
-  if (at(p) == '.') {
-    ++p;
-    if (!digit(at(p))) return nullptr;
-    while (digit(at(p))) ++p;
-  }
-  if (at(p) == 'e' || at(p) == 'E') {
-    ++p;
-    if (at(p) == '+' || at(p) == '-') ++p;
-    if (!digit(at(p))) return nullptr;
-    while (digit(at(p))) ++p;
-  }
-  return p;
-}
 
 }  // namespace json_decoder_internal
 
