@@ -11,6 +11,7 @@
 #include <charconv>
 #include <cmath>
 #include <cstring>
+#include <limits>
 #include <system_error>
 #include <utility>
 
@@ -615,8 +616,9 @@ inline std::uint64_t ParseEightDigits(std::uint64_t word) {
 // integer mantissa and a count of fraction digits, with no branch per byte: numbers in data
 // files vary in length from one field to the next, and per-byte loop exits are mispredicted.
 // Returns false for anything else.
-inline bool ParseShortDecimal(const char* p, std::size_t n, std::uint64_t* mantissa,
-                              int* fraction_digits) {
+[[gnu::always_inline]] inline bool ParseShortDecimal(const char* p, std::size_t n,
+                                                     std::uint64_t* mantissa,
+                                                     int* fraction_digits) {
   std::uint64_t word = LoadShort(p, n);
   const std::uint64_t used = n == 8 ? ~std::uint64_t{0} : (std::uint64_t{1} << (8 * n)) - 1;
   const std::uint64_t dots = MatchBytes(word, kEveryByte * '.') & used;
@@ -642,7 +644,8 @@ inline bool ParseShortDecimal(const char* p, std::size_t n, std::uint64_t* manti
 // (< 10^8) and 10^k (k <= 7) are exact doubles, so one IEEE division rounds the exact quotient
 // (Clinger 1990, as fast_float does). The sign is applied without a branch: it is as
 // unpredictable as the data.
-inline double ShortDecimalValue(std::uint64_t mantissa, int fraction_digits, bool negative) {
+[[gnu::always_inline]] inline double ShortDecimalValue(std::uint64_t mantissa, int fraction_digits,
+                                                       bool negative) {
   double value = static_cast<double>(mantissa);
   if (fraction_digits > 0) value /= kPowersOfTen[fraction_digits];
   return std::bit_cast<double>(std::bit_cast<std::uint64_t>(value) |
@@ -660,11 +663,8 @@ ABSL_ATTRIBUTE_NOINLINE bool ParseOtherNumber(const char* first, const char* las
   return ec == std::errc() && ptr == last && std::isfinite(*value_out);
 }
 
-}  // namespace
-
-namespace csv_internal {
-
-bool ParseNumberInto(std::string_view s, double* value_out) {
+// ParseNumberInto's body, inlined into both it and ParseNumbersInto.
+[[gnu::always_inline]] inline bool ParseNumberInline(std::string_view s, double* value_out) {
   const char* first = s.data();
   const char* last = first + s.size();
   while (first < last && *first == ' ') ++first;
@@ -686,6 +686,22 @@ bool ParseNumberInto(std::string_view s, double* value_out) {
     return true;
   }
   return ParseOtherNumber(first, last, value_out);
+}
+
+}  // namespace
+
+namespace csv_internal {
+
+bool ParseNumberInto(std::string_view s, double* value_out) {
+  return ParseNumberInline(s, value_out);
+}
+
+void ParseNumbersInto(std::span<const std::string_view> fields, double* values) {
+  for (std::size_t i = 0; i < fields.size(); ++i) {
+    double value;
+    values[i] =
+        ParseNumberInline(fields[i], &value) ? value : std::numeric_limits<double>::quiet_NaN();
+  }
 }
 
 }  // namespace csv_internal

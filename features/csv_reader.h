@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <memory>
 #include <optional>
+#include <span>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -201,6 +202,9 @@ namespace csv_internal {
 // optional through memory, as a byte store read back by a wider load, which defeats store
 // forwarding on the hot path; the inline wrapper below keeps the caller's optional in registers.
 bool ParseNumberInto(std::string_view s, double* value);
+// values[i] = ParseNumber(fields[i]), or NaN where that is nullopt, for every i: one call per
+// record rather than per field lets the short-decimal path be inlined into the loop.
+void ParseNumbersInto(std::span<const std::string_view> fields, double* values);
 }  // namespace csv_internal
 
 // Parses a decimal floating-point number as std::from_chars(double) does (general format:

@@ -34,7 +34,6 @@ void ReadAheadCsvReader::Batch::Clear() {
   field_begin.clear();
   field_end.clear();
   record_begin.clear();
-  numbers.clear();
   lines.clear();
   bytes_read.clear();
   status = absl::OkStatus();
@@ -170,16 +169,14 @@ void ReadAheadCsvReader::Fill(Batch* batch, std::vector<std::string_view>* field
     }
     widest_record_ = std::max(widest_record_, n);
     if (options_.parse_numbers) {
-      batch->numbers.reserve(total);
-      const std::size_t parsed = std::min(n, batch->parsed_fields);
-      for (std::size_t k = 0; k < parsed; ++k) {
-        double value;
-        batch->numbers.push_back(csv_internal::ParseNumberInto((*fields)[k], &value)
-                                     ? value
-                                     : std::numeric_limits<double>::quiet_NaN());
+      // The first fields here, the rest by Next(), on the caller's thread. The vector only
+      // grows (Clear keeps it): resizing per record zeroed each record's slots first.
+      if (batch->numbers.size() < total) {
+        batch->numbers.resize(std::max(total, 2 * batch->numbers.size()));
       }
-      // The rest are parsed by Next(), on the caller's thread.
-      batch->numbers.resize(total);
+      const std::size_t parsed = std::min(n, batch->parsed_fields);
+      csv_internal::ParseNumbersInto(std::span<const std::string_view>(*fields).first(parsed),
+                                     batch->numbers.data() + (total - n));
     }
     batch->record_begin.push_back(static_cast<std::uint32_t>(batch->field_begin.size()));
     batch->lines.push_back(reader_->line());
@@ -224,11 +221,10 @@ absl::StatusOr<bool> ReadAheadCsvReader::Next(std::vector<std::string_view>* fie
   }
   if (options_.parse_numbers) {
     // The fields the reading thread left to this thread (see ParseSplit).
-    for (std::size_t k = batch.parsed_fields; k < fields->size(); ++k) {
-      double& number = batch.numbers[first + k];
-      if (!csv_internal::ParseNumberInto((*fields)[k], &number)) {
-        number = std::numeric_limits<double>::quiet_NaN();
-      }
+    if (batch.parsed_fields < fields->size()) {
+      csv_internal::ParseNumbersInto(
+          std::span<const std::string_view>(*fields).subspan(batch.parsed_fields),
+          batch.numbers.data() + first + batch.parsed_fields);
     }
   }
   numbers_ = options_.parse_numbers

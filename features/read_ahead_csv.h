@@ -120,7 +120,8 @@ class ReadAheadCsvReader {
     std::vector<std::uint32_t> field_begin;   // per field
     std::vector<std::uint32_t> field_end;     // per field
     std::vector<std::uint32_t> record_begin;  // first field of each record, plus the end
-    std::vector<double> numbers;              // per field, if options.parse_numbers
+    std::vector<double> numbers;              // per field, if options.parse_numbers (may be
+                                              // longer: Clear keeps it)
     std::size_t parsed_fields = 0;            // of each record, by the reading thread
     std::vector<std::uint64_t> lines;         // per record
     std::vector<std::uint64_t> bytes_read;    // per record

@@ -20,6 +20,7 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "absl/strings/str_cat.h"
 
 namespace riffle::features {
 namespace {
@@ -611,6 +612,39 @@ TEST(ParseNumberTest, MatchesFromCharsOnRandomShortStrings) {
     }
     ExpectSameAsReference(s);
   }
+}
+
+// ParseNumbersInto, a record at a time, gives ParseNumber of each field and NaN where that is
+// nullopt, whatever the mix of valid, long and malformed fields around it.
+TEST(ParseNumberTest, ARecordAtATimeGivesEachFieldsNumber) {
+  std::mt19937_64 rng(13);
+  constexpr std::string_view kAlphabet = "0123456789012345678901234..--+eE xa";
+  auto uniform = [&](int lo, int hi) { return std::uniform_int_distribution<int>(lo, hi)(rng); };
+  std::size_t numbers = 0;
+  for (int record = 0; record < 20000; ++record) {
+    std::vector<std::string> texts(static_cast<std::size_t>(uniform(0, 24)));
+    for (std::string& text : texts) {
+      for (int n = uniform(0, 12); n > 0; --n) {
+        text += kAlphabet[uniform(0, static_cast<int>(kAlphabet.size()) - 1)];
+      }
+      if (uniform(0, 1) == 1) text = absl::StrCat(uniform(-999, 999), ".", uniform(0, 99999));
+    }
+    const std::vector<std::string_view> fields(texts.begin(), texts.end());
+    std::vector<double> values(fields.size() + 1, 7.0);
+    csv_internal::ParseNumbersInto(fields, values.data());
+    for (std::size_t i = 0; i < fields.size(); ++i) {
+      const std::optional<double> expected = ParseNumber(fields[i]);
+      if (expected.has_value()) {
+        ++numbers;
+        ASSERT_EQ(std::bit_cast<std::uint64_t>(values[i]), std::bit_cast<std::uint64_t>(*expected))
+            << '"' << fields[i] << '"';
+      } else {
+        ASSERT_TRUE(std::isnan(values[i])) << '"' << fields[i] << '"';
+      }
+    }
+    ASSERT_EQ(values.back(), 7.0);  // nothing written past the record
+  }
+  EXPECT_GT(numbers, 100000u);
 }
 
 TEST(ParseNumberTest, RejectsOutOfRange) {
