@@ -85,7 +85,18 @@ absl::StatusOr<TabularSchema> TabularSchema::Create(std::span<const std::string>
       schema.numeric_index_[c] = schema.features_.Add(header[c]);
     }
   }
+  schema.SetRoles();
   return schema;
+}
+
+void TabularSchema::SetRoles() {
+  roles_.resize(header_.size());
+  for (std::size_t c = 0; c < header_.size(); ++c) {
+    roles_[c] = c == target_column_                 ? Role::kTarget
+                : dropped_[c]                       ? Role::kSkip
+                : types_[c] == ColumnType::kNumeric ? Role::kNumeric
+                                                    : Role::kNominal;
+  }
 }
 
 std::size_t TabularSchema::NumNumericColumns() const {
@@ -103,20 +114,29 @@ void TabularSchema::Decode(std::span<const std::string_view> fields, TabularExam
   out->numeric.Clear();
   out->categorical.Clear();
   out->label.reset();
+  // An empty field is a missing value; in a numeric column it reaches that test only when it
+  // is not a number (ParseNumber of "" is nullopt), which keeps the common case to one branch.
   for (std::size_t c = 0; c < fields.size(); ++c) {
     const std::string_view field = fields[c];
-    if (field.empty() || dropped_[c]) continue;
-    if (c == target_column_) {
-      out->label = labels_.Add(field);
-      continue;
-    }
-    if (types_[c] == ColumnType::kNumeric) {
-      double v = parsed ? numbers[c] : 0.0;
-      if (parsed ? !std::isnan(v) : csv_internal::ParseNumberInto(field, &v)) {
-        out->numeric.Add(numeric_index_[c], v);
+    switch (roles_[c]) {
+      case Role::kSkip:
         continue;
+      case Role::kTarget:
+        if (!field.empty()) out->label = labels_.Add(field);
+        continue;
+      case Role::kNumeric: {
+        double v = parsed ? numbers[c] : 0.0;
+        if (parsed ? !std::isnan(v) : csv_internal::ParseNumberInto(field, &v)) {
+          out->numeric.Add(numeric_index_[c], v);
+          continue;
+        }
+        if (field.empty()) continue;
+        ++coerced_values_;
+        break;
       }
-      ++coerced_values_;
+      case Role::kNominal:
+        if (field.empty()) continue;
+        break;
     }
     // One-hot: "column=value". The key is built in a reused buffer, so a known category costs
     // one hash lookup and no allocation.

@@ -102,13 +102,19 @@ class TabularSchema {
   static TabularSchema ForLoading() { return TabularSchema(); }
 
  private:
+  // What Decode does with a column, from its type, whether it is dropped and the target.
+  enum class Role : std::uint8_t { kSkip, kTarget, kNumeric, kNominal };
+
   TabularSchema() = default;
+  // Sets roles_ from the other members (after Create and load).
+  void SetRoles();
 
   std::vector<std::string> header_;
   std::vector<ColumnType> types_;
   std::vector<bool> dropped_;
   // Feature index of each numeric column (unused for others).
   std::vector<learners::FeatureIndex> numeric_index_;
+  std::vector<Role> roles_;  // derived, not saved
   std::size_t target_column_ = 0;
   Vocabulary features_;
   Vocabulary labels_;
@@ -177,6 +183,7 @@ void TabularSchema::load(Archive& archive, std::uint32_t /*version*/) {
     }
   }
   loaded.target_column_ = static_cast<std::size_t>(target_column);
+  loaded.SetRoles();
   *this = std::move(loaded);
 }
 
