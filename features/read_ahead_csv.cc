@@ -31,8 +31,7 @@ absl::Status ReadAheadCsvOptions::Validate() const {
 
 void ReadAheadCsvReader::Batch::Clear() {
   bytes.clear();
-  field_begin.clear();
-  field_end.clear();
+  fields = 0;
   record_begin.clear();
   lines.clear();
   bytes_read.clear();
@@ -80,7 +79,10 @@ void ReadAheadCsvReader::ReadLoop() {
     {
       std::unique_lock<std::mutex> lock(mu_);
       reader_waited = free_.empty();
-      free_cv_.wait(lock, [this] { return stopping_ || !free_.empty(); });
+      // Once out of batches, wait for half of them (see resume_batches_).
+      if (reader_waited) {
+        free_cv_.wait(lock, [this] { return stopping_ || free_.size() >= resume_batches_; });
+      }
       if (stopping_) return;
       batch = std::move(free_.back());
       free_.pop_back();
@@ -92,11 +94,14 @@ void ReadAheadCsvReader::ReadLoop() {
     }
     Fill(batch.get(), &fields);
     const bool last = batch->end || !batch->status.ok();
+    bool wake = false;
     {
       std::lock_guard<std::mutex> lock(mu_);
       full_.push_back(std::move(batch));
+      reader_done_ = last;
+      wake = last || full_.size() >= resume_batches_;
     }
-    full_cv_.notify_one();
+    if (wake) full_cv_.notify_one();
     if (last) return;
   }
 }
@@ -134,7 +139,7 @@ void ReadAheadCsvReader::Fill(Batch* batch, std::vector<std::string_view>* field
   // Bytes plus per-field overhead below batch_bytes (<= 1 GiB) also keeps the field count and
   // the byte offsets far from 2^32, plus one record of at most max_record_bytes (<= 1 GiB).
   while (batch->records() < options_.batch_records &&
-         batch->bytes.size() + batch->field_begin.size() * per_field < options_.batch_bytes) {
+         batch->bytes.size() + batch->fields * per_field < options_.batch_bytes) {
     absl::StatusOr<bool> got = reader_->Next(fields);
     if (!got.ok() || !*got) {
       if (!got.ok()) batch->status = got.status();
@@ -143,42 +148,47 @@ void ReadAheadCsvReader::Fill(Batch* batch, std::vector<std::string_view>* field
       batch->stop_bytes_read = reader_->bytes_read();
       return;
     }
-    // push_back after one reserve: resize() would zero what is about to be written, through
-    // a call that is not inlined, three times per record.
+    // The per-field arrays only grow (Clear keeps them) and are written through pointers:
+    // push_back stored each vector's end back to memory per field, a chain of dependent
+    // loads and stores, and resizing per record zeroed the slots first.
     const std::size_t n = fields->size();
-    const std::size_t total = batch->field_begin.size() + n;
-    batch->field_begin.reserve(total);
-    batch->field_end.reserve(total);
+    const std::size_t first = batch->fields;
+    const std::size_t total = first + n;
+    if (batch->field_begin.size() < total) {
+      const std::size_t size = std::max(total, 2 * batch->field_begin.size());
+      batch->field_begin.resize(size);
+      batch->field_end.resize(size);
+      if (options_.parse_numbers) batch->numbers.resize(size);
+    }
+    std::uint32_t* const begins = batch->field_begin.data() + first;
+    std::uint32_t* const ends = batch->field_end.data() + first;
     if (reader_->fields_in_record() && !fields->empty()) {
       assert(InOneStretch(*fields));
       const char* const from = fields->front().data();
       const char* const to = fields->back().data() + fields->back().size();
       const std::size_t base = batch->bytes.size();
       batch->bytes.append(from, to);
-      for (const std::string_view field : *fields) {
-        const auto begin = static_cast<std::uint32_t>(base + (field.data() - from));
-        batch->field_begin.push_back(begin);
-        batch->field_end.push_back(begin + static_cast<std::uint32_t>(field.size()));
+      for (std::size_t k = 0; k < n; ++k) {
+        const std::string_view field = (*fields)[k];
+        begins[k] = static_cast<std::uint32_t>(base + (field.data() - from));
+        ends[k] = begins[k] + static_cast<std::uint32_t>(field.size());
       }
     } else {
-      for (const std::string_view field : *fields) {
-        batch->field_begin.push_back(static_cast<std::uint32_t>(batch->bytes.size()));
-        batch->bytes.append(field);
-        batch->field_end.push_back(static_cast<std::uint32_t>(batch->bytes.size()));
+      for (std::size_t k = 0; k < n; ++k) {
+        begins[k] = static_cast<std::uint32_t>(batch->bytes.size());
+        batch->bytes.append((*fields)[k]);
+        ends[k] = static_cast<std::uint32_t>(batch->bytes.size());
       }
     }
+    batch->fields = total;
     widest_record_ = std::max(widest_record_, n);
     if (options_.parse_numbers) {
-      // The first fields here, the rest by Next(), on the caller's thread. The vector only
-      // grows (Clear keeps it): resizing per record zeroed each record's slots first.
-      if (batch->numbers.size() < total) {
-        batch->numbers.resize(std::max(total, 2 * batch->numbers.size()));
-      }
+      // The first fields here, the rest by Next(), on the caller's thread.
       const std::size_t parsed = std::min(n, batch->parsed_fields);
       csv_internal::ParseNumbersInto(std::span<const std::string_view>(*fields).first(parsed),
-                                     batch->numbers.data() + (total - n));
+                                     batch->numbers.data() + first);
     }
-    batch->record_begin.push_back(static_cast<std::uint32_t>(batch->field_begin.size()));
+    batch->record_begin.push_back(static_cast<std::uint32_t>(total));
     batch->lines.push_back(reader_->line());
     batch->bytes_read.push_back(reader_->bytes_read());
   }
@@ -204,10 +214,13 @@ absl::StatusOr<bool> ReadAheadCsvReader::Next(std::vector<std::string_view>* fie
     std::unique_lock<std::mutex> lock(mu_);
     if (current_ != nullptr) {
       free_.push_back(std::move(current_));
-      free_cv_.notify_one();
+      if (free_.size() >= resume_batches_) free_cv_.notify_one();
     }
-    if (full_.empty()) ++caller_waits_;
-    full_cv_.wait(lock, [this] { return !full_.empty(); });
+    if (full_.empty()) {
+      // Wait for half of the batches, or the last one (see resume_batches_).
+      ++caller_waits_;
+      full_cv_.wait(lock, [this] { return reader_done_ || full_.size() >= resume_batches_; });
+    }
     current_ = std::move(full_.front());
     full_.pop_front();
     next_record_ = 0;

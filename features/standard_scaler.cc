@@ -258,8 +258,13 @@ void StandardScaler::AppendTransformed(const learners::FeatureVector& x,
 void StandardScaler::LearnAndAppendTransformed(const learners::FeatureVector& x,
                                                learners::FeatureVector* out) {
   assert(out != &x);
+  LearnAndTransformInto(x, out->AppendIndicesOf(x));
+}
+
+void StandardScaler::LearnAndTransformInto(const learners::FeatureVector& x,
+                                           std::span<double> scaled) {
+  assert(scaled.size() >= x.size());
   Grow(x.Extent());
-  const std::span<double> scaled = out->AppendIndicesOf(x);
   const Stats s{counts_.data(), means_.data(), vars_.data(), stddevs_.data(), counts_.size()};
   LearnAndScaleAll(s, x.indices().data(), x.values().data(), x.size(), scaled.data());
 }

@@ -3,6 +3,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <span>
 #include <vector>
 
 #include "learners/feature_vector.h"
@@ -31,6 +32,9 @@ class StandardScaler {
   void AppendTransformed(const learners::FeatureVector& x, learners::FeatureVector* out) const;
   // LearnOne(x) then AppendTransformed(x, out), in one pass over x. `out` must not be `x`.
   void LearnAndAppendTransformed(const learners::FeatureVector& x, learners::FeatureVector* out);
+  // LearnOne(x), then x's scaled values into scaled[0, x.size()), in one pass over x: e.g. to
+  // rewrite in place the block an earlier AppendTransformed(x, out) wrote with older statistics.
+  void LearnAndTransformInto(const learners::FeatureVector& x, std::span<double> scaled);
 
   std::uint64_t Count(learners::FeatureIndex j) const {
     return j < counts_.size() ? counts_[j] : 0;

@@ -7,6 +7,7 @@
 
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
+#include "features/bytes_equal.h"
 #include "features/csv_reader.h"
 
 namespace riffle::features {
@@ -107,6 +108,17 @@ std::size_t TabularSchema::NumNumericColumns() const {
   return n;
 }
 
+learners::ClassIndex TabularSchema::LabelIndex(std::string_view label) {
+  // Most targets have two classes: comparing with their names costs less than a hash lookup.
+  const std::size_t direct = std::min<std::size_t>(labels_.size(), 2);
+  for (std::size_t k = 0; k < direct; ++k) {
+    if (BytesEqual(labels_.Name(static_cast<Vocabulary::Index>(k)), label)) {
+      return static_cast<learners::ClassIndex>(k);
+    }
+  }
+  return labels_.Add(label);
+}
+
 void TabularSchema::Decode(std::span<const std::string_view> fields, TabularExample* out,
                            std::span<const double> numbers) {
   assert(numbers.empty() || numbers.size() == fields.size());
@@ -122,7 +134,7 @@ void TabularSchema::Decode(std::span<const std::string_view> fields, TabularExam
       case Role::kSkip:
         continue;
       case Role::kTarget:
-        if (!field.empty()) out->label = labels_.Add(field);
+        if (!field.empty()) out->label = LabelIndex(field);
         continue;
       case Role::kNumeric: {
         double v = parsed ? numbers[c] : 0.0;
@@ -159,6 +171,12 @@ void TabularPreprocessor::LearnAndTransform(const TabularExample& example,
   x->Clear();
   scaler_.LearnAndAppendTransformed(example.numeric, x);
   x->Append(example.categorical);
+}
+
+void TabularPreprocessor::LearnAndRetransform(const TabularExample& example,
+                                              learners::FeatureVector* x) {
+  assert(x->size() == example.numeric.size() + example.categorical.size());
+  scaler_.LearnAndTransformInto(example.numeric, x->mutable_values());
 }
 
 }  // namespace riffle::features

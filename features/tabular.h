@@ -108,6 +108,8 @@ class TabularSchema {
   TabularSchema() = default;
   // Sets roles_ from the other members (after Create and load).
   void SetRoles();
+  // labels_.Add(label).
+  learners::ClassIndex LabelIndex(std::string_view label);
 
   std::vector<std::string> header_;
   std::vector<ColumnType> types_;
@@ -130,6 +132,9 @@ class TabularPreprocessor {
   void TransformForPredict(const TabularExample& example, learners::FeatureVector* x) const;
   // Updates the scaler with the example's numeric values, then transforms as above.
   void LearnAndTransform(const TabularExample& example, learners::FeatureVector* x);
+  // LearnAndTransform for an x that holds TransformForPredict(example), as after a prediction:
+  // only the scaled values are rewritten, the indices and the one-hot entries are already there.
+  void LearnAndRetransform(const TabularExample& example, learners::FeatureVector* x);
 
   const StandardScaler& scaler() const { return scaler_; }
   StandardScaler& mutable_scaler() { return scaler_; }
