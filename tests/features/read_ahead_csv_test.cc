@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <unistd.h>
 
+#include <chrono>
 #include <cmath>
 #include <cstdint>
 #include <filesystem>
@@ -33,12 +34,17 @@ struct Record {
   std::uint64_t bytes_read = 0;
 };
 
-// Every record, then the status that ended the input (OK at the clean end).
+// Every record, then the status that ended the input (OK at the clean end). With
+// pause_every > 0 the caller sleeps 200 microseconds after every pause_every records, so that
+// the reading thread runs out of free batches and waits.
 template <class Reader>
-std::pair<std::vector<Record>, absl::Status> ReadAll(Reader& reader) {
+std::pair<std::vector<Record>, absl::Status> ReadAll(Reader& reader, int pause_every = 0) {
   std::vector<Record> records;
   std::vector<std::string_view> fields;
   for (;;) {
+    if (pause_every > 0 && !records.empty() && records.size() % pause_every == 0) {
+      std::this_thread::sleep_for(std::chrono::microseconds(200));
+    }
     absl::StatusOr<bool> more = reader.Next(&fields);
     if (!more.ok()) return {std::move(records), more.status()};
     if (!*more) return {std::move(records), absl::OkStatus()};
@@ -84,13 +90,14 @@ class ReadAheadCsvReaderTest : public ::testing::Test {
   // Requires `path` read ahead to give exactly what a plain CsvReader gives, field numbers
   // included, and returns the records.
   static std::vector<Record> ExpectSameAsCsvReader(const std::string& path,
-                                                   ReadAheadCsvOptions options) {
+                                                   ReadAheadCsvOptions options,
+                                                   int pause_every = 0) {
     absl::StatusOr<std::unique_ptr<CsvReader>> plain = CsvReader::Open(path);
     EXPECT_TRUE(plain.ok()) << plain.status();
     auto [want, want_status] = ReadAll(**plain);
     std::unique_ptr<ReadAheadCsvReader> read_ahead = ReadAhead(path, options);
     EXPECT_TRUE(read_ahead->threaded());
-    auto [got, got_status] = ReadAll(*read_ahead);
+    auto [got, got_status] = ReadAll(*read_ahead, pause_every);
     EXPECT_EQ(got_status, want_status);
     EXPECT_EQ(got.size(), want.size());
     for (std::size_t r = 0; r < std::min(got.size(), want.size()); ++r) {
@@ -160,6 +167,21 @@ TEST_F(ReadAheadCsvReaderTest, GivesWhatCsvReaderGivesAcrossBatchBoundaries) {
     std::vector<Record> records = ExpectSameAsCsvReader(path, options);
     ASSERT_EQ(records.size(), 2002u);
     EXPECT_EQ(records.back().fields, (std::vector<std::string>{"last", "1", "x", "nan"}));
+  }
+}
+
+// A caller slower than the reading thread makes it wait for free batches, which it does until
+// half of them are free (and the caller, when it waits, until half are full or the input
+// ended): every record still comes once, in order, for every number of batches.
+TEST_F(ReadAheadCsvReaderTest, ACallerThatPausesGetsEveryRecordInOrder) {
+  const std::string path = WriteFile(MixedCsv(2000));
+  for (const std::size_t batches : {2, 3, 4, 5, 8}) {
+    for (const std::size_t batch_records : {1, 3, 64}) {
+      SCOPED_TRACE(absl::StrCat(batches, " batches of ", batch_records));
+      std::vector<Record> records = ExpectSameAsCsvReader(
+          path, {.batch_records = batch_records, .batches = batches}, /*pause_every=*/97);
+      ASSERT_EQ(records.size(), 2002u);
+    }
   }
 }
 

@@ -4,6 +4,8 @@
 
 #include <cmath>
 #include <limits>
+#include <random>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -14,6 +16,11 @@ namespace {
 
 std::vector<std::string_view> Fields(const std::vector<std::string>& row) {
   return {row.begin(), row.end()};
+}
+
+template <class T>
+std::vector<T> ToVector(std::span<const T> span) {
+  return {span.begin(), span.end()};
 }
 
 struct Table {
@@ -169,6 +176,36 @@ TEST(TabularPreprocessorTest, PredictUsesEarlierRowsAndLearnIncludesTheRow) {
   p.LearnAndTransform(e, &x);
   // Stats from {2, 4}: mean 3, variance 1 -> (4 - 3) / 1 = 1.
   EXPECT_DOUBLE_EQ(x.value(0), 1.0);
+}
+
+// LearnAndRetransform, which only rewrites the scaled values of the vector a prediction was made
+// with, leaves it exactly as LearnAndTransform would: on rows with missing values, categories
+// and values that are no numbers.
+TEST(TabularPreprocessorTest, LearnAndRetransformEqualsLearnAndTransform) {
+  absl::StatusOr<TabularSchema> s = SchemaFor(kPayments, Opts("label"));
+  ASSERT_TRUE(s.ok());
+  std::mt19937 rng(3);
+  const std::vector<std::string> amounts = {"", "1", "-2.5", "1e3", "x", "0.125"};
+  const std::vector<std::string> countries = {"", "FR", "DE", "US"};
+  const std::vector<std::string> ages = {"", "18", "31", "77", "none"};
+  TabularPreprocessor full;
+  TabularPreprocessor in_place;
+  TabularExample e;
+  learners::FeatureVector expected;
+  learners::FeatureVector actual;
+  for (int row = 0; row < 5000; ++row) {
+    const std::vector<std::string> fields = {amounts[rng() % amounts.size()],
+                                             countries[rng() % countries.size()],
+                                             ages[rng() % ages.size()], "ok"};
+    s->Decode(Fields(fields), &e);
+    full.TransformForPredict(e, &expected);
+    in_place.TransformForPredict(e, &actual);
+    ASSERT_EQ(ToVector(actual.values()), ToVector(expected.values())) << row;
+    full.LearnAndTransform(e, &expected);
+    in_place.LearnAndRetransform(e, &actual);
+    ASSERT_EQ(ToVector(actual.indices()), ToVector(expected.indices())) << row;
+    ASSERT_EQ(ToVector(actual.values()), ToVector(expected.values())) << row;
+  }
 }
 
 }  // namespace
