@@ -9,10 +9,13 @@
 //   BM_CsvDecode30Fields:        Decode of fields already split, as CsvReader::Next gives them.
 //   BM_CsvDecodeMessage30Fields: DecodeMessage of the row as one message (split included), as
 //                                a Kafka message value would be.
+//   BM_ParseNumbersStreamRecord: number parsing alone (see there).
 // items_per_second is events per second on one core.
 #include <benchmark/benchmark.h>
 
+#include <cmath>
 #include <random>
+#include <span>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -109,6 +112,51 @@ void BM_CsvDecodeMessage30Fields(benchmark::State& state) {
   state.counters["features"] = static_cast<double>(event.features().size());
 }
 BENCHMARK(BM_CsvDecodeMessage30Fields);
+
+// Number parsing alone, on records shaped like benchmarks/make_stream.py's (what `riffle eval`
+// reads in docs/BENCHMARKS.md): 20 columns offset + scale * N(0, 1), the offset uniform in
+// [-10, 10] and the scale log-uniform in [0.1, 100] per column, written with %.6g, and a 0/1
+// label; 1,024 distinct records.
+//   /0: ParseNumber field by field (csv_internal::ParseNumberInto, the scalar path);
+//   /1: csv_internal::ParseNumbersInto a record at a time (four fields at a time with AVX2).
+// items_per_second is numbers per second.
+void BM_ParseNumbersStreamRecord(benchmark::State& state) {
+  std::mt19937 rng(11);
+  std::normal_distribution<double> normal(0.0, 1.0);
+  std::uniform_real_distribution<double> uniform(-1.0, 1.0);
+  double offsets[20];
+  double scales[20];
+  for (int f = 0; f < 20; ++f) {
+    offsets[f] = 10.0 * uniform(rng);
+    scales[f] = std::pow(10.0, 0.5 + 1.5 * uniform(rng));
+  }
+  std::vector<std::string> texts;
+  for (int r = 0; r < 1024; ++r) {
+    for (int f = 0; f < 20; ++f) {
+      texts.push_back(absl::StrFormat("%.6g", offsets[f] + scales[f] * normal(rng)));
+    }
+    texts.push_back(r % 3 == 0 ? "1" : "0");
+  }
+  const std::vector<std::string_view> fields(texts.begin(), texts.end());
+  std::vector<double> values(21);
+  const bool by_record = state.range(0) == 1;
+  std::size_t r = 0;
+  for (auto _ : state) {
+    const std::span<const std::string_view> record =
+        std::span<const std::string_view>(fields).subspan((r++ & 1023) * 21, 21);
+    if (by_record) {
+      csv_internal::ParseNumbersInto(record, values.data());
+    } else {
+      for (std::size_t f = 0; f < 21; ++f) {
+        if (!csv_internal::ParseNumberInto(record[f], &values[f])) values[f] = 0.0;
+      }
+    }
+    benchmark::DoNotOptimize(values.data());
+    benchmark::ClobberMemory();
+  }
+  state.SetItemsProcessed(static_cast<std::int64_t>(state.iterations()) * 21);
+}
+BENCHMARK(BM_ParseNumbersStreamRecord)->Arg(0)->Arg(1);
 
 }  // namespace
 }  // namespace riffle::features

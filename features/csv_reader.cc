@@ -15,6 +15,9 @@
 #include <system_error>
 #include <utility>
 
+#ifdef __x86_64__
+#include <immintrin.h>
+#endif
 #ifdef __SSE2__
 #include <emmintrin.h>
 #endif
@@ -688,6 +691,144 @@ ABSL_ATTRIBUTE_NOINLINE bool ParseOtherNumber(const char* first, const char* las
   return ParseOtherNumber(first, last, value_out);
 }
 
+void ParseNumbersOneByOne(std::span<const std::string_view> fields, double* values) {
+  for (std::size_t i = 0; i < fields.size(); ++i) {
+    double value;
+    values[i] =
+        ParseNumberInline(fields[i], &value) ? value : std::numeric_limits<double>::quiet_NaN();
+  }
+}
+
+#ifdef __x86_64__
+
+// What ParseNumbersAvx2 needs of a field in scalar registers: its bytes after the sign (0 if
+// there are none or more than 8, which the digit test rejects), their count, the sign.
+struct ShortDecimalLane {
+  std::int64_t word;
+  std::int64_t length;
+  std::int64_t sign;  // the sign bit of a double: INT64_MIN for '-', else 0
+};
+
+[[gnu::always_inline]] inline ShortDecimalLane PrepareLane(std::string_view field) {
+  const char* p = field.data();
+  const std::size_t size = field.size();
+  const bool negative = size > 0 && p[0] == '-';
+  const std::size_t n = size - (negative ? 1 : 0);
+  // Spaces, '+' or a second '-' need no test of their own: they fail the digit test.
+  const bool plain = n >= 1 && n <= 8;
+  return {plain ? static_cast<std::int64_t>(LoadShort(p + (negative ? 1 : 0), n)) : 0,
+          plain ? static_cast<std::int64_t>(n) : 8,
+          negative ? std::numeric_limits<std::int64_t>::min() : 0};
+}
+
+// ParseNumbersInto four fields at a time with AVX2: ParseShortDecimal and ShortDecimalValue in
+// the four 64-bit lanes of a vector, the same arithmetic, so the same bits. Per field only the
+// sign, the length and the 8-byte load are scalar. A field the lanes do not take (spaces, '+',
+// exponents, more than 8 bytes after the sign, not a decimal) is parsed by ParseNumberInline,
+// as is every field of a record's last incomplete group of four.
+[[gnu::target("avx2")]] void ParseNumbersAvx2(std::span<const std::string_view> fields,
+                                              double* values) {
+  const __m256i ones = _mm256_set1_epi64x(-1);
+  const __m256i low7 = _mm256_set1_epi64x(static_cast<std::int64_t>(kLow7Bits));
+  const __m256i dots_pattern = _mm256_set1_epi64x(static_cast<std::int64_t>(kEveryByte * '.'));
+  const __m256i zeros_text = _mm256_set1_epi64x(0x3030303030303030);
+  const __m256i high_nibbles = _mm256_set1_epi64x(static_cast<std::int64_t>(0xF0F0F0F0F0F0F0F0));
+  const __m256i six = _mm256_set1_epi64x(0x0606060606060606);
+  const __m256i threes = _mm256_set1_epi64x(0x3333333333333333);
+  const __m256i every_byte = _mm256_set1_epi64x(static_cast<std::int64_t>(kEveryByte));
+  const __m256i ten_one = _mm256_set1_epi16(0x010A);          // bytes 10, 1: 10 * d0 + d1
+  const __m256i hundred_one = _mm256_set1_epi32(0x00010064);  // words 100, 1
+  const __m256i ten_thousand = _mm256_set1_epi64x(10000);
+  const __m256i two_to_52 = _mm256_set1_epi64x(0x4330000000000000);
+  const __m256d low_powers = _mm256_setr_pd(1e0, 1e1, 1e2, 1e3);
+  const __m256d high_powers = _mm256_setr_pd(1e4, 1e5, 1e6, 1e7);
+  const __m256i zero = _mm256_setzero_si256();
+
+  const std::size_t count = fields.size();
+  std::size_t i = 0;
+  for (; i + 4 <= count; i += 4) {
+    // Built from scalars, not arrays: four narrow stores read back as one vector would not be
+    // forwarded from the store buffer and stall.
+    const ShortDecimalLane a = PrepareLane(fields[i]);
+    const ShortDecimalLane b = PrepareLane(fields[i + 1]);
+    const ShortDecimalLane c = PrepareLane(fields[i + 2]);
+    const ShortDecimalLane d = PrepareLane(fields[i + 3]);
+    __m256i w = _mm256_set_epi64x(d.word, c.word, b.word, a.word);
+    const __m256i n = _mm256_set_epi64x(d.length, c.length, b.length, a.length);
+    const __m256i negative = _mm256_set_epi64x(d.sign, c.sign, b.sign, a.sign);
+
+    // The bytes in use, and the dots among them (MatchBytes).
+    const __m256i used = _mm256_xor_si256(_mm256_sllv_epi64(ones, _mm256_slli_epi64(n, 3)), ones);
+    const __m256i x = _mm256_xor_si256(w, dots_pattern);
+    const __m256i dots = _mm256_andnot_si256(
+        _mm256_or_si256(_mm256_or_si256(_mm256_add_epi64(_mm256_and_si256(x, low7), low7), x),
+                        low7),
+        used);
+    const __m256i one_dot_at_most =
+        _mm256_cmpeq_epi64(_mm256_and_si256(dots, _mm256_add_epi64(dots, ones)), zero);
+    const __m256i has_dot = _mm256_xor_si256(_mm256_cmpeq_epi64(dots, zero), ones);
+    // Close the gap: bytes after the dot move down by one (below is all ones without a dot).
+    const __m256i below = _mm256_add_epi64(_mm256_srli_epi64(dots, 7), ones);
+    w = _mm256_or_si256(_mm256_and_si256(w, below),
+                        _mm256_andnot_si256(below, _mm256_srli_epi64(w, 8)));
+    // Fraction digits: the bytes in use from the dot on, less the dot.
+    const __m256i from_dot = _mm256_andnot_si256(below, used);
+    const __m256i fraction_digits =
+        _mm256_add_epi64(_mm256_sad_epu8(_mm256_and_si256(from_dot, every_byte), zero), has_dot);
+    const __m256i digits = _mm256_add_epi64(n, has_dot);  // n - 1 with a dot
+    // Right-align the digits and pad in front with '0' (a shift by 64 gives 0 in a lane).
+    const __m256i shift = _mm256_slli_epi64(_mm256_sub_epi64(_mm256_set1_epi64x(8), digits), 3);
+    w = _mm256_or_si256(_mm256_sllv_epi64(w, shift),
+                        _mm256_andnot_si256(_mm256_sllv_epi64(ones, shift), zeros_text));
+    // IsEightDigits, and at least one digit.
+    const __m256i is_digits = _mm256_cmpeq_epi64(
+        _mm256_or_si256(
+            _mm256_and_si256(w, high_nibbles),
+            _mm256_srli_epi64(_mm256_and_si256(_mm256_add_epi64(w, six), high_nibbles), 4)),
+        threes);
+    const __m256i ok = _mm256_and_si256(_mm256_and_si256(is_digits, one_dot_at_most),
+                                        _mm256_cmpgt_epi64(digits, zero));
+    // ParseEightDigits: pairs, then groups of four, then lo * 10^4 + hi, exactly.
+    const __m256i pairs = _mm256_maddubs_epi16(_mm256_sub_epi8(w, zeros_text), ten_one);
+    const __m256i quads = _mm256_madd_epi16(pairs, hundred_one);
+    const __m256i mantissa =
+        _mm256_add_epi64(_mm256_mul_epu32(quads, ten_thousand), _mm256_srli_epi64(quads, 32));
+    // To double (exact below 2^52), divided by 10^fraction_digits, with the sign.
+    const __m256d value = _mm256_sub_pd(_mm256_castsi256_pd(_mm256_or_si256(mantissa, two_to_52)),
+                                        _mm256_castsi256_pd(two_to_52));
+    const __m256i pick =
+        _mm256_slli_epi64(_mm256_and_si256(fraction_digits, _mm256_set1_epi64x(3)), 1);
+    const __m256i pair_index =
+        _mm256_or_si256(pick, _mm256_slli_epi64(_mm256_add_epi64(pick, _mm256_set1_epi64x(1)), 32));
+    const __m256d low = _mm256_castsi256_pd(
+        _mm256_permutevar8x32_epi32(_mm256_castpd_si256(low_powers), pair_index));
+    const __m256d high = _mm256_castsi256_pd(
+        _mm256_permutevar8x32_epi32(_mm256_castpd_si256(high_powers), pair_index));
+    const __m256d power = _mm256_blendv_pd(
+        low, high, _mm256_castsi256_pd(_mm256_cmpgt_epi64(fraction_digits, _mm256_set1_epi64x(3))));
+    const __m256d result = _mm256_or_pd(_mm256_div_pd(value, power), _mm256_castsi256_pd(negative));
+    _mm256_storeu_pd(values + i, result);
+    const int lanes_ok = _mm256_movemask_pd(_mm256_castsi256_pd(ok));
+    if (lanes_ok != 0xF) {
+      for (int k = 0; k < 4; ++k) {
+        if ((lanes_ok & (1 << k)) == 0)
+          ParseNumbersOneByOne(fields.subspan(i + k, 1), values + i + k);
+      }
+    }
+  }
+  ParseNumbersOneByOne(fields.subspan(i), values + i);
+}
+
+bool UseAvx2() {
+  static const bool has_avx2 = [] {
+    __builtin_cpu_init();
+    return __builtin_cpu_supports("avx2") != 0;
+  }();
+  return has_avx2;
+}
+
+#endif  // __x86_64__
+
 }  // namespace
 
 namespace csv_internal {
@@ -697,11 +838,13 @@ bool ParseNumberInto(std::string_view s, double* value_out) {
 }
 
 void ParseNumbersInto(std::span<const std::string_view> fields, double* values) {
-  for (std::size_t i = 0; i < fields.size(); ++i) {
-    double value;
-    values[i] =
-        ParseNumberInline(fields[i], &value) ? value : std::numeric_limits<double>::quiet_NaN();
+#ifdef __x86_64__
+  if (UseAvx2()) {
+    ParseNumbersAvx2(fields, values);
+    return;
   }
+#endif
+  ParseNumbersOneByOne(fields, values);
 }
 
 }  // namespace csv_internal
