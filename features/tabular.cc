@@ -92,11 +92,22 @@ absl::StatusOr<TabularSchema> TabularSchema::Create(std::span<const std::string>
 
 void TabularSchema::SetRoles() {
   roles_.resize(header_.size());
+  numeric_columns_.clear();
+  numeric_features_.clear();
+  numeric_extent_ = 0;
+  other_columns_.clear();
   for (std::size_t c = 0; c < header_.size(); ++c) {
     roles_[c] = c == target_column_                 ? Role::kTarget
                 : dropped_[c]                       ? Role::kSkip
                 : types_[c] == ColumnType::kNumeric ? Role::kNumeric
                                                     : Role::kNominal;
+    if (roles_[c] == Role::kNumeric) {
+      numeric_columns_.push_back(static_cast<std::uint32_t>(c));
+      numeric_features_.push_back(numeric_index_[c]);
+      numeric_extent_ = std::max(numeric_extent_, numeric_index_[c] + 1);
+    } else if (roles_[c] != Role::kSkip) {
+      other_columns_.push_back(static_cast<std::uint32_t>(c));
+    }
   }
 }
 
@@ -126,6 +137,21 @@ void TabularSchema::Decode(std::span<const std::string_view> fields, TabularExam
   out->numeric.Clear();
   out->categorical.Clear();
   out->label.reset();
+  if (parsed && fields.size() == roles_.size()) {
+    // Every numeric column at once, in column order, as the loop below would add them, unless
+    // one is missing or no number (NaN): then the loop decodes the record from the start.
+    const std::span<double> values = out->numeric.AppendIndices(numeric_features_, numeric_extent_);
+    bool all_numbers = true;
+    for (std::size_t k = 0; k < numeric_columns_.size(); ++k) {
+      values[k] = numbers[numeric_columns_[k]];
+      all_numbers &= !std::isnan(values[k]);
+    }
+    if (all_numbers) {
+      for (const std::uint32_t c : other_columns_) DecodeOther(c, fields[c], out);
+      return;
+    }
+    out->numeric.Clear();
+  }
   // An empty field is a missing value; in a numeric column it reaches that test only when it
   // is not a number (ParseNumber of "" is nullopt), which keeps the common case to one branch.
   for (std::size_t c = 0; c < fields.size(); ++c) {
@@ -134,7 +160,7 @@ void TabularSchema::Decode(std::span<const std::string_view> fields, TabularExam
       case Role::kSkip:
         continue;
       case Role::kTarget:
-        if (!field.empty()) out->label = LabelIndex(field);
+        DecodeOther(c, field, out);
         continue;
       case Role::kNumeric: {
         double v = parsed ? numbers[c] : 0.0;
@@ -147,16 +173,24 @@ void TabularSchema::Decode(std::span<const std::string_view> fields, TabularExam
         break;
       }
       case Role::kNominal:
-        if (field.empty()) continue;
         break;
     }
-    // One-hot: "column=value". The key is built in a reused buffer, so a known category costs
-    // one hash lookup and no allocation.
-    key_buffer_.assign(header_[c]);
-    key_buffer_.push_back('=');
-    key_buffer_.append(field);
-    out->categorical.Add(features_.Add(key_buffer_), 1.0);
+    DecodeOther(c, field, out);
   }
+}
+
+void TabularSchema::DecodeOther(std::size_t c, std::string_view field, TabularExample* out) {
+  if (field.empty()) return;  // missing
+  if (roles_[c] == Role::kTarget) {
+    out->label = LabelIndex(field);
+    return;
+  }
+  // One-hot: "column=value". The key is built in a reused buffer, so a known category costs
+  // one hash lookup and no allocation.
+  key_buffer_.assign(header_[c]);
+  key_buffer_.push_back('=');
+  key_buffer_.append(field);
+  out->categorical.Add(features_.Add(key_buffer_), 1.0);
 }
 
 void TabularPreprocessor::TransformForPredict(const TabularExample& example,

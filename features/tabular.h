@@ -110,13 +110,22 @@ class TabularSchema {
   void SetRoles();
   // labels_.Add(label).
   learners::ClassIndex LabelIndex(std::string_view label);
+  // Decode's work for column c when it is the target, or nominal, or a numeric column whose
+  // field is no number (a category then); nothing for an empty field.
+  void DecodeOther(std::size_t c, std::string_view field, TabularExample* out);
 
   std::vector<std::string> header_;
   std::vector<ColumnType> types_;
   std::vector<bool> dropped_;
   // Feature index of each numeric column (unused for others).
   std::vector<learners::FeatureIndex> numeric_index_;
-  std::vector<Role> roles_;  // derived, not saved
+  // Derived by SetRoles, not saved: each column's role; the numeric columns, their feature
+  // indices and one past the largest; the target and nominal columns.
+  std::vector<Role> roles_;
+  std::vector<std::uint32_t> numeric_columns_;
+  std::vector<learners::FeatureIndex> numeric_features_;
+  learners::FeatureIndex numeric_extent_ = 0;
+  std::vector<std::uint32_t> other_columns_;
   std::size_t target_column_ = 0;
   Vocabulary features_;
   Vocabulary labels_;

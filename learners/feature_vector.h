@@ -57,12 +57,16 @@ class FeatureVector {
   // values, unspecified, for the caller to fill, valid until the vector changes. Lets a
   // transform write a whole block of values at once.
   std::span<double> AppendIndicesOf(const FeatureVector& other) {
+    return AppendIndices(other.indices(), other.extent_);
+  }
+  // The same for `indices` (not already present) whose largest is below `extent`.
+  std::span<double> AppendIndices(std::span<const FeatureIndex> indices, FeatureIndex extent) {
     const std::size_t start = size_;
-    if (start + other.size_ > indices_.size()) Grow(start + other.size_);
-    std::copy(other.indices().begin(), other.indices().end(), indices_.begin() + start);
-    size_ += other.size_;
-    if (other.extent_ > extent_) extent_ = other.extent_;
-    return std::span<double>(values_).subspan(start, other.size_);
+    if (start + indices.size() > indices_.size()) Grow(start + indices.size());
+    std::copy(indices.begin(), indices.end(), indices_.begin() + start);
+    size_ += indices.size();
+    if (extent > extent_) extent_ = extent;
+    return std::span<double>(values_).subspan(start, indices.size());
   }
 
   std::size_t size() const { return size_; }

@@ -137,6 +137,51 @@ TEST(TabularSchemaTest, DecodeWithParsedNumbersEqualsDecodeParsingItself) {
   EXPECT_EQ(parsing->labels().names(), given.labels().names());
 }
 
+// The same on random rows of a table whose target sits between the features, with a dropped
+// and two nominal columns: rows whose numeric fields are all numbers (decoded all at once) and
+// rows with a missing value or a non-number in them (decoded column by column) alike.
+TEST(TabularSchemaTest, DecodeWithParsedNumbersEqualsDecodeParsingItselfOnRandomRows) {
+  const Table t = {{"a", "kind", "b", "label", "skip", "c", "city"},
+                   {{"1", "x", "2", "0", "9", "3", "p"}, {"4", "y", "5", "1", "8", "6", "q"}}};
+  absl::StatusOr<TabularSchema> parsing = SchemaFor(t, Opts("label", {}, {"skip"}));
+  ASSERT_TRUE(parsing.ok()) << parsing.status();
+  TabularSchema given = *parsing;
+  std::mt19937 rng(17);
+  const std::vector<std::string> numbers = {"1", "-2.5", "0.125", "1e3", "-0", "7.25"};
+  const std::vector<std::string> others = {"", "x", "nan", " 3 ", "y"};
+  const std::vector<std::string> labels = {"0", "1", "2", ""};
+  int all_numbers = 0;
+  for (int r = 0; r < 3000; ++r) {
+    std::vector<std::string> row(7);
+    for (const std::size_t c : {0, 2, 5}) {
+      row[c] = rng() % 4 == 0 ? others[rng() % others.size()] : numbers[rng() % numbers.size()];
+    }
+    row[1] = others[rng() % others.size()];
+    row[3] = labels[rng() % labels.size()];
+    row[4] = numbers[rng() % numbers.size()];
+    row[6] = others[rng() % others.size()];
+    std::vector<double> parsed;
+    for (const std::string& field : row) {
+      parsed.push_back(ParseNumber(field).value_or(std::numeric_limits<double>::quiet_NaN()));
+    }
+    all_numbers += (ParseNumber(row[0]) && ParseNumber(row[2]) && ParseNumber(row[5])) ? 1 : 0;
+    TabularExample a, b;
+    parsing->Decode(Fields(row), &a);
+    given.Decode(Fields(row), &b, parsed);
+    ASSERT_EQ(a.label, b.label) << r;
+    ASSERT_EQ(ToVector(a.numeric.indices()), ToVector(b.numeric.indices())) << r;
+    ASSERT_EQ(ToVector(a.numeric.values()), ToVector(b.numeric.values())) << r;
+    ASSERT_EQ(a.numeric.Extent(), b.numeric.Extent()) << r;
+    ASSERT_EQ(ToVector(a.categorical.indices()), ToVector(b.categorical.indices())) << r;
+    ASSERT_EQ(a.categorical.Extent(), b.categorical.Extent()) << r;
+  }
+  EXPECT_GT(all_numbers, 500);
+  EXPECT_LT(all_numbers, 2500);
+  EXPECT_EQ(parsing->coerced_values(), given.coerced_values());
+  EXPECT_EQ(parsing->features().names(), given.features().names());
+  EXPECT_EQ(parsing->labels().names(), given.labels().names());
+}
+
 TEST(TabularSchemaTest, NominalAndDropOptions) {
   absl::StatusOr<TabularSchema> s = SchemaFor(kPayments, Opts("label", {"age"}, {"amount"}));
   ASSERT_TRUE(s.ok()) << s.status();
