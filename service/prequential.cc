@@ -19,7 +19,7 @@ std::span<const double> PrequentialStep::Apply(checkpoints::ModelState* state,
   const learners::ClassIndex y = *example_.label;
   ++state->counters.labeled;
   state->metrics.Update(y, proba_);
-  state->preprocessor.LearnAndTransform(example_, &x_);
+  state->preprocessor.LearnAndRetransform(example_, &x_);
   state->learner->LearnOne(x_, y);
   return proba_;
 }
