@@ -195,8 +195,8 @@ void ReadAheadCsvReader::Fill(Batch* batch, std::vector<std::string_view>* field
 }
 
 absl::StatusOr<bool> ReadAheadCsvReader::Next(std::vector<std::string_view>* fields) {
-  fields->clear();
   if (!threaded()) {
+    fields->clear();
     absl::StatusOr<bool> got = reader_->Next(fields);
     line_ = reader_->line();
     bytes_read_ = reader_->bytes_read();
@@ -205,6 +205,7 @@ absl::StatusOr<bool> ReadAheadCsvReader::Next(std::vector<std::string_view>* fie
   while (current_ == nullptr || next_record_ == current_->records()) {
     if (current_ != nullptr) {
       // The last batch stays current, so every later call gives the same answer.
+      fields->clear();
       numbers_ = {};
       line_ = current_->stop_line;
       bytes_read_ = current_->stop_bytes_read;
@@ -228,9 +229,13 @@ absl::StatusOr<bool> ReadAheadCsvReader::Next(std::vector<std::string_view>* fie
   Batch& batch = *current_;
   const std::uint32_t first = batch.record_begin[next_record_];
   const std::uint32_t last = batch.record_begin[next_record_ + 1];
+  // Resized (mostly to the size it has) and written through a pointer: emplace_back after a
+  // clear() stored the vector's end back to memory per field.
+  fields->resize(last - first);
+  std::string_view* const views = fields->data();
   for (std::uint32_t f = first; f < last; ++f) {
-    fields->emplace_back(batch.bytes.data() + batch.field_begin[f],
-                         batch.field_end[f] - batch.field_begin[f]);
+    views[f - first] = std::string_view(batch.bytes.data() + batch.field_begin[f],
+                                        batch.field_end[f] - batch.field_begin[f]);
   }
   if (options_.parse_numbers) {
     // The fields the reading thread left to this thread (see ParseSplit).
@@ -243,6 +248,21 @@ absl::StatusOr<bool> ReadAheadCsvReader::Next(std::vector<std::string_view>* fie
   numbers_ = options_.parse_numbers
                  ? std::span<const double>(batch.numbers.data() + first, last - first)
                  : std::span<const double>();
+  // A record a few ahead was written by the reading thread on the other core: ask for its
+  // numbers and bytes now, so that they are here when the caller gets to it.
+  if (next_record_ + kPrefetchRecords < batch.records()) {
+    const std::uint32_t ahead = batch.record_begin[next_record_ + kPrefetchRecords];
+    const std::uint32_t ahead_end = batch.record_begin[next_record_ + kPrefetchRecords + 1];
+    for (std::uint32_t f = ahead; f < ahead_end; f += 8) __builtin_prefetch(&batch.numbers[f]);
+    for (std::uint32_t f = ahead; f < ahead_end; f += 16) {
+      __builtin_prefetch(&batch.field_begin[f]);
+      __builtin_prefetch(&batch.field_end[f]);
+    }
+    const char* const bytes = batch.bytes.data();
+    for (std::uint32_t b = batch.field_begin[ahead]; b < batch.field_end[ahead_end - 1]; b += 64) {
+      __builtin_prefetch(bytes + b);
+    }
+  }
   line_ = batch.lines[next_record_];
   bytes_read_ = batch.bytes_read[next_record_];
   ++next_record_;

@@ -111,6 +111,8 @@ class ReadAheadCsvReader {
   // What the two threads' state is kept apart by (std::hardware_destructive_interference_size
   // is 64 on x86-64 too, but g++ warns that it may differ between builds).
   static constexpr std::size_t kCacheLine = 64;
+  // How many records ahead Next() prefetches.
+  static constexpr std::size_t kPrefetchRecords = 4;
 
   // Records read ahead, their bytes copied out of the reader's buffer (which the next read
   // reuses). Field f of the batch is bytes[field_begin[f], field_end[f]). A record whose fields
