@@ -322,9 +322,10 @@ void BinaryRocAuc::CheckLoaded() const {
 // ---------------------------------------------------------------------------------------------
 // MetricAccumulator
 
-void MetricAccumulator::Add(const ScoredExample& example) {
+void MetricAccumulator::Add(const ScoredExample& example, double log_loss) {
+  assert(log_loss == ExampleLogLoss(example.p_true));
   confusion_.Add(example.y_true, example.y_pred, example.weight);
-  log_loss_sum_ += example.weight * ExampleLogLoss(example.p_true);
+  log_loss_sum_ += example.weight * log_loss;
   if (example.binary) {
     roc_auc_.Add(example.score, example.y_true == 1, example.weight);
   } else {
@@ -332,12 +333,11 @@ void MetricAccumulator::Add(const ScoredExample& example) {
   }
 }
 
-void MetricAccumulator::Remove(const ScoredExample& example) {
+void MetricAccumulator::Remove(const ScoredExample& example, double log_loss) {
+  assert(log_loss == ExampleLogLoss(example.p_true));
   confusion_.Remove(example.y_true, example.y_pred, example.weight);
   log_loss_sum_ =
-      confusion_.TotalCount() == 0
-          ? 0.0
-          : std::max(0.0, log_loss_sum_ - example.weight * ExampleLogLoss(example.p_true));
+      confusion_.TotalCount() == 0 ? 0.0 : std::max(0.0, log_loss_sum_ - example.weight * log_loss);
   if (example.binary) {
     roc_auc_.Remove(example.score, example.y_true == 1, example.weight);
   } else {
@@ -435,16 +435,19 @@ void PrequentialMetrics::Update(ClassIndex y_true, std::span<const double> proba
     return;
   }
   const ScoredExample example = ScoreExample(y_true, proba, weight);
-  cumulative_.Add(example);
+  const double log_loss = ExampleLogLoss(example.p_true);
+  cumulative_.Add(example, log_loss);
   if (options_.window == 0) return;  // Invalid options; only reachable with NDEBUG.
   if (window_.size() < options_.window) {
     window_.push_back(example);
+    window_log_loss_.push_back(log_loss);
   } else {
-    rolling_.Remove(window_[oldest_]);
+    rolling_.Remove(window_[oldest_], window_log_loss_[oldest_]);
     window_[oldest_] = example;
+    window_log_loss_[oldest_] = log_loss;
     if (++oldest_ == window_.size()) oldest_ = 0;
   }
-  rolling_.Add(example);
+  rolling_.Add(example, log_loss);
 }
 
 std::vector<ScoredExample> PrequentialMetrics::WindowInOrder() const {
@@ -459,7 +462,7 @@ std::vector<ScoredExample> PrequentialMetrics::WindowInOrder() const {
 
 std::size_t PrequentialMetrics::MemoryBytes() const {
   return cumulative_.MemoryBytes() + rolling_.MemoryBytes() +
-         window_.capacity() * sizeof(ScoredExample);
+         window_.capacity() * sizeof(ScoredExample) + window_log_loss_.capacity() * sizeof(double);
 }
 
 void PrequentialMetrics::CheckLoaded() const {

@@ -244,9 +244,13 @@ class MetricAccumulator {
  public:
   MetricAccumulator() = default;
 
-  void Add(const ScoredExample& example);
+  void Add(const ScoredExample& example) { Add(example, ExampleLogLoss(example.p_true)); }
   // `example` must have been added and not yet removed (debug-asserted only through counts).
-  void Remove(const ScoredExample& example);
+  void Remove(const ScoredExample& example) { Remove(example, ExampleLogLoss(example.p_true)); }
+  // The same with `log_loss` = ExampleLogLoss(example.p_true) computed by the caller, who may
+  // need it more than once (PrequentialMetrics: once for both accumulators and the removal).
+  void Add(const ScoredExample& example, double log_loss);
+  void Remove(const ScoredExample& example, double log_loss);
 
   // Number and total weight of examples in the population.
   std::uint64_t Count() const { return confusion_.TotalCount(); }
@@ -345,6 +349,8 @@ class PrequentialMetrics {
   // Ring buffer of the rolling window's examples. Grows by push_back until it holds
   // options_.window entries; from then on the entry at oldest_ is replaced.
   std::vector<ScoredExample> window_;
+  // ExampleLogLoss of each window_ entry, computed once (derived: not saved).
+  std::vector<double> window_log_loss_;
   std::size_t oldest_ = 0;
   std::uint64_t unscored_count_ = 0;
   double unscored_weight_ = 0.0;
@@ -513,6 +519,9 @@ void PrequentialMetrics::load(Archive& archive, std::uint32_t version) {
   LoadVector(archive, &loaded.window_);
   archive(loaded.unscored_count_, loaded.unscored_weight_);
   loaded.CheckLoaded();
+  for (const ScoredExample& example : loaded.window_) {
+    loaded.window_log_loss_.push_back(ExampleLogLoss(example.p_true));
+  }
   *this = std::move(loaded);
 }
 
