@@ -636,11 +636,14 @@ TEST(HoeffdingTreeTest, SaveLoadRoundTripMidStreamIsBitIdentical) {
     std::uniform_real_distribution<double> u(0, 10);
     const auto example = [&](FeatureVector* x) {
       x->Clear();
-      x->Add(0, u(rng));
+      const double x0 = u(rng);
+      x->Add(0, x0);
       x->Add(1, u(rng));
       if (rng() % 10 != 0) x->Add(2, u(rng));  // sometimes missing
-      x->Add(3, static_cast<double>(rng() % 4));
-      return static_cast<ClassIndex>((x->value(0) > 4) + (x->value(3) == 2));
+      const double x3 = static_cast<double>(rng() % 4);
+      x->Add(3, x3);
+      // From the values, not x->value(3): without feature 2, feature 3 is entry 2.
+      return static_cast<ClassIndex>((x0 > 4) + (x3 == 2));
     };
     FeatureVector x;
     for (int i = 0; i < 5000; ++i) {
