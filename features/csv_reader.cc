@@ -26,6 +26,7 @@
 #include "absl/memory/memory.h"
 #include "absl/strings/str_format.h"
 #include "features/os_error.h"
+#include "features/simd_builds.h"
 
 namespace riffle::features {
 namespace {
@@ -701,8 +702,9 @@ void ParseNumbersOneByOne(std::span<const std::string_view> fields, double* valu
 
 #ifdef __x86_64__
 
-// What ParseNumbersAvx2 needs of a field in scalar registers: its bytes after the sign (0 if
-// there are none or more than 8, which the digit test rejects), their count, the sign.
+// What ParseNumbersAvx2 needs of a field in scalar registers: its bytes after the sign and
+// their count, or 0 and 8 (which the digit test rejects) if there are none or more than 8; the
+// sign.
 struct ShortDecimalLane {
   std::int64_t word;
   std::int64_t length;
@@ -817,14 +819,6 @@ struct ShortDecimalLane {
     }
   }
   ParseNumbersOneByOne(fields.subspan(i), values + i);
-}
-
-bool UseAvx2() {
-  static const bool has_avx2 = [] {
-    __builtin_cpu_init();
-    return __builtin_cpu_supports("avx2") != 0;
-  }();
-  return has_avx2;
 }
 
 #endif  // __x86_64__

@@ -253,7 +253,11 @@ absl::StatusOr<bool> ReadAheadCsvReader::Next(std::vector<std::string_view>* fie
   if (next_record_ + kPrefetchRecords < batch.records()) {
     const std::uint32_t ahead = batch.record_begin[next_record_ + kPrefetchRecords];
     const std::uint32_t ahead_end = batch.record_begin[next_record_ + kPrefetchRecords + 1];
-    for (std::uint32_t f = ahead; f < ahead_end; f += 8) __builtin_prefetch(&batch.numbers[f]);
+    if (options_.parse_numbers) {
+      for (std::uint32_t f = ahead; f < ahead_end; f += 8) {
+        __builtin_prefetch(batch.numbers.data() + f);
+      }
+    }
     for (std::uint32_t f = ahead; f < ahead_end; f += 16) {
       __builtin_prefetch(&batch.field_begin[f]);
       __builtin_prefetch(&batch.field_end[f]);

@@ -23,7 +23,8 @@ namespace riffle::features {
 
 struct ReadAheadCsvOptions {
   // Records handed over from the reading thread at a time. Larger batches cost fewer lock
-  // round trips; smaller ones let the caller start sooner. 1 .. 65536.
+  // round trips; smaller ones let the caller start sooner (it waits for half of `batches`
+  // batches, or the end of the input, whenever it finds none ready). 1 .. 65536.
   std::size_t batch_records = 512;
   // A batch also ends once it takes this many bytes (the records' bytes plus 8 bytes of
   // offsets and, with parse_numbers, 8 of number per field, so that empty fields count too), so
@@ -161,10 +162,10 @@ class ReadAheadCsvReader {
   bool reader_done_ = false;                  // guarded by mu_: the last batch is in full_
   // A thread that finds no batch to work on sleeps until this many are ready for it (or the
   // input ended), rather than until one is: each sleep and wake-up costs both threads a
-  // system call and, on a virtual machine, tens of microseconds. With a fast caller the
-  // reading thread slept and woke once per batch or two, 700-900 times per 10^6 rows, which
-  // cost 12% of the throughput of `riffle eval`; waking it at half the batches makes that a
-  // few hundred times fewer. Half of options.batches, at least 1.
+  // system call and, on a virtual machine, tens of microseconds. With a caller slower than the
+  // reading thread, that thread slept and woke once per batch or two, 700-1,300 times per 10^6
+  // rows of `riffle eval`; waking at half the batches made it 40-100 times. Half of
+  // options.batches, at least 1.
   const std::size_t resume_batches_ = std::max<std::size_t>(1, options_.batches / 2);
   std::uint64_t caller_waits_ = 0;  // guarded by mu_: Next() found no batch ready
   std::thread thread_;

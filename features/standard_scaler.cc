@@ -1,9 +1,10 @@
 #include "features/standard_scaler.h"
 
-#include <atomic>
 #include <cassert>
 #include <cmath>
 #include <cstring>
+
+#include "features/simd_builds.h"
 
 #if defined(__x86_64__)
 #include <emmintrin.h>
@@ -158,10 +159,8 @@ inline bool HasRepeat(const FeatureIndex* j) {
   LearnAndScaleOneByOne(s, idx, x, k, n, out);
 }
 
-// Each body compiled twice: for the build's baseline (SSE2) and for AVX2, chosen once per
-// process from the CPU. Not GCC's target_clones: its ifunc resolver runs while the dynamic
-// loader relocates, before a sanitizer's runtime is up, and ThreadSanitizer's instrumentation
-// of it crashes the process.
+// Each body compiled twice: for the build's baseline (SSE2) and for AVX2, chosen by UseAvx2()
+// (features/simd_builds.h).
 void ScaleAllBaseline(const ScaleStats& s, const FeatureIndex* idx, const double* x, std::size_t n,
                       double* out) {
   ScaleAllBody(s, idx, x, n, out);
@@ -177,16 +176,6 @@ void LearnAndScaleAllBaseline(const Stats& s, const FeatureIndex* idx, const dou
 [[gnu::target("avx2")]] void LearnAndScaleAllAvx2(const Stats& s, const FeatureIndex* idx,
                                                   const double* x, std::size_t n, double* out) {
   LearnAndScaleAllBody(s, idx, x, n, out);
-}
-
-std::atomic<bool> baseline_only{false};  // see SetLaneBuildForTesting
-
-bool UseAvx2() {
-  static const bool has_avx2 = [] {
-    __builtin_cpu_init();
-    return __builtin_cpu_supports("avx2") != 0;
-  }();
-  return has_avx2 && !baseline_only.load(std::memory_order_relaxed);
 }
 
 void ScaleAll(const ScaleStats& s, const FeatureIndex* idx, const double* x, std::size_t n,
@@ -214,18 +203,6 @@ void LearnAndScaleAll(const Stats& s, const FeatureIndex* idx, const double* x, 
 #endif  // RIFFLE_SCALER_LANES
 
 }  // namespace
-
-namespace standard_scaler_internal {
-
-void SetLaneBuildForTesting(LaneBuild build) {
-#ifdef RIFFLE_SCALER_LANES
-  baseline_only.store(build == LaneBuild::kBaseline, std::memory_order_relaxed);
-#else
-  (void)build;
-#endif
-}
-
-}  // namespace standard_scaler_internal
 
 void StandardScaler::Grow(learners::FeatureIndex extent) {
   if (extent <= counts_.size()) return;

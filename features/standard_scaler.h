@@ -79,16 +79,6 @@ class StandardScaler {
 
 }  // namespace riffle::features
 
-namespace riffle::features::standard_scaler_internal {
-
-// Which build of the scaler's four-lane loops runs: the best the CPU has (AVX2 where there is
-// one, the default) or the baseline (SSE2) one, so that tests cover both on any x86-64
-// machine. Does nothing where there are no lanes (one feature at a time).
-enum class LaneBuild { kBest, kBaseline };
-void SetLaneBuildForTesting(LaneBuild build);
-
-}  // namespace riffle::features::standard_scaler_internal
-
 CEREAL_CLASS_VERSION(riffle::features::StandardScaler, 1);
 
 #endif  // RIFFLE_FEATURES_STANDARD_SCALER_H_

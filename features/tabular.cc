@@ -97,8 +97,9 @@ void TabularSchema::SetRoles() {
   numeric_extent_ = 0;
   other_columns_.clear();
   for (std::size_t c = 0; c < header_.size(); ++c) {
-    roles_[c] = c == target_column_                 ? Role::kTarget
-                : dropped_[c]                       ? Role::kSkip
+    // A dropped target (which only a crafted archive can have) is skipped, as before roles.
+    roles_[c] = dropped_[c]                         ? Role::kSkip
+                : c == target_column_               ? Role::kTarget
                 : types_[c] == ColumnType::kNumeric ? Role::kNumeric
                                                     : Role::kNominal;
     if (roles_[c] == Role::kNumeric) {

@@ -6,6 +6,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <span>
+#include <utility>
 #include <vector>
 
 namespace riffle::learners {
@@ -31,6 +32,24 @@ using ClassIndex = std::uint32_t;
 class FeatureVector {
  public:
   FeatureVector() = default;
+  FeatureVector(const FeatureVector&) = default;
+  FeatureVector& operator=(const FeatureVector&) = default;
+  // A moved-from vector is empty (its buffers went with the move).
+  FeatureVector(FeatureVector&& other) noexcept
+      : indices_(std::move(other.indices_)),
+        values_(std::move(other.values_)),
+        size_(std::exchange(other.size_, 0)),
+        extent_(std::exchange(other.extent_, 0)) {}
+  FeatureVector& operator=(FeatureVector&& other) noexcept {
+    if (this == &other) return *this;
+    indices_ = std::move(other.indices_);
+    values_ = std::move(other.values_);
+    size_ = std::exchange(other.size_, 0);
+    extent_ = std::exchange(other.extent_, 0);
+    other.indices_.clear();
+    other.values_.clear();
+    return *this;
+  }
 
   void Clear() {
     size_ = 0;

@@ -4,6 +4,7 @@
 #include <bit>
 #include <cassert>
 #include <cmath>
+#include <cstdint>
 #include <limits>
 #include <numeric>
 #include <string>
@@ -104,6 +105,14 @@ ScoredExample ScoreExample(ClassIndex y_true, std::span<const double> proba, dou
 }
 
 double ExampleLogLoss(double p_true) { return -std::log(std::clamp(p_true, kMinProba, kMaxProba)); }
+
+namespace {
+
+[[maybe_unused]] bool SameBits(double a, double b) {
+  return std::bit_cast<std::uint64_t>(a) == std::bit_cast<std::uint64_t>(b);
+}
+
+}  // namespace
 
 // ---------------------------------------------------------------------------------------------
 // ConfusionMatrix
@@ -323,7 +332,7 @@ void BinaryRocAuc::CheckLoaded() const {
 // MetricAccumulator
 
 void MetricAccumulator::Add(const ScoredExample& example, double log_loss) {
-  assert(log_loss == ExampleLogLoss(example.p_true));
+  assert(SameBits(log_loss, ExampleLogLoss(example.p_true)));  // NaN from a diverged model too
   confusion_.Add(example.y_true, example.y_pred, example.weight);
   log_loss_sum_ += example.weight * log_loss;
   if (example.binary) {
@@ -334,7 +343,7 @@ void MetricAccumulator::Add(const ScoredExample& example, double log_loss) {
 }
 
 void MetricAccumulator::Remove(const ScoredExample& example, double log_loss) {
-  assert(log_loss == ExampleLogLoss(example.p_true));
+  assert(SameBits(log_loss, ExampleLogLoss(example.p_true)));  // NaN from a diverged model too
   confusion_.Remove(example.y_true, example.y_pred, example.weight);
   log_loss_sum_ =
       confusion_.TotalCount() == 0 ? 0.0 : std::max(0.0, log_loss_sum_ - example.weight * log_loss);

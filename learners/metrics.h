@@ -52,8 +52,8 @@
 namespace riffle::learners {
 
 // Largest accepted MetricsOptions::window. The rolling window keeps one ScoredExample
-// (40 bytes) per example, so this caps its memory at 640 MiB, and it bounds what a corrupted
-// checkpoint can make load() allocate.
+// (40 bytes) and its log loss (8) per example, so this caps its memory at 768 MiB, and it
+// bounds what a corrupted checkpoint can make load() allocate.
 inline constexpr std::size_t kMaxMetricsWindow = std::size_t{1} << 24;
 
 struct MetricsOptions {
@@ -309,9 +309,9 @@ class MetricAccumulator {
 // (empty probabilities: it knows no class yet) is not scored: it enters neither accumulator
 // and is only counted by UnscoredCount() / UnscoredWeight().
 //
-// Memory: two MetricAccumulators (each up to ~1 MiB of ROC AUC trees plus a KxK confusion
-// matrix) and up to options.window * sizeof(ScoredExample) bytes of window, grown as examples
-// arrive. Update() allocates only while the window fills and when a new class appears.
+// Memory: two MetricAccumulators (each up to ~1 MiB of ROC AUC bins plus a KxK confusion
+// matrix) and up to options.window * (sizeof(ScoredExample) + 8) bytes of window, grown as
+// examples arrive. Update() allocates only while the window fills and when a new class appears.
 class PrequentialMetrics {
  public:
   // Requires options.Validate().ok() (debug-asserted).

@@ -21,6 +21,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/str_cat.h"
+#include "features/simd_builds.h"
 
 namespace riffle::features {
 namespace {
@@ -616,7 +617,7 @@ TEST(ParseNumberTest, MatchesFromCharsOnRandomShortStrings) {
 
 // ParseNumbersInto, a record at a time, gives ParseNumber of each field and NaN where that is
 // nullopt, whatever the mix of valid, long and malformed fields around it.
-TEST(ParseNumberTest, ARecordAtATimeGivesEachFieldsNumber) {
+void ExpectRecordsGiveEachFieldsNumber() {
   std::mt19937_64 rng(13);
   constexpr std::string_view kAlphabet = "0123456789012345678901234..--+eE xa";
   constexpr std::string_view kDecimalAlphabet = "01234567890123456789.-";
@@ -649,6 +650,16 @@ TEST(ParseNumberTest, ARecordAtATimeGivesEachFieldsNumber) {
     ASSERT_EQ(values.back(), 7.0);  // nothing written past the record
   }
   EXPECT_GT(numbers, 200000u);
+}
+
+TEST(ParseNumberTest, ARecordAtATimeGivesEachFieldsNumber) {
+  // Both builds of ParseNumbersInto: AVX2 lanes where the CPU has them, and the baseline.
+  for (const SimdBuild build : {SimdBuild::kBest, SimdBuild::kBaseline}) {
+    SCOPED_TRACE(build == SimdBuild::kBest ? "best build" : "baseline build");
+    SetSimdBuildForTesting(build);
+    ExpectRecordsGiveEachFieldsNumber();
+  }
+  SetSimdBuildForTesting(SimdBuild::kBest);
 }
 
 TEST(ParseNumberTest, RejectsOutOfRange) {

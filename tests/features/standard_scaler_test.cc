@@ -9,6 +9,8 @@
 #include <random>
 #include <sstream>
 
+#include "features/simd_builds.h"
+
 namespace riffle::features {
 namespace {
 
@@ -162,13 +164,12 @@ void ExpectBlocksOfFourGiveTheBitsOfOneFeatureAtATime() {
 
 // Both builds of the four-lane loops, whichever the CPU would pick.
 TEST(StandardScalerTest, BlocksOfFourGiveTheBitsOfOneFeatureAtATime) {
-  using standard_scaler_internal::LaneBuild;
-  for (LaneBuild build : {LaneBuild::kBest, LaneBuild::kBaseline}) {
-    SCOPED_TRACE(build == LaneBuild::kBest ? "best build" : "baseline build");
-    standard_scaler_internal::SetLaneBuildForTesting(build);
+  for (SimdBuild build : {SimdBuild::kBest, SimdBuild::kBaseline}) {
+    SCOPED_TRACE(build == SimdBuild::kBest ? "best build" : "baseline build");
+    SetSimdBuildForTesting(build);
     ExpectBlocksOfFourGiveTheBitsOfOneFeatureAtATime();
   }
-  standard_scaler_internal::SetLaneBuildForTesting(LaneBuild::kBest);
+  SetSimdBuildForTesting(SimdBuild::kBest);
 }
 
 TEST(StandardScalerTest, SaveLoadRoundTripIsBitIdentical) {

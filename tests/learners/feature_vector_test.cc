@@ -6,6 +6,7 @@
 #include <cstddef>
 #include <random>
 #include <span>
+#include <utility>
 #include <vector>
 
 namespace riffle::learners {
@@ -58,6 +59,52 @@ TEST(FeatureVectorTest, AppendAndAppendIndicesOfAddAfterTheEntries) {
   EXPECT_EQ(Indices(c), (std::vector<FeatureIndex>{20, 9, 4}));
   EXPECT_EQ(Values(c), (std::vector<double>{0.0, -1.0, -2.0}));
   EXPECT_EQ(c.Extent(), 21u);
+}
+
+TEST(FeatureVectorTest, AppendIndicesTakesAnyIndicesAndTheirExtent) {
+  FeatureVector x;
+  x.Add(3, 1.0);
+  const std::vector<FeatureIndex> block = {0, 1, 2};
+  const std::span<double> values = x.AppendIndices(block, 3);
+  ASSERT_EQ(values.size(), 3u);
+  values[2] = 9.0;
+  EXPECT_EQ(Indices(x), (std::vector<FeatureIndex>{3, 0, 1, 2}));
+  EXPECT_EQ(x.value(3), 9.0);
+  EXPECT_EQ(x.Extent(), 4u);  // the larger of 3 + 1 and the block's 3
+  EXPECT_TRUE(x.AppendIndices({}, 0).empty());
+  EXPECT_EQ(x.size(), 4u);
+}
+
+// Copies hold the same entries; a moved-from vector is empty and can be filled again (its
+// buffers went with the move, so its size must not survive it).
+TEST(FeatureVectorTest, CopiesAndMovesKeepTheEntries) {
+  FeatureVector x;
+  x.Reserve(64);
+  EXPECT_TRUE(x.empty());
+  for (FeatureIndex i = 0; i < 10; ++i) x.Add(i, i * 2.0);
+  x.Clear();
+  x.Add(5, 1.5);  // the buffers now hold 10 entries' worth, one in use
+
+  const FeatureVector copy = x;
+  EXPECT_EQ(Indices(copy), (std::vector<FeatureIndex>{5}));
+  EXPECT_EQ(Values(copy), (std::vector<double>{1.5}));
+  EXPECT_EQ(copy.Extent(), 6u);
+
+  FeatureVector moved = std::move(x);
+  EXPECT_EQ(Indices(moved), (std::vector<FeatureIndex>{5}));
+  EXPECT_TRUE(x.empty());  // NOLINT(bugprone-use-after-move): what a move leaves is the test
+  EXPECT_EQ(x.Extent(), 0u);
+  x.Add(7, 2.5);
+  x.Add(8, 3.5);
+  EXPECT_EQ(Indices(x), (std::vector<FeatureIndex>{7, 8}));
+
+  FeatureVector assigned;
+  assigned.Add(1, 1.0);
+  assigned = std::move(moved);
+  EXPECT_EQ(Values(assigned), (std::vector<double>{1.5}));
+  EXPECT_TRUE(moved.empty());  // NOLINT(bugprone-use-after-move)
+  moved.Add(2, 4.0);
+  EXPECT_EQ(Values(moved), (std::vector<double>{4.0}));
 }
 
 // Property: any sequence of Clear, Add, Append and AppendIndicesOf shows what the same
