@@ -112,14 +112,6 @@ void TabularSchema::SetRoles() {
   }
 }
 
-std::size_t TabularSchema::NumNumericColumns() const {
-  std::size_t n = 0;
-  for (std::size_t c = 0; c < types_.size(); ++c) {
-    n += (c != target_column_ && !dropped_[c] && types_[c] == ColumnType::kNumeric) ? 1 : 0;
-  }
-  return n;
-}
-
 learners::ClassIndex TabularSchema::LabelIndex(std::string_view label) {
   // Most targets have two classes: comparing with their names costs less than a hash lookup.
   const std::size_t direct = std::min<std::size_t>(labels_.size(), 2);

@@ -89,7 +89,7 @@ class TabularSchema {
   const Vocabulary& labels() const { return labels_; }
   Vocabulary& mutable_labels() { return labels_; }
   std::uint64_t coerced_values() const { return coerced_values_; }
-  std::size_t NumNumericColumns() const;
+  std::size_t NumNumericColumns() const { return numeric_columns_.size(); }
 
   // Bounded, versioned cereal serialization of the complete state (columns, types,
   // vocabularies, counters). load() throws cereal::Exception on inconsistent data.
