@@ -18,9 +18,12 @@ std::span<const double> PrequentialStep::Apply(checkpoints::ModelState* state,
   }
   const learners::ClassIndex y = *example_.label;
   ++state->counters.labeled;
-  state->metrics.Update(y, proba_);
+  // Learning does not read the metrics, so they are updated after it: the prefetch lets the
+  // ROC AUC bins' cache misses overlap with learning.
+  state->metrics.PrefetchForUpdate(y, proba_);
   state->preprocessor.LearnAndRetransform(example_, &x_);
   state->learner->LearnOne(x_, y);
+  state->metrics.Update(y, proba_);
   return proba_;
 }
 
@@ -36,13 +39,14 @@ std::span<const double> PrequentialStep::ApplyLabeledEvent(
         pipeline.TransformForPredict(features, &x_, &pipeline_scratch_);
     assert(s.ok());
     state->learner->PredictProbaOne(x_, &proba_);
-    state->metrics.Update(y, proba_, weight);
+    state->metrics.PrefetchForUpdate(y, proba_, weight);  // updated after learning, as in Apply
   }
   ++state->counters.events;
   ++state->counters.labeled;
   [[maybe_unused]] absl::Status s = pipeline.LearnAndTransform(features, &x_, &pipeline_scratch_);
   assert(s.ok());
   state->learner->LearnOne(x_, y, weight);
+  if (score) state->metrics.Update(y, proba_, weight);
   return proba_;
 }
 

@@ -819,6 +819,30 @@ TEST(PrequentialMetricsTest, CumulativeEqualsAccumulatorOfAllScoredExamples) {
   EXPECT_GT(metrics.UnscoredCount(), 0u);
 }
 
+// PrefetchForUpdate only asks for cache lines: metrics with a prefetch before every update
+// (binary, multiclass, unscored examples, a wrapped window whose removals are prefetched too)
+// equal metrics without.
+TEST(PrequentialMetricsTest, PrefetchForUpdateChangesNothing) {
+  for (std::size_t num_classes : {2, 3}) {
+    SCOPED_TRACE(::testing::Message() << num_classes << " classes");
+    std::mt19937 rng(static_cast<std::uint32_t>(300 + num_classes));
+    PrequentialMetrics plain(MetricsOptions{.window = 16});
+    PrequentialMetrics prefetched(MetricsOptions{.window = 16});
+    for (int i = 0; i < 200; ++i) {
+      const RandomExample example = MakeRandomExample(rng, num_classes, false, 0.05);
+      prefetched.PrefetchForUpdate(example.y_true, example.proba, example.weight);
+      prefetched.Update(example.y_true, example.proba, example.weight);
+      plain.Update(example.y_true, example.proba, example.weight);
+      ASSERT_EQ(MetricBits(prefetched), MetricBits(plain)) << "update " << i;
+    }
+    EXPECT_EQ(Serialize(prefetched), Serialize(plain));
+  }
+  // Before the first scored example the ROC AUC bins are not allocated: nothing to prefetch.
+  PrequentialMetrics empty;
+  empty.PrefetchForUpdate(1, std::vector<double>{0.25, 0.75});
+  EXPECT_EQ(empty.cumulative().roc_auc().MemoryBytes(), 0u);
+}
+
 TEST(PrequentialMetricsTest, SaveLoadMidStreamIsBitIdentical) {
   for (std::size_t num_classes : {2, 3}) {
     SCOPED_TRACE(::testing::Message() << num_classes << " classes");
