@@ -5,6 +5,7 @@
 #include <cassert>
 #include <cstddef>
 #include <cstdint>
+#include <cstring>
 #include <span>
 #include <utility>
 #include <vector>
@@ -81,9 +82,17 @@ class FeatureVector {
   // The same for `indices` (not already present) whose largest is below `extent`.
   std::span<double> AppendIndices(std::span<const FeatureIndex> indices, FeatureIndex extent) {
     const std::size_t start = size_;
-    if (start + indices.size() > indices_.size()) Grow(start + indices.size());
-    std::copy(indices.begin(), indices.end(), indices_.begin() + start);
-    size_ += indices.size();
+    const std::size_t n = indices.size();
+    if (start + n > indices_.size()) Grow(start + n);
+    // Eight at a time with fixed-size copies, which compile to two vector moves: std::copy
+    // calls memmove, whose call and size dispatch cost more than copying a row's few dozen
+    // indices (2% of `riffle eval`'s time). The remainder one at a time, no more than 7.
+    const FeatureIndex* from = indices.data();
+    FeatureIndex* to = indices_.data() + start;
+    std::size_t k = 0;
+    for (; k + 8 <= n; k += 8) std::memcpy(to + k, from + k, 8 * sizeof(FeatureIndex));
+    for (; k < n; ++k) to[k] = from[k];
+    size_ += n;
     if (extent > extent_) extent_ = extent;
     return std::span<double>(values_).subspan(start, indices.size());
   }

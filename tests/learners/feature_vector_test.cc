@@ -75,6 +75,27 @@ TEST(FeatureVectorTest, AppendIndicesTakesAnyIndicesAndTheirExtent) {
   EXPECT_EQ(x.size(), 4u);
 }
 
+// AppendIndices copies eight indices at a time, then the rest one by one: every block length
+// from 0 to 20 after 0 to 9 entries, into buffers grown and reused.
+TEST(FeatureVectorTest, AppendIndicesCopiesBlocksOfEveryLength) {
+  FeatureVector x;
+  for (std::size_t before = 0; before < 10; ++before) {
+    for (std::size_t length = 0; length <= 20; ++length) {
+      x.Clear();
+      std::vector<FeatureIndex> expected;
+      for (std::size_t k = 0; k < before; ++k) {
+        x.Add(static_cast<FeatureIndex>(1000 + k), 1.0);
+        expected.push_back(static_cast<FeatureIndex>(1000 + k));
+      }
+      std::vector<FeatureIndex> block;
+      for (std::size_t k = 0; k < length; ++k) block.push_back(static_cast<FeatureIndex>(7 * k));
+      ASSERT_EQ(x.AppendIndices(block, 7 * 20).size(), length);
+      expected.insert(expected.end(), block.begin(), block.end());
+      ASSERT_EQ(Indices(x), expected) << before << " entries, then " << length;
+    }
+  }
+}
+
 // Copies hold the same entries; a moved-from vector is empty and can be filled again (its
 // buffers went with the move, so its size must not survive it).
 TEST(FeatureVectorTest, CopiesAndMovesKeepTheEntries) {
