@@ -39,6 +39,14 @@ void ReadAheadCsvReader::Batch::Clear() {
   end = false;
 }
 
+void ReadAheadCsvReader::Batch::MakeViews() {
+  if (views.size() < fields) views.resize(std::max(fields, 2 * views.size()));
+  const char* const data = bytes.data();
+  for (std::size_t f = 0; f < fields; ++f) {
+    views[f] = std::string_view(data + field_begin[f], field_end[f] - field_begin[f]);
+  }
+}
+
 absl::StatusOr<std::unique_ptr<ReadAheadCsvReader>> ReadAheadCsvReader::Create(
     std::unique_ptr<CsvReader> reader, ReadAheadCsvOptions options) {
   if (reader == nullptr) return absl::InvalidArgumentError("ReadAheadCsvReader: no reader");
@@ -93,6 +101,7 @@ void ReadAheadCsvReader::ReadLoop() {
       split_.Update(caller_waited, reader_waited, widest_record_);
     }
     Fill(batch.get(), &fields);
+    batch->MakeViews();
     const bool last = batch->end || !batch->status.ok();
     bool wake = false;
     {
@@ -195,9 +204,17 @@ void ReadAheadCsvReader::Fill(Batch* batch, std::vector<std::string_view>* field
 }
 
 absl::StatusOr<bool> ReadAheadCsvReader::Next(std::vector<std::string_view>* fields) {
+  std::span<const std::string_view> record;
+  absl::StatusOr<bool> got = Next(&record);
+  fields->assign(record.begin(), record.end());
+  return got;
+}
+
+absl::StatusOr<bool> ReadAheadCsvReader::Next(std::span<const std::string_view>* fields) {
   if (!threaded()) {
-    fields->clear();
-    absl::StatusOr<bool> got = reader_->Next(fields);
+    unthreaded_fields_.clear();
+    absl::StatusOr<bool> got = reader_->Next(&unthreaded_fields_);
+    *fields = unthreaded_fields_;
     line_ = reader_->line();
     bytes_read_ = reader_->bytes_read();
     return got;
@@ -205,7 +222,7 @@ absl::StatusOr<bool> ReadAheadCsvReader::Next(std::vector<std::string_view>* fie
   while (current_ == nullptr || next_record_ == current_->records()) {
     if (current_ != nullptr) {
       // The last batch stays current, so every later call gives the same answer.
-      fields->clear();
+      *fields = {};
       numbers_ = {};
       line_ = current_->stop_line;
       bytes_read_ = current_->stop_bytes_read;
@@ -229,42 +246,40 @@ absl::StatusOr<bool> ReadAheadCsvReader::Next(std::vector<std::string_view>* fie
   Batch& batch = *current_;
   const std::uint32_t first = batch.record_begin[next_record_];
   const std::uint32_t last = batch.record_begin[next_record_ + 1];
-  // Resized (mostly to the size it has) and written through a pointer: emplace_back after a
-  // clear() stored the vector's end back to memory per field.
-  fields->resize(last - first);
-  std::string_view* const views = fields->data();
-  for (std::uint32_t f = first; f < last; ++f) {
-    views[f - first] = std::string_view(batch.bytes.data() + batch.field_begin[f],
-                                        batch.field_end[f] - batch.field_begin[f]);
-  }
+  const std::span<const std::string_view> record(batch.views.data() + first, last - first);
   if (options_.parse_numbers) {
     // The fields the reading thread left to this thread (see ParseSplit).
-    if (batch.parsed_fields < fields->size()) {
-      csv_internal::ParseNumbersInto(
-          std::span<const std::string_view>(*fields).subspan(batch.parsed_fields),
-          batch.numbers.data() + first + batch.parsed_fields);
+    if (batch.parsed_fields < record.size()) {
+      csv_internal::ParseNumbersInto(record.subspan(batch.parsed_fields),
+                                     batch.numbers.data() + first + batch.parsed_fields);
     }
+    numbers_ = std::span<const double>(batch.numbers.data() + first, last - first);
+  } else {
+    numbers_ = {};
   }
-  numbers_ = options_.parse_numbers
-                 ? std::span<const double>(batch.numbers.data() + first, last - first)
-                 : std::span<const double>();
-  // A record a few ahead was written by the reading thread on the other core: ask for its
-  // numbers and bytes now, so that they are here when the caller gets to it.
-  if (next_record_ + kPrefetchRecords < batch.records()) {
-    const std::uint32_t ahead = batch.record_begin[next_record_ + kPrefetchRecords];
-    const std::uint32_t ahead_end = batch.record_begin[next_record_ + kPrefetchRecords + 1];
+  *fields = record;
+  // Records ahead were written by the reading thread on the other core, so their cache lines
+  // come from there, slowly: ask for them early. In two stages, so that no prefetch waits for
+  // a load that misses: the views, numbers, line and byte count of the record 2k ahead, and
+  // the bytes of the record k ahead, whose views the call k records ago asked for.
+  const std::size_t records = batch.records();
+  if (const std::size_t far = next_record_ + 2 * kPrefetchRecords; far < records) {
+    const std::uint32_t begin = batch.record_begin[far];
+    const std::uint32_t end = batch.record_begin[far + 1];
     if (options_.parse_numbers) {
-      for (std::uint32_t f = ahead; f < ahead_end; f += 8) {
-        __builtin_prefetch(batch.numbers.data() + f);
-      }
+      for (std::uint32_t f = begin; f < end; f += 8) __builtin_prefetch(&batch.numbers[f]);
     }
-    for (std::uint32_t f = ahead; f < ahead_end; f += 16) {
-      __builtin_prefetch(&batch.field_begin[f]);
-      __builtin_prefetch(&batch.field_end[f]);
-    }
-    const char* const bytes = batch.bytes.data();
-    for (std::uint32_t b = batch.field_begin[ahead]; b < batch.field_end[ahead_end - 1]; b += 64) {
-      __builtin_prefetch(bytes + b);
+    for (std::uint32_t f = begin; f < end; f += 4) __builtin_prefetch(&batch.views[f]);
+    __builtin_prefetch(&batch.lines[far]);
+    __builtin_prefetch(&batch.bytes_read[far]);
+  }
+  if (const std::size_t near = next_record_ + kPrefetchRecords; near < records) {
+    const std::uint32_t begin = batch.record_begin[near];
+    const std::uint32_t end = batch.record_begin[near + 1];
+    if (begin < end) {
+      const char* const from = batch.views[begin].data();
+      const char* const to = batch.views[end - 1].data() + batch.views[end - 1].size();
+      for (const char* at = from; at < to; at += 64) __builtin_prefetch(at);
     }
   }
   line_ = batch.lines[next_record_];

@@ -69,7 +69,10 @@ class ReadAheadCsvReader {
   ReadAheadCsvReader& operator=(const ReadAheadCsvReader&) = delete;
   ~ReadAheadCsvReader();
 
-  // As CsvReader::Next: the next record into *fields (views valid until the next call).
+  // As CsvReader::Next: the next record's fields in *fields, valid until the next call. The
+  // views were made by the reading thread: the caller reads only the fields it uses.
+  absl::StatusOr<bool> Next(std::span<const std::string_view>* fields);
+  // The same, copied into *fields.
   absl::StatusOr<bool> Next(std::vector<std::string_view>* fields);
 
   // The last record's fields parsed as numbers: numbers()[i] is ParseNumber(field i), or NaN
@@ -112,19 +115,22 @@ class ReadAheadCsvReader {
   // What the two threads' state is kept apart by (std::hardware_destructive_interference_size
   // is 64 on x86-64 too, but g++ warns that it may differ between builds).
   static constexpr std::size_t kCacheLine = 64;
-  // How many records ahead Next() prefetches.
+  // How many records ahead Next() prefetches a record's bytes; twice as far, its views and
+  // numbers.
   static constexpr std::size_t kPrefetchRecords = 4;
 
   // Records read ahead, their bytes copied out of the reader's buffer (which the next read
-  // reuses). Field f of the batch is bytes[field_begin[f], field_end[f]). A record whose fields
-  // lie in order in one stretch of the reader's buffer (any record without an escaped quote)
-  // is copied as that one stretch, delimiters included; others field by field.
+  // reuses). Field f of the batch is bytes[field_begin[f], field_end[f]), and views[f] once the
+  // batch is full (MakeViews: `bytes` may move while it fills). A record whose fields lie in
+  // order in one stretch of the reader's buffer (any record without an escaped quote) is copied
+  // as that one stretch, delimiters included; others field by field.
   struct Batch {
     std::string bytes;
     // Per field, the first `fields` entries; the vectors only grow (Clear keeps them).
     std::size_t fields = 0;
     std::vector<std::uint32_t> field_begin;
     std::vector<std::uint32_t> field_end;
+    std::vector<std::string_view> views;
     std::vector<double> numbers;              // if options.parse_numbers
     std::vector<std::uint32_t> record_begin;  // first field of each record, plus the end
     std::size_t parsed_fields = 0;            // of each record, by the reading thread
@@ -136,6 +142,9 @@ class ReadAheadCsvReader {
     std::uint64_t stop_bytes_read = 0;        // and bytes_read() then
 
     void Clear();
+    // Sets views[f] for every field, on the reading thread, which has the offsets in its cache
+    // and time to spare: the caller's thread is `riffle eval`'s bottleneck.
+    void MakeViews();
     std::size_t records() const { return record_begin.empty() ? 0 : record_begin.size() - 1; }
   };
 
@@ -182,6 +191,7 @@ class ReadAheadCsvReader {
   alignas(kCacheLine) std::unique_ptr<Batch> current_;
   std::size_t next_record_ = 0;
   std::span<const double> numbers_;
+  std::vector<std::string_view> unthreaded_fields_;  // the record, when not threaded
   std::uint64_t line_ = 0;
   std::uint64_t bytes_read_ = 0;
 };

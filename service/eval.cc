@@ -450,14 +450,14 @@ absl::StatusOr<EvalReport> RunEval(const EvalOptions& options, const EvalProgres
     return options.stop != nullptr && options.stop->load(std::memory_order_relaxed);
   };
   // The next record; a read cancelled by a stop request ends the input like end of file.
-  const auto next = [&](std::vector<std::string_view>* out) -> absl::StatusOr<bool> {
+  const auto next = [&](std::span<const std::string_view>* out) -> absl::StatusOr<bool> {
     absl::StatusOr<bool> got = reader.Next(out);
     if (!got.ok() && absl::IsCancelled(got.status()) && stop_requested()) return false;
     return got;
   };
 
   const auto start = std::chrono::steady_clock::now();
-  std::vector<std::string_view> fields;
+  std::span<const std::string_view> fields;
   absl::StatusOr<bool> more = next(&fields);
   if (!more.ok()) return more.status();
   if (!*more) {

@@ -37,10 +37,12 @@ struct Record {
 // Every record, then the status that ended the input (OK at the clean end). With
 // pause_every > 0 the caller sleeps 200 microseconds after every pause_every records, so that
 // the reading thread runs out of free batches and waits.
-template <class Reader>
+// Reads every record through Next(&fields): a vector, or for a ReadAheadCsvReader a span too
+// (Fields = std::span<const std::string_view>: the views its reading thread made).
+template <class Reader, class Fields = std::vector<std::string_view>>
 std::pair<std::vector<Record>, absl::Status> ReadAll(Reader& reader, int pause_every = 0) {
   std::vector<Record> records;
-  std::vector<std::string_view> fields;
+  Fields fields;
   for (;;) {
     if (pause_every > 0 && !records.empty() && records.size() % pause_every == 0) {
       std::this_thread::sleep_for(std::chrono::microseconds(200));
@@ -95,9 +97,18 @@ class ReadAheadCsvReaderTest : public ::testing::Test {
     absl::StatusOr<std::unique_ptr<CsvReader>> plain = CsvReader::Open(path);
     EXPECT_TRUE(plain.ok()) << plain.status();
     auto [want, want_status] = ReadAll(**plain);
+    // Through the span of views the reading thread made, and copied into a vector.
+    std::unique_ptr<ReadAheadCsvReader> as_views = ReadAhead(path, options);
+    EXPECT_TRUE(as_views->threaded());
+    auto [got, got_status] =
+        ReadAll<ReadAheadCsvReader, std::span<const std::string_view>>(*as_views, pause_every);
     std::unique_ptr<ReadAheadCsvReader> read_ahead = ReadAhead(path, options);
-    EXPECT_TRUE(read_ahead->threaded());
-    auto [got, got_status] = ReadAll(*read_ahead, pause_every);
+    auto [copied, copied_status] = ReadAll(*read_ahead, pause_every);
+    EXPECT_EQ(copied_status, got_status);
+    EXPECT_EQ(copied.size(), got.size());
+    for (std::size_t r = 0; r < std::min(got.size(), copied.size()); ++r) {
+      EXPECT_EQ(copied[r].fields, got[r].fields) << "record " << r;
+    }
     EXPECT_EQ(got_status, want_status);
     EXPECT_EQ(got.size(), want.size());
     for (std::size_t r = 0; r < std::min(got.size(), want.size()); ++r) {
