@@ -39,12 +39,15 @@ void ReadAheadCsvReader::Batch::Clear() {
   end = false;
 }
 
-void ReadAheadCsvReader::Batch::MakeViews() {
-  if (views.size() < fields) views.resize(std::max(fields, 2 * views.size()));
-  const char* const data = bytes.data();
+void ReadAheadCsvReader::Batch::ReserveBytes(std::size_t more) {
+  if (bytes.size() + more <= bytes.capacity()) return;
+  std::string grown;
+  grown.reserve(std::max(bytes.size() + more, 2 * bytes.capacity()));
+  grown.append(bytes);
   for (std::size_t f = 0; f < fields; ++f) {
-    views[f] = std::string_view(data + field_begin[f], field_end[f] - field_begin[f]);
+    views[f] = std::string_view(grown.data() + (views[f].data() - bytes.data()), views[f].size());
   }
+  bytes.swap(grown);
 }
 
 absl::StatusOr<std::unique_ptr<ReadAheadCsvReader>> ReadAheadCsvReader::Create(
@@ -101,7 +104,6 @@ void ReadAheadCsvReader::ReadLoop() {
       split_.Update(caller_waited, reader_waited, widest_record_);
     }
     Fill(batch.get(), &fields);
-    batch->MakeViews();
     const bool last = batch->end || !batch->status.ok();
     bool wake = false;
     {
@@ -144,9 +146,10 @@ void ReadAheadCsvReader::Fill(Batch* batch, std::vector<std::string_view>* field
   batch->parsed_fields = options_.parse_numbers ? split_.reader_fields() : 0;
   batch->record_begin.push_back(0);
   const std::size_t per_field =
-      2 * sizeof(std::uint32_t) + (options_.parse_numbers ? sizeof(double) : 0);
-  // Bytes plus per-field overhead below batch_bytes (<= 1 GiB) also keeps the field count and
-  // the byte offsets far from 2^32, plus one record of at most max_record_bytes (<= 1 GiB).
+      sizeof(std::string_view) + (options_.parse_numbers ? sizeof(double) : 0);
+  // Bytes plus per-field overhead below batch_bytes (<= 1 GiB) also keeps the field count,
+  // which record_begin holds in 32 bits, far from 2^32, plus one record of at most
+  // max_record_bytes (<= 1 GiB).
   while (batch->records() < options_.batch_records &&
          batch->bytes.size() + batch->fields * per_field < options_.batch_bytes) {
     absl::StatusOr<bool> got = reader_->Next(fields);
@@ -163,30 +166,30 @@ void ReadAheadCsvReader::Fill(Batch* batch, std::vector<std::string_view>* field
     const std::size_t n = fields->size();
     const std::size_t first = batch->fields;
     const std::size_t total = first + n;
-    if (batch->field_begin.size() < total) {
-      const std::size_t size = std::max(total, 2 * batch->field_begin.size());
-      batch->field_begin.resize(size);
-      batch->field_end.resize(size);
+    if (batch->views.size() < total) {
+      const std::size_t size = std::max(total, 2 * batch->views.size());
+      batch->views.resize(size);
       if (options_.parse_numbers) batch->numbers.resize(size);
     }
-    std::uint32_t* const begins = batch->field_begin.data() + first;
-    std::uint32_t* const ends = batch->field_end.data() + first;
+    std::string_view* const views = batch->views.data() + first;
     if (reader_->fields_in_record() && !fields->empty()) {
       assert(InOneStretch(*fields));
       const char* const from = fields->front().data();
       const char* const to = fields->back().data() + fields->back().size();
-      const std::size_t base = batch->bytes.size();
+      batch->ReserveBytes(static_cast<std::size_t>(to - from));
+      const char* const base = batch->bytes.data() + batch->bytes.size();
       batch->bytes.append(from, to);
       for (std::size_t k = 0; k < n; ++k) {
         const std::string_view field = (*fields)[k];
-        begins[k] = static_cast<std::uint32_t>(base + (field.data() - from));
-        ends[k] = begins[k] + static_cast<std::uint32_t>(field.size());
+        views[k] = std::string_view(base + (field.data() - from), field.size());
       }
     } else {
+      std::size_t size = 0;
+      for (const std::string_view field : *fields) size += field.size();
+      batch->ReserveBytes(size);
       for (std::size_t k = 0; k < n; ++k) {
-        begins[k] = static_cast<std::uint32_t>(batch->bytes.size());
+        views[k] = std::string_view(batch->bytes.data() + batch->bytes.size(), (*fields)[k].size());
         batch->bytes.append((*fields)[k]);
-        ends[k] = static_cast<std::uint32_t>(batch->bytes.size());
       }
     }
     batch->fields = total;

@@ -26,8 +26,8 @@ struct ReadAheadCsvOptions {
   // round trips; smaller ones let the caller start sooner (it waits for half of `batches`
   // batches, or the end of the input, whenever it finds none ready). 1 .. 65536.
   std::size_t batch_records = 512;
-  // A batch also ends once it takes this many bytes (the records' bytes plus 8 bytes of
-  // offsets and, with parse_numbers, 8 of number per field, so that empty fields count too), so
+  // A batch also ends once it takes this many bytes (the records' bytes plus 16 bytes of
+  // view and, with parse_numbers, 8 of number per field, so that empty fields count too), so
   // that a file of long or wide records does not make batches of megabytes. 1 .. 1 GiB.
   std::size_t batch_bytes = std::size_t{1} << 20;
   // Batches read ahead of the caller: the memory bound, about batches * batch_bytes (plus one
@@ -120,16 +120,16 @@ class ReadAheadCsvReader {
   static constexpr std::size_t kPrefetchRecords = 4;
 
   // Records read ahead, their bytes copied out of the reader's buffer (which the next read
-  // reuses). Field f of the batch is bytes[field_begin[f], field_end[f]), and views[f] once the
-  // batch is full (MakeViews: `bytes` may move while it fills). A record whose fields lie in
-  // order in one stretch of the reader's buffer (any record without an escaped quote) is copied
-  // as that one stretch, delimiters included; others field by field.
+  // reuses). Field f of the batch is views[f], a view of `bytes` made by the reading thread,
+  // which has the field in its cache and time to spare (the caller's thread is `riffle eval`'s
+  // bottleneck); the caller gets a record as a span of them and reads only the fields it uses.
+  // A record whose fields lie in order in one stretch of the reader's buffer (any record
+  // without an escaped quote) is copied as that one stretch, delimiters included; others field
+  // by field.
   struct Batch {
-    std::string bytes;
+    std::string bytes;  // grows only through ReserveBytes, which keeps `views` pointing into it
     // Per field, the first `fields` entries; the vectors only grow (Clear keeps them).
     std::size_t fields = 0;
-    std::vector<std::uint32_t> field_begin;
-    std::vector<std::uint32_t> field_end;
     std::vector<std::string_view> views;
     std::vector<double> numbers;              // if options.parse_numbers
     std::vector<std::uint32_t> record_begin;  // first field of each record, plus the end
@@ -142,9 +142,9 @@ class ReadAheadCsvReader {
     std::uint64_t stop_bytes_read = 0;        // and bytes_read() then
 
     void Clear();
-    // Sets views[f] for every field, on the reading thread, which has the offsets in its cache
-    // and time to spare: the caller's thread is `riffle eval`'s bottleneck.
-    void MakeViews();
+    // Makes room in `bytes` for `more` bytes. If it must move them, it moves the views of the
+    // batch's fields along, so that appending up to `more` bytes leaves every view valid.
+    void ReserveBytes(std::size_t more);
     std::size_t records() const { return record_begin.empty() ? 0 : record_begin.size() - 1; }
   };
 

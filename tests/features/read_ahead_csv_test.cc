@@ -330,7 +330,7 @@ TEST_F(ReadAheadCsvReaderTest, TheEndIsReportedOnEveryLaterCall) {
 }
 
 TEST_F(ReadAheadCsvReaderTest, WideRowsOfEmptyFieldsAreCutIntoBatchesByTheirOverhead) {
-  // 2,000 empty fields a row hold no bytes of text: a batch is cut by the fields' offsets and
+  // 2,000 empty fields a row hold no bytes of text: a batch is cut by the fields' views and
   // numbers, so these small batches each hold a record or two.
   std::string csv;
   for (int r = 0; r < 50; ++r) {
