@@ -484,12 +484,17 @@ void PrequentialMetrics::Update(ClassIndex y_true, std::span<const double> proba
 
 void PrequentialMetrics::PrefetchForUpdate(ClassIndex y_true, std::span<const double> proba,
                                            double weight) const {
-  if (proba.empty()) return;
-  const ScoredExample example = ScoreExample(y_true, proba, weight);
+  if (options_.window > 0 && window_.size() == options_.window) {
+    rolling_.Prefetch(window_[oldest_]);  // its removal
+  }
+  // What ScoreExample would give for the ROC AUC (score, binary), without the rest.
+  if (proba.empty() || y_true >= 2 || proba.size() > 2) return;
+  ScoredExample example;
+  example.y_true = y_true;
+  example.score = proba.size() == 2 ? proba[1] : 0.0;
+  example.binary = true;
   cumulative_.Prefetch(example);
-  if (options_.window == 0) return;
-  rolling_.Prefetch(example);
-  if (window_.size() == options_.window) rolling_.Prefetch(window_[oldest_]);  // its removal
+  if (options_.window > 0) rolling_.Prefetch(example);
 }
 
 std::vector<ScoredExample> PrequentialMetrics::WindowInOrder() const {
