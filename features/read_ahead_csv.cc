@@ -281,8 +281,9 @@ absl::StatusOr<bool> ReadAheadCsvReader::Next(std::span<const std::string_view>*
     const std::uint32_t end = batch.record_begin[near + 1];
     if (begin < end) {
       const char* const from = batch.views[begin].data();
-      const char* const to = batch.views[end - 1].data() + batch.views[end - 1].size();
-      for (const char* at = from; at < to; at += 64) __builtin_prefetch(at);
+      const std::size_t size = static_cast<std::size_t>(batch.views[end - 1].data() - from) +
+                               batch.views[end - 1].size();
+      for (std::size_t at = 0; at < size; at += 64) __builtin_prefetch(from + at);
     }
   }
   line_ = batch.lines[next_record_];

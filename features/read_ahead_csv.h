@@ -111,14 +111,6 @@ class ReadAheadCsvReader {
     std::size_t reader_fields_;
   };
 
- private:
-  // What the two threads' state is kept apart by (std::hardware_destructive_interference_size
-  // is 64 on x86-64 too, but g++ warns that it may differ between builds).
-  static constexpr std::size_t kCacheLine = 64;
-  // How many records ahead Next() prefetches a record's bytes; twice as far, its views and
-  // numbers.
-  static constexpr std::size_t kPrefetchRecords = 4;
-
   // Records read ahead, their bytes copied out of the reader's buffer (which the next read
   // reuses). Field f of the batch is views[f], a view of `bytes` made by the reading thread,
   // which has the field in its cache and time to spare (the caller's thread is `riffle eval`'s
@@ -126,7 +118,16 @@ class ReadAheadCsvReader {
   // A record whose fields lie in order in one stretch of the reader's buffer (any record
   // without an escaped quote) is copied as that one stretch, delimiters included; others field
   // by field.
+  //
+  // Public for tests (ReserveBytes); not part of the reader's interface.
   struct Batch {
+    // `bytes` starts on the heap, and a batch is neither copied nor moved: its views point into
+    // `bytes`, and a short string's characters live inside the string object.
+    Batch() { bytes.reserve(kInitialBytes); }
+    Batch(const Batch&) = delete;
+    Batch& operator=(const Batch&) = delete;
+    static constexpr std::size_t kInitialBytes = 4096;
+
     std::string bytes;  // grows only through ReserveBytes, which keeps `views` pointing into it
     // Per field, the first `fields` entries; the vectors only grow (Clear keeps them).
     std::size_t fields = 0;
@@ -147,6 +148,14 @@ class ReadAheadCsvReader {
     void ReserveBytes(std::size_t more);
     std::size_t records() const { return record_begin.empty() ? 0 : record_begin.size() - 1; }
   };
+
+ private:
+  // What the two threads' state is kept apart by (std::hardware_destructive_interference_size
+  // is 64 on x86-64 too, but g++ warns that it may differ between builds).
+  static constexpr std::size_t kCacheLine = 64;
+  // How many records ahead Next() prefetches a record's bytes; twice as far, its views and
+  // numbers.
+  static constexpr std::size_t kPrefetchRecords = 4;
 
   ReadAheadCsvReader(std::unique_ptr<CsvReader> reader, ReadAheadCsvOptions options);
   // The reading thread: fills free batches until the input ends, an error, or the destructor.

@@ -91,16 +91,31 @@ absl::Status MetricsOptions::Validate() const {
   return absl::OkStatus();
 }
 
+namespace {
+
+// What of a scored example ROC AUC uses (ScoredExample::score and ::binary), for ScoreExample
+// and PrequentialMetrics::PrefetchForUpdate.
+struct RocAucInput {
+  double score;
+  bool binary;
+};
+RocAucInput RocAucInputOf(ClassIndex y_true, std::span<const double> proba) {
+  return {.score = proba.size() >= 2 ? proba[1] : 0.0, .binary = y_true < 2 && proba.size() <= 2};
+}
+
+}  // namespace
+
 ScoredExample ScoreExample(ClassIndex y_true, std::span<const double> proba, double weight) {
   assert(!proba.empty());
   assert(IsValidWeight(weight));
+  const RocAucInput roc = RocAucInputOf(y_true, proba);
   ScoredExample example;
   example.y_true = y_true;
   example.y_pred = ArgMax(proba);
   example.p_true = y_true < proba.size() ? proba[y_true] : 0.0;
-  example.score = proba.size() >= 2 ? proba[1] : 0.0;
+  example.score = roc.score;
   example.weight = weight;
-  example.binary = y_true < 2 && proba.size() <= 2;
+  example.binary = roc.binary;
   return example;
 }
 
@@ -484,15 +499,17 @@ void PrequentialMetrics::Update(ClassIndex y_true, std::span<const double> proba
 
 void PrequentialMetrics::PrefetchForUpdate(ClassIndex y_true, std::span<const double> proba,
                                            double weight) const {
+  if (proba.empty()) return;  // Update will score nothing
   if (options_.window > 0 && window_.size() == options_.window) {
     rolling_.Prefetch(window_[oldest_]);  // its removal
   }
-  // What ScoreExample would give for the ROC AUC (score, binary), without the rest.
-  if (proba.empty() || y_true >= 2 || proba.size() > 2) return;
+  // Only what ROC AUC reads: ScoreExample's ArgMax and p_true would go unused.
+  const RocAucInput roc = RocAucInputOf(y_true, proba);
+  if (!roc.binary) return;
   ScoredExample example;
   example.y_true = y_true;
-  example.score = proba.size() == 2 ? proba[1] : 0.0;
-  example.binary = true;
+  example.score = roc.score;
+  example.weight = weight;
   cumulative_.Prefetch(example);
   if (options_.window > 0) rolling_.Prefetch(example);
 }

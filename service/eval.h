@@ -18,8 +18,8 @@ namespace riffle::service {
 
 // `riffle eval`: prequential (test-then-train) evaluation of one learner over one pass of a
 // CSV file, as River's evaluate.progressive_val_score. For each row: decode, predict with the
-// model as it is, update the metrics, then learn. Rows with an empty target are predicted
-// only.
+// model as it is, then learn; the metrics score the prediction made before learning. Rows with an
+// empty target are predicted only.
 //
 // With a spec (`--spec model.yaml`) the row goes through a served model's event pipeline and
 // learner instead of the tabular preprocessing: each column but the target is a feature named by

@@ -14,9 +14,11 @@ namespace riffle::service {
 
 // Applies records to a model with prequential (test-then-train) semantics, as River's
 // progressive_val_score: decode; predict with the model as it is (scaler statistics of earlier
-// records only); if labeled, update the metrics, then update the scaler and learn. One place
-// for this order, used by `riffle eval` (tabular records) and by the service (events with named
-// features, gRPC Learn and the Kafka path).
+// records only); if labeled, update the scaler and learn, then update the metrics with the
+// prediction made before learning (learning does not read them; updating them last lets the
+// ROC AUC bins, prefetched after the prediction, arrive meanwhile). One place for this order,
+// used by `riffle eval` (tabular records) and by the service (events with named features, gRPC
+// Learn and the Kafka path).
 //
 // Holds only scratch buffers (reused, so a step does not allocate once warm). The caller is the
 // model's single writer; not thread-safe.

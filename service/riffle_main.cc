@@ -78,9 +78,10 @@ void AddEvalCommand(CLI::App& app, EvalFlags* flags) {
   CLI::App* eval = app.add_subcommand(
       "eval",
       "Prequential (test-then-train) evaluation of a learner over one pass of a CSV file:\n"
-      "for each row, predict, update the metrics, then learn (as River's\n"
-      "evaluate.progressive_val_score). Numeric columns are standard-scaled online;\n"
-      "nominal columns are one-hot encoded; an empty field is a missing value.\n"
+      "for each row, predict, then learn; the metrics score the prediction made\n"
+      "before learning (as River's evaluate.progressive_val_score). Numeric columns\n"
+      "are standard-scaled online; nominal columns are one-hot encoded; an empty\n"
+      "field is a missing value.\n"
       "With --spec, the rows go through a served model's pipeline and learner instead.");
   EvalOptions& o = flags->options;
   eval->add_option("--data", o.data, "CSV file with a header row (RFC 4180); '-' reads stdin")

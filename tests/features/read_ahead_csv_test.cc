@@ -343,6 +343,41 @@ TEST_F(ReadAheadCsvReaderTest, WideRowsOfEmptyFieldsAreCutIntoBatchesByTheirOver
   EXPECT_EQ(records[49].fields[0], "49");
 }
 
+// Growing a batch's bytes moves the views of its fields along: each still lies inside `bytes`
+// (not in the freed buffer) and holds the same text, empty fields included.
+TEST(ReadAheadCsvBatchTest, ReserveBytesMovesTheViewsAlong) {
+  ReadAheadCsvReader::Batch batch;
+  const auto add_field = [&batch](std::string_view text) {
+    batch.ReserveBytes(text.size());
+    const char* const at = batch.bytes.data() + batch.bytes.size();
+    batch.bytes.append(text);
+    batch.views.emplace_back(at, text.size());
+    ++batch.fields;
+  };
+  std::vector<std::string> want;
+  for (int f = 0; f < 40; ++f) {
+    // Fields of 0 to 1,000 bytes: the 4 KiB the batch starts with run out a few times.
+    want.push_back(
+        std::string(static_cast<std::size_t>((f * 37) % 1001), static_cast<char>('a' + f % 26)));
+    const std::size_t capacity = batch.bytes.capacity();
+    add_field(want.back());
+    if (batch.bytes.capacity() != capacity) {
+      for (std::size_t k = 0; k < batch.fields; ++k) {
+        const std::string_view view = batch.views[k];
+        ASSERT_GE(view.data(), batch.bytes.data()) << "field " << k;
+        ASSERT_LE(view.data() + view.size(), batch.bytes.data() + batch.bytes.size())
+            << "field " << k;
+      }
+    }
+  }
+  EXPECT_GT(batch.bytes.capacity(), ReadAheadCsvReader::Batch::kInitialBytes);
+  for (std::size_t k = 0; k < want.size(); ++k) EXPECT_EQ(batch.views[k], want[k]) << k;
+  // Reserving what is already there moves nothing.
+  const char* const data = batch.bytes.data();
+  batch.ReserveBytes(batch.bytes.capacity() - batch.bytes.size());
+  EXPECT_EQ(batch.bytes.data(), data);
+}
+
 TEST_F(ReadAheadCsvReaderTest, APipeIsReadOnTheCallersThreadWithTheSameRecords) {
   const std::string csv = MixedCsv(500);
   int fds[2];

@@ -2,8 +2,12 @@
 
 #include <gtest/gtest.h>
 
+#include <cereal/archives/portable_binary.hpp>
 #include <memory>
+#include <optional>
+#include <sstream>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "checkpoints/model_checkpoint.h"
@@ -108,6 +112,43 @@ INSTANTIATE_TEST_SUITE_P(
       }
       return name;
     });
+
+// The metrics score the probabilities predicted before learning, the ones Apply returns
+// (Apply updates them after learning, which does not read them): metrics fed those
+// probabilities by hand end bit-identical to the state's.
+TEST(PrequentialStepTest, MetricsScoreThePredictionMadeBeforeLearning) {
+  for (const auto& [file, target] :
+       {std::pair<const char*, const char*>{"weka-credit-g.csv", "class"},
+        {"weka-segment-challenge.csv", "class"}}) {
+    SCOPED_TRACE(file);
+    const Table t = ReadTable(file);
+    checkpoints::ModelState state = FreshState(t, target, {});
+    learners::PrequentialMetrics by_hand(learners::MetricsOptions{.window = 100});
+    PrequentialStep step;
+    const std::size_t target_column = state.schema->target_column();
+    for (const std::vector<std::string>& row : t.rows) {
+      const std::vector<double> proba = Apply(&step, &state, row);
+      const std::optional<std::uint32_t> y = state.schema->labels().Find(row[target_column]);
+      ASSERT_TRUE(y.has_value());
+      by_hand.Update(*y, proba);
+    }
+    EXPECT_EQ(by_hand.cumulative().Count(), t.rows.size());
+    EXPECT_EQ(by_hand.cumulative().Accuracy(), state.metrics.cumulative().Accuracy());
+    EXPECT_EQ(by_hand.cumulative().LogLoss(), state.metrics.cumulative().LogLoss());
+    EXPECT_EQ(by_hand.rolling().MacroF1(), state.metrics.rolling().MacroF1());
+    std::ostringstream want;
+    std::ostringstream got;
+    {
+      cereal::PortableBinaryOutputArchive out(want);
+      out(by_hand);
+    }
+    {
+      cereal::PortableBinaryOutputArchive out(got);
+      out(state.metrics);
+    }
+    EXPECT_EQ(got.str(), want.str());
+  }
+}
 
 TEST(ModelStateTest, CloneIsIndependentAndEqual) {
   const Table t = ReadTable("weka-diabetes.csv");
