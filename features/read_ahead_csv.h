@@ -121,12 +121,13 @@ class ReadAheadCsvReader {
   //
   // Public for tests (ReserveBytes); not part of the reader's interface.
   struct Batch {
-    // `bytes` starts on the heap, and a batch is neither copied nor moved: its views point into
-    // `bytes`, and a short string's characters live inside the string object.
-    Batch() { bytes.reserve(kInitialBytes); }
+    // Neither copied nor moved: its views point into `bytes`, whose characters live inside the
+    // string object while they are few. (Not reserved on the heap up front either: starting at
+    // 4 KiB, the buffers of a full batch grew past malloc's mmap threshold, every batch's came
+    // back page-aligned, and `riffle eval` ran 3% slower.)
+    Batch() = default;
     Batch(const Batch&) = delete;
     Batch& operator=(const Batch&) = delete;
-    static constexpr std::size_t kInitialBytes = 4096;
 
     std::string bytes;  // grows only through ReserveBytes, which keeps `views` pointing into it
     // Per field, the first `fields` entries; the vectors only grow (Clear keeps them).
