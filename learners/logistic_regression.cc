@@ -168,17 +168,26 @@ LogisticRegression::LogisticRegression(const LogisticRegressionOptions& options)
 }
 
 double LogisticRegression::SigmoidLogit(const FeatureVector& x) const {
+  // Every index below the weights' rows (always when learning, which grows them first): no
+  // test per term, about half of the instructions of the loop below. The same terms in the same
+  // order, so the same bits.
+  if (static_cast<Eigen::Index>(x.Extent()) <= weights_.rows()) {
+    return SigmoidLogitOf(x, [w = weights_.data()](FeatureIndex j, double v) { return w[j] * v; });
+  }
+  // A feature without a weight yet (predicting) adds 0.
+  return SigmoidLogitOf(x, [w = weights_.data(), rows = weights_.rows()](FeatureIndex j, double v) {
+    return static_cast<Eigen::Index>(j) < rows ? w[j] * v : 0.0;
+  });
+}
+
+template <class Term>
+double LogisticRegression::SigmoidLogitOf(const FeatureVector& x, Term weighted) const {
   // Four partial sums break the add-latency chain of a plain running sum (about 4x faster on
   // dense examples). The order of additions is fixed, so results are deterministic.
-  const Eigen::Index rows = weights_.rows();
-  const double* w = weights_.data();
   const FeatureIndex* idx = x.indices().data();
   const double* val = x.values().data();
   const std::size_t n = x.size();
-  const auto term = [&](std::size_t k) {
-    const Eigen::Index j = idx[k];
-    return j < rows ? w[j] * val[k] : 0.0;
-  };
+  const auto term = [&](std::size_t k) { return weighted(idx[k], val[k]); };
   double s0 = 0.0;
   double s1 = 0.0;
   double s2 = 0.0;

@@ -123,6 +123,9 @@ class LogisticRegression final : public Classifier {
   // matrix count as zero. SigmoidLogit is for the single sigmoid column; SoftmaxLogits writes
   // one score per column.
   double SigmoidLogit(const FeatureVector& x) const;
+  // SigmoidLogit's sum, with weighted(j, v) the term of feature j with value v.
+  template <class Term>
+  double SigmoidLogitOf(const FeatureVector& x, Term weighted) const;
   void SoftmaxLogits(const FeatureVector& x, std::span<double> logits) const;
   void GrowFeatures(FeatureIndex extent);
   // Appends columns so that class `y` has one (softmax mode), or converts a sigmoid model to
