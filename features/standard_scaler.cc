@@ -1,7 +1,9 @@
 #include "features/standard_scaler.h"
 
+#include <bit>
 #include <cassert>
 #include <cmath>
+#include <cstdint>
 #include <cstring>
 
 #include "features/simd_builds.h"
@@ -90,6 +92,29 @@ inline bool HasRepeat(const FeatureIndex* j) {
          j[2] == j[3];
 }
 
+// True if the four indices are j[0], j[0] + 1, j[0] + 2 and j[0] + 3 (in 64 bits: no wrap
+// around), as in every block of a dense row. Such a block's statistics lie side by side and
+// are loaded and stored as whole vectors: gathering four scalars into a vector and storing its
+// lanes one by one took most of a block's instructions.
+inline bool SideBySide(const FeatureIndex* j) {
+  const std::uint64_t first = j[0];
+  return j[1] == first + 1 && j[2] == first + 2 && j[3] == first + 3;
+}
+
+// Four counts operated on together.
+using CountLanes = std::uint64_t __attribute__((vector_size(4 * sizeof(std::uint64_t))));
+// Counts below this convert to doubles exactly by ToDoubles.
+constexpr std::uint64_t kExactCountLimit = std::uint64_t{1} << 52;
+
+// static_cast<double> of each lane, for counts below kExactCountLimit: 2^52 + c has c in the
+// low bits of its significand, so setting the exponent of 2^52 above c and subtracting 2^52
+// (both exact) gives c. (x86-64 has no conversion of unsigned 64-bit vectors before AVX-512.)
+[[gnu::always_inline]] inline void ToDoubles(const CountLanes& counts, Lanes* out) {
+  const CountLanes biased = counts | std::bit_cast<std::uint64_t>(0x1p52);
+  std::memcpy(out, &biased, sizeof(*out));
+  *out -= 0x1p52;
+}
+
 // out[k] = x[k] scaled with the current statistics, for k < n. In place (out == x) is allowed:
 // each block reads its x before writing its out.
 [[gnu::always_inline]] inline void ScaleAllBody(const ScaleStats& s, const FeatureIndex* idx,
@@ -98,14 +123,20 @@ inline bool HasRepeat(const FeatureIndex* j) {
   std::size_t k = 0;
   for (; k + kLanes <= n; k += kLanes) {
     const FeatureIndex* j = idx + k;
-    if (j[0] >= s.size || j[1] >= s.size || j[2] >= s.size || j[3] >= s.size) {
+    Lanes mean;
+    Lanes stddev;
+    if (SideBySide(j) && std::uint64_t{j[0]} + 3 < s.size) {
+      std::memcpy(&mean, s.means + j[0], sizeof(mean));
+      std::memcpy(&stddev, s.stddevs + j[0], sizeof(stddev));
+    } else if (j[0] < s.size && j[1] < s.size && j[2] < s.size && j[3] < s.size) {
+      mean = Lanes{s.means[j[0]], s.means[j[1]], s.means[j[2]], s.means[j[3]]};
+      stddev = Lanes{s.stddevs[j[0]], s.stddevs[j[1]], s.stddevs[j[2]], s.stddevs[j[3]]};
+    } else {
       ScaleOneByOne(s, idx, x, k, k + kLanes, out);
       continue;
     }
     Lanes v;
     std::memcpy(&v, x + k, sizeof(v));
-    const Lanes mean = {s.means[j[0]], s.means[j[1]], s.means[j[2]], s.means[j[3]]};
-    const Lanes stddev = {s.stddevs[j[0]], s.stddevs[j[1]], s.stddevs[j[2]], s.stddevs[j[3]]};
     // Lanes whose stddev is 0 divide by 0 and are then replaced by 0 (no trap: default FP
     // environment).
     const Lanes scaled = stddev > zero ? (v - mean) / stddev : zero;
@@ -114,34 +145,45 @@ inline bool HasRepeat(const FeatureIndex* j) {
   ScaleOneByOne(s, idx, x, k, n, out);
 }
 
-// For k < n in order: updates the statistics of idx[k] with x[k], then sets out[k] to x[k]
-// scaled with the updated statistics. Every index must be < s.size.
-[[gnu::always_inline]] inline void LearnAndScaleAllBody(const Stats& s, const FeatureIndex* idx,
-                                                        const double* x, std::size_t n,
-                                                        double* out) {
+// The learning step of one block of four distinct features: updates their statistics with
+// x[0..3], then sets out[0..3] to x[0..3] scaled with the updated statistics. kSideBySide: the
+// indices are consecutive (SideBySide) and every count is below kExactCountLimit - 1.
+template <bool kSideBySide>
+[[gnu::always_inline]] inline void LearnAndScaleBlock(const Stats& s, const FeatureIndex* j,
+                                                      const double* x, double* out) {
   const Lanes zero = {0.0, 0.0, 0.0, 0.0};
-  std::size_t k = 0;
-  for (; k + kLanes <= n; k += kLanes) {
-    const FeatureIndex* j = idx + k;
-    if (HasRepeat(j)) {
-      LearnAndScaleOneByOne(s, idx, x, k, k + kLanes, out);
-      continue;
-    }
-    Lanes v;
-    std::memcpy(&v, x + k, sizeof(v));
-    const Lanes n_seen = {
-        static_cast<double>(++s.counts[j[0]]), static_cast<double>(++s.counts[j[1]]),
-        static_cast<double>(++s.counts[j[2]]), static_cast<double>(++s.counts[j[3]])};
-    const Lanes old_mean = {s.means[j[0]], s.means[j[1]], s.means[j[2]], s.means[j[3]]};
-    const Lanes old_var = {s.vars[j[0]], s.vars[j[1]], s.vars[j[2]], s.vars[j[3]]};
-    // The same expressions as UpdateOne, lane by lane.
-    const Lanes mean = old_mean + (v - old_mean) / n_seen;
-    const Lanes var = old_var + ((v - old_mean) * (v - mean) - old_var) / n_seen;
-    // No generic vector square root: two SSE2 ones (VEX-encoded in the AVX2 build).
-    const __m128d low = _mm_sqrt_pd(__m128d{var[0], var[1]});
-    const __m128d high = _mm_sqrt_pd(__m128d{var[2], var[3]});
-    const Lanes stddev = {low[0], low[1], high[0], high[1]};
-    const Lanes scaled = stddev > zero ? (v - mean) / stddev : zero;
+  Lanes v;
+  std::memcpy(&v, x, sizeof(v));
+  Lanes n_seen;
+  Lanes old_mean;
+  Lanes old_var;
+  if constexpr (kSideBySide) {
+    CountLanes counts;
+    std::memcpy(&counts, s.counts + j[0], sizeof(counts));
+    counts += 1;
+    std::memcpy(s.counts + j[0], &counts, sizeof(counts));
+    ToDoubles(counts, &n_seen);
+    std::memcpy(&old_mean, s.means + j[0], sizeof(old_mean));
+    std::memcpy(&old_var, s.vars + j[0], sizeof(old_var));
+  } else {
+    n_seen = Lanes{static_cast<double>(++s.counts[j[0]]), static_cast<double>(++s.counts[j[1]]),
+                   static_cast<double>(++s.counts[j[2]]), static_cast<double>(++s.counts[j[3]])};
+    old_mean = Lanes{s.means[j[0]], s.means[j[1]], s.means[j[2]], s.means[j[3]]};
+    old_var = Lanes{s.vars[j[0]], s.vars[j[1]], s.vars[j[2]], s.vars[j[3]]};
+  }
+  // The same expressions as UpdateOne, lane by lane.
+  const Lanes mean = old_mean + (v - old_mean) / n_seen;
+  const Lanes var = old_var + ((v - old_mean) * (v - mean) - old_var) / n_seen;
+  // No generic vector square root: two SSE2 ones (VEX-encoded in the AVX2 build).
+  const __m128d low = _mm_sqrt_pd(__m128d{var[0], var[1]});
+  const __m128d high = _mm_sqrt_pd(__m128d{var[2], var[3]});
+  const Lanes stddev = {low[0], low[1], high[0], high[1]};
+  const Lanes scaled = stddev > zero ? (v - mean) / stddev : zero;
+  if constexpr (kSideBySide) {
+    std::memcpy(s.means + j[0], &mean, sizeof(mean));
+    std::memcpy(s.vars + j[0], &var, sizeof(var));
+    std::memcpy(s.stddevs + j[0], &stddev, sizeof(stddev));
+  } else {
     s.means[j[0]] = mean[0];
     s.means[j[1]] = mean[1];
     s.means[j[2]] = mean[2];
@@ -154,7 +196,30 @@ inline bool HasRepeat(const FeatureIndex* j) {
     s.stddevs[j[1]] = low[1];
     s.stddevs[j[2]] = high[0];
     s.stddevs[j[3]] = high[1];
-    std::memcpy(out + k, &scaled, sizeof(scaled));
+  }
+  std::memcpy(out, &scaled, sizeof(scaled));
+}
+
+// For k < n in order: updates the statistics of idx[k] with x[k], then sets out[k] to x[k]
+// scaled with the updated statistics. Every index must be < s.size.
+[[gnu::always_inline]] inline void LearnAndScaleAllBody(const Stats& s, const FeatureIndex* idx,
+                                                        const double* x, std::size_t n,
+                                                        double* out) {
+  std::size_t k = 0;
+  for (; k + kLanes <= n; k += kLanes) {
+    const FeatureIndex* j = idx + k;
+    if (SideBySide(j)) {
+      const std::uint64_t* c = s.counts + j[0];
+      if ((c[0] | c[1] | c[2] | c[3]) < kExactCountLimit - 1) {
+        LearnAndScaleBlock<true>(s, j, x + k, out + k);
+        continue;
+      }
+    }
+    if (HasRepeat(j)) {
+      LearnAndScaleOneByOne(s, idx, x, k, k + kLanes, out);
+      continue;
+    }
+    LearnAndScaleBlock<false>(s, j, x + k, out + k);
   }
   LearnAndScaleOneByOne(s, idx, x, k, n, out);
 }

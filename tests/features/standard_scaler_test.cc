@@ -106,9 +106,11 @@ struct ReferenceScaler {
 
 std::uint64_t Bits(double v) { return std::bit_cast<std::uint64_t>(v); }
 
-// Vectors of 0 to 13 features (whole blocks of four and tails), indices drawn from 0..11 so
-// that repeats within a block are common, values on very different scales, one constant
-// feature (variance 0), and transforms that include indices never learned.
+// Vectors of 0 to 13 features (whole blocks of four and tails): half of them with indices
+// drawn from 0..11, so that repeats within a block are common, half of them runs of
+// consecutive indices from 0..3 on (dense rows, whose blocks are loaded and stored whole), with
+// values on very different scales, one constant feature (variance 0), and transforms that
+// include indices never learned.
 void ExpectBlocksOfFourGiveTheBitsOfOneFeatureAtATime() {
   StandardScaler s;
   ReferenceScaler ref;
@@ -123,8 +125,11 @@ void ExpectBlocksOfFourGiveTheBitsOfOneFeatureAtATime() {
   for (int row = 0; row < 4000; ++row) {
     FeatureVector x;
     const int n = length(rng);
+    const bool dense = row % 2 == 1;
+    const learners::FeatureIndex first = index(rng) % 4;
     for (int k = 0; k < n; ++k) {
-      const learners::FeatureIndex j = index(rng);
+      const learners::FeatureIndex j =
+          dense ? first + static_cast<learners::FeatureIndex>(k) : index(rng);
       x.Add(j, value(j));
     }
     // Transform before learning, with indices up to 15 (some never learned).
@@ -154,7 +159,7 @@ void ExpectBlocksOfFourGiveTheBitsOfOneFeatureAtATime() {
           << "row " << row << " feature " << k;
     }
   }
-  for (learners::FeatureIndex j = 0; j < 12; ++j) {
+  for (learners::FeatureIndex j = 0; j < ref.counts.size(); ++j) {
     EXPECT_EQ(s.Count(j), static_cast<std::uint64_t>(ref.counts[j]));
     EXPECT_EQ(Bits(s.Mean(j)), Bits(ref.means[j])) << j;
     EXPECT_EQ(Bits(s.Variance(j)), Bits(ref.vars[j])) << j;
@@ -168,6 +173,53 @@ TEST(StandardScalerTest, BlocksOfFourGiveTheBitsOfOneFeatureAtATime) {
     SCOPED_TRACE(build == SimdBuild::kBest ? "best build" : "baseline build");
     SetSimdBuildForTesting(build);
     ExpectBlocksOfFourGiveTheBitsOfOneFeatureAtATime();
+  }
+  SetSimdBuildForTesting(SimdBuild::kBest);
+}
+
+// Four features whose counts cross 2^52, where the whole-block path (which converts counts to
+// doubles exactly only below 2^52) hands over to the lane-by-lane one: every step keeps the
+// bits of the one-feature-at-a-time reference.
+TEST(StandardScalerTest, CountsNearTwoToThe52GiveTheBitsOfOneFeatureAtATime) {
+  constexpr std::uint64_t kStart = (std::uint64_t{1} << 52) - 3;
+  const std::vector<std::uint64_t> counts(4, kStart);
+  const std::vector<double> means = {1.0, -2.0, 300.0, 0.25};
+  const std::vector<double> vars = {4.0, 0.5, 90.0, 1e-3};
+  std::stringstream buffer;
+  {
+    cereal::PortableBinaryOutputArchive out(buffer);
+    learners::SaveVector(out, counts);
+    learners::SaveVector(out, means);
+    learners::SaveVector(out, vars);
+  }
+  for (SimdBuild build : {SimdBuild::kBest, SimdBuild::kBaseline}) {
+    SCOPED_TRACE(build == SimdBuild::kBest ? "best build" : "baseline build");
+    SetSimdBuildForTesting(build);
+    StandardScaler s;
+    {
+      std::stringstream copy(buffer.str());
+      cereal::PortableBinaryInputArchive in(copy);
+      s.load(in, 1);
+    }
+    ReferenceScaler ref;
+    ref.counts.assign(counts.begin(), counts.end());  // exact: below 2^53
+    ref.means = means;
+    ref.vars = vars;
+    for (int row = 0; row < 6; ++row) {
+      FeatureVector x;
+      for (learners::FeatureIndex j = 0; j < 4; ++j) x.Add(j, means[j] + row - 2.5 * j);
+      std::vector<double> scaled(4);
+      s.LearnAndTransformInto(x, scaled);
+      for (learners::FeatureIndex j = 0; j < 4; ++j) {
+        ref.Learn(j, x.value(j));
+        ASSERT_EQ(s.Count(j), static_cast<std::uint64_t>(ref.counts[j])) << "row " << row;
+        ASSERT_EQ(Bits(s.Mean(j)), Bits(ref.means[j])) << "row " << row << " feature " << j;
+        ASSERT_EQ(Bits(s.Variance(j)), Bits(ref.vars[j])) << "row " << row << " feature " << j;
+        ASSERT_EQ(Bits(scaled[j]), Bits(ref.Scale(j, x.value(j))))
+            << "row " << row << " feature " << j;
+      }
+    }
+    EXPECT_EQ(s.Count(0), kStart + 6);
   }
   SetSimdBuildForTesting(SimdBuild::kBest);
 }
