@@ -176,10 +176,12 @@ void ConfusionMatrix::Add(ClassIndex y_true, ClassIndex y_pred, double weight) {
   ++col_counts_[y_pred];
   total_weight_ += weight;
   ++total_count_;
-  if (y_true == y_pred) {
-    correct_weight_ += weight;
-    ++correct_count_;
-  }
+  // Without a branch on whether the prediction was right, which a predictor cannot learn
+  // (neither here nor in Remove, whose example is the window's oldest). Adding +0.0 changes no
+  // sum: they are never -0.0.
+  const bool correct = y_true == y_pred;
+  correct_weight_ += weight * static_cast<double>(correct);
+  correct_count_ += correct;
 }
 
 void ConfusionMatrix::Remove(ClassIndex y_true, ClassIndex y_pred, double weight) {
@@ -190,7 +192,13 @@ void ConfusionMatrix::Remove(ClassIndex y_true, ClassIndex y_pred, double weight
   Subtract(weight, &row_weights_[y_true], &row_counts_[y_true]);
   Subtract(weight, &col_weights_[y_pred], &col_counts_[y_pred]);
   Subtract(weight, &total_weight_, &total_count_);
-  if (y_true == y_pred) Subtract(weight, &correct_weight_, &correct_count_);
+  // As Subtract when the prediction was right, and no change when it was not (see Add): a
+  // count of 0 has a sum of 0, and subtracting +0.0 from a sum >= 0 gives it back.
+  const bool correct = y_true == y_pred;
+  correct_count_ -= correct;
+  correct_weight_ = correct_count_ == 0
+                        ? 0.0
+                        : std::max(0.0, correct_weight_ - weight * static_cast<double>(correct));
 }
 
 double ConfusionMatrix::Weight(ClassIndex y_true, ClassIndex y_pred) const {
@@ -275,28 +283,23 @@ std::uint32_t BinaryRocAuc::Bin(double score) {
 
 void BinaryRocAuc::Add(double score, bool positive, double weight) {
   assert(IsValidWeight(weight));
-  if (positive_bins_.empty()) {
-    positive_bins_.assign(kNumBins, 0.0);
-    negative_bins_.assign(kNumBins, 0.0);
+  if (bins_[kPositive].empty()) {
+    bins_[kPositive].assign(kNumBins, 0.0);
+    bins_[kNegative].assign(kNumBins, 0.0);
   }
-  const std::uint32_t bin = Bin(score);
-  if (positive) {
-    positive_bins_[bin] += weight;
-    positive_weight_ += weight;
-    ++positive_count_;
-  } else {
-    negative_bins_[bin] += weight;
-    negative_weight_ += weight;
-    ++negative_count_;
-  }
+  const int c = positive ? kPositive : kNegative;
+  bins_[c][Bin(score)] += weight;
+  class_weight_[c] += weight;
+  ++class_count_[c];
 }
 
 void BinaryRocAuc::Remove(double score, bool positive, double weight) {
   assert(IsValidWeight(weight));
-  assert(!positive_bins_.empty());
-  std::vector<double>& own_bins = positive ? positive_bins_ : negative_bins_;
-  double& own_weight = positive ? positive_weight_ : negative_weight_;
-  std::uint64_t& own_count = positive ? positive_count_ : negative_count_;
+  assert(!bins_[kPositive].empty());
+  const int c = positive ? kPositive : kNegative;
+  std::vector<double>& own_bins = bins_[c];
+  double& own_weight = class_weight_[c];
+  std::uint64_t& own_count = class_count_[c];
   Subtract(weight, &own_weight, &own_count);
   if (own_count == 0) {
     // The last example of its class. Zeroing the bins (64K doubles, a few microseconds) rather
@@ -309,14 +312,14 @@ void BinaryRocAuc::Remove(double score, bool positive, double weight) {
 }
 
 void BinaryRocAuc::Prefetch(double score, bool positive) const {
-  const std::vector<double>& bins = positive ? positive_bins_ : negative_bins_;
+  const std::vector<double>& bins = bins_[positive ? kPositive : kNegative];
   if (bins.empty()) return;
   PrefetchLine(bins.data() + Bin(score));
 }
 
 double BinaryRocAuc::Value() const {
-  const double pairs = positive_weight_ * negative_weight_;
-  if (positive_count_ == 0 || negative_count_ == 0 || !(pairs > 0.0)) {
+  const double pairs = class_weight_[kPositive] * class_weight_[kNegative];
+  if (class_count_[kPositive] == 0 || class_count_[kNegative] == 0 || !(pairs > 0.0)) {
     return std::numeric_limits<double>::quiet_NaN();
   }
   // Concordant weight: each positive against the negatives below its bin, plus half those in
@@ -324,41 +327,42 @@ double BinaryRocAuc::Value() const {
   double negatives_below = 0.0;
   double concordance = 0.0;
   for (std::size_t b = 0; b < kNumBins; ++b) {
-    const double negatives_at = negative_bins_[b];
-    concordance += positive_bins_[b] * (negatives_below + 0.5 * negatives_at);
+    const double negatives_at = bins_[kNegative][b];
+    concordance += bins_[kPositive][b] * (negatives_below + 0.5 * negatives_at);
     negatives_below += negatives_at;
   }
   return std::clamp(concordance / pairs, 0.0, 1.0);
 }
 
 std::size_t BinaryRocAuc::MemoryBytes() const {
-  return (positive_bins_.capacity() + negative_bins_.capacity()) * sizeof(double);
+  return (bins_[kPositive].capacity() + bins_[kNegative].capacity()) * sizeof(double);
 }
 
 void BinaryRocAuc::CheckLoaded() const {
   using metrics_internal::CheckLoad;
-  CheckLoad(positive_bins_.size() == negative_bins_.size(),
+  CheckLoad(bins_[kPositive].size() == bins_[kNegative].size(),
             "BinaryRocAuc: bins allocated differently");
-  CheckLoad(std::isfinite(positive_weight_) && positive_weight_ >= 0.0 &&
-                std::isfinite(negative_weight_) && negative_weight_ >= 0.0,
+  CheckLoad(std::isfinite(class_weight_[kPositive]) && class_weight_[kPositive] >= 0.0 &&
+                std::isfinite(class_weight_[kNegative]) && class_weight_[kNegative] >= 0.0,
             "BinaryRocAuc: sums must be finite and non-negative");
-  CheckLoad((positive_count_ > 0 || positive_weight_ == 0.0) &&
-                (negative_count_ > 0 || negative_weight_ == 0.0),
+  CheckLoad((class_count_[kPositive] > 0 || class_weight_[kPositive] == 0.0) &&
+                (class_count_[kNegative] > 0 || class_weight_[kNegative] == 0.0),
             "BinaryRocAuc: weight without examples");
-  CheckLoad(!positive_bins_.empty() || (positive_count_ == 0 && negative_count_ == 0),
-            "BinaryRocAuc: examples without bins");
+  CheckLoad(
+      !bins_[kPositive].empty() || (class_count_[kPositive] == 0 && class_count_[kNegative] == 0),
+      "BinaryRocAuc: examples without bins");
   // Bins hold sums of weights but may carry rounding residue of either sign after removals, so
   // only finiteness is required.
   const auto finite = [](double v) { return std::isfinite(v); };
-  CheckLoad(std::all_of(positive_bins_.begin(), positive_bins_.end(), finite) &&
-                std::all_of(negative_bins_.begin(), negative_bins_.end(), finite),
+  CheckLoad(std::all_of(bins_[kPositive].begin(), bins_[kPositive].end(), finite) &&
+                std::all_of(bins_[kNegative].begin(), bins_[kNegative].end(), finite),
             "BinaryRocAuc: non-finite bin");
   // Finite bins can still add up to infinity, which Value() would turn into NaN.
   const auto magnitude = [](double sum, double v) { return sum + std::abs(v); };
-  CheckLoad(std::isfinite(
-                std::accumulate(positive_bins_.begin(), positive_bins_.end(), 0.0, magnitude)) &&
-                std::isfinite(
-                    std::accumulate(negative_bins_.begin(), negative_bins_.end(), 0.0, magnitude)),
+  CheckLoad(std::isfinite(std::accumulate(bins_[kPositive].begin(), bins_[kPositive].end(), 0.0,
+                                          magnitude)) &&
+                std::isfinite(std::accumulate(bins_[kNegative].begin(), bins_[kNegative].end(), 0.0,
+                                              magnitude)),
             "BinaryRocAuc: bins too large to add up");
 }
 

@@ -36,6 +36,7 @@
 // on a malformed or unsupported archive and leaves the object unchanged; checkpoints/ catches
 // it and returns a Status.
 
+#include <array>
 #include <cereal/cereal.hpp>
 #include <cereal/types/vector.hpp>
 #include <cstddef>
@@ -202,10 +203,10 @@ class BinaryRocAuc {
   // AUC in [0, 1]; NaN while there is no positive or no negative example. O(B).
   double Value() const;
 
-  double PositiveWeight() const { return positive_weight_; }
-  double NegativeWeight() const { return negative_weight_; }
-  std::uint64_t PositiveCount() const { return positive_count_; }
-  std::uint64_t NegativeCount() const { return negative_count_; }
+  double PositiveWeight() const { return class_weight_[kPositive]; }
+  double NegativeWeight() const { return class_weight_[kNegative]; }
+  std::uint64_t PositiveCount() const { return class_count_[kPositive]; }
+  std::uint64_t NegativeCount() const { return class_count_[kNegative]; }
 
   // Approximate heap bytes held: 0 before the first Add(), about 1 MiB after.
   std::size_t MemoryBytes() const;
@@ -227,13 +228,15 @@ class BinaryRocAuc {
   static void LoadBins(Archive& archive, std::vector<double>* bins);
   void CheckLoaded() const;
 
+  // Per class, indexed by whether it is the positive one, so that an update selects its
+  // histogram and sums by address rather than by a branch on the label (which a branch
+  // predictor cannot learn: the rolling window removes its oldest example, of any label).
+  static constexpr int kNegative = 0;
+  static constexpr int kPositive = 1;
   // Weight per bin (kNumBins entries), empty until the first Add().
-  std::vector<double> positive_bins_;
-  std::vector<double> negative_bins_;
-  double positive_weight_ = 0.0;
-  double negative_weight_ = 0.0;
-  std::uint64_t positive_count_ = 0;
-  std::uint64_t negative_count_ = 0;
+  std::array<std::vector<double>, 2> bins_;
+  std::array<double, 2> class_weight_ = {0.0, 0.0};
+  std::array<std::uint64_t, 2> class_count_ = {0, 0};
 };
 
 // All metrics over one population of scored examples (all of them, or a rolling window),
@@ -473,9 +476,10 @@ void BinaryRocAuc::LoadBins(Archive& archive, std::vector<double>* bins) {
 
 template <class Archive>
 void BinaryRocAuc::save(Archive& archive, std::uint32_t /*version*/) const {
-  archive(positive_weight_, negative_weight_, positive_count_, negative_count_);
-  SaveBins(archive, positive_bins_);
-  SaveBins(archive, negative_bins_);
+  archive(class_weight_[kPositive], class_weight_[kNegative], class_count_[kPositive],
+          class_count_[kNegative]);
+  SaveBins(archive, bins_[kPositive]);
+  SaveBins(archive, bins_[kNegative]);
 }
 
 template <class Archive>
@@ -483,17 +487,17 @@ void BinaryRocAuc::load(Archive& archive, std::uint32_t version) {
   metrics_internal::CheckLoad(version == 1 || version == 2,
                               "BinaryRocAuc: unsupported archive version");
   BinaryRocAuc loaded;
-  archive(loaded.positive_weight_, loaded.negative_weight_, loaded.positive_count_,
-          loaded.negative_count_);
+  archive(loaded.class_weight_[kPositive], loaded.class_weight_[kNegative],
+          loaded.class_count_[kPositive], loaded.class_count_[kNegative]);
   if (version == 1) {
     double concordance = 0.0;  // derived; Value() recomputes it from the bins
     archive(concordance);
   }
-  LoadBins(archive, &loaded.positive_bins_);
-  LoadBins(archive, &loaded.negative_bins_);
+  LoadBins(archive, &loaded.bins_[kPositive]);
+  LoadBins(archive, &loaded.bins_[kNegative]);
   if (version == 1) {
-    metrics_internal::FenwickToBins(&loaded.positive_bins_);
-    metrics_internal::FenwickToBins(&loaded.negative_bins_);
+    metrics_internal::FenwickToBins(&loaded.bins_[kPositive]);
+    metrics_internal::FenwickToBins(&loaded.bins_[kNegative]);
   }
   loaded.CheckLoaded();
   *this = std::move(loaded);

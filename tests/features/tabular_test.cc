@@ -89,6 +89,27 @@ TEST(TabularSchemaTest, DecodesOneHotMissingAndLabels) {
   EXPECT_EQ(s->features().Name(3), "country=FR");
 }
 
+// Labels are told apart without a branch on which one a row has (TabularSchema::LabelIndex):
+// names of different lengths, one a prefix of another, more than two classes, and a label
+// that only equals a known name in its first bytes.
+TEST(TabularSchemaTest, LabelsGetTheirIndexInOrderOfAppearance) {
+  const Table t = {{"x", "y"}, {{"1", "no"}}};
+  absl::StatusOr<TabularSchema> s = SchemaFor(t, Opts("y"));
+  ASSERT_TRUE(s.ok());
+  TabularExample e;
+  const std::vector<std::pair<std::string, learners::ClassIndex>> rows = {
+      {"no", 0},   {"yes", 1},   {"no", 0},    {"n", 2},    {"yes", 1}, {"yess", 3},
+      {"no", 0},   {"n", 2},     {"maybe", 4}, {"yes", 1},  {"ye", 5},  {"no", 0},
+      {"yess", 3}, {"maybe", 4}, {"n", 2},     {"mayb", 6}, {"ye", 5},  {"no", 0}};
+  for (const auto& [label, index] : rows) {
+    s->Decode(Fields({"1", label}), &e);
+    ASSERT_TRUE(e.label.has_value()) << label;
+    EXPECT_EQ(*e.label, index) << label;
+  }
+  EXPECT_EQ(s->labels().names(),
+            (std::vector<std::string>{"no", "yes", "n", "yess", "maybe", "ye", "mayb"}));
+}
+
 TEST(TabularSchemaTest, EmptyTargetIsUnlabeled) {
   absl::StatusOr<TabularSchema> s = SchemaFor(kPayments, Opts("label"));
   ASSERT_TRUE(s.ok());

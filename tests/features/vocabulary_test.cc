@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cereal/archives/portable_binary.hpp>
 #include <sstream>
 #include <string>
@@ -163,6 +164,24 @@ TEST(BytesEqualTest, AgreesWithStringComparisonAtEverySize) {
     }
     if (size < a.size()) {
       EXPECT_FALSE(BytesEqual(x, a.substr(0, size + 1))) << size;
+    }
+  }
+}
+
+// Every pair of lengths up to 40 (both sides of each 0/1/2/4/8/16 boundary), equal prefixes
+// and one differing byte anywhere.
+TEST(BytesEqualTest, NoLengthBranchAgreesWithStringComparison) {
+  const std::string a = "abcdefghijklmnopqrstuvwxyz0123456789ABCD";
+  for (std::size_t m = 0; m <= a.size(); ++m) {
+    for (std::size_t n = 0; n <= a.size(); ++n) {
+      const std::string_view x(a.data(), m);
+      const std::string y(a.data(), n);
+      EXPECT_EQ(BytesEqualNoLengthBranch(x, y), x == y) << m << " " << n;
+      for (std::size_t at = 0; at < std::min(m, n); ++at) {
+        std::string z = y;
+        z[at] = '#';
+        EXPECT_FALSE(BytesEqualNoLengthBranch(x, z)) << m << " " << n << " " << at;
+      }
     }
   }
 }
