@@ -2,17 +2,23 @@
 #define RIFFLE_LEARNERS_MATH_H_
 
 #include <algorithm>
+#include <bit>
 #include <cmath>
+#include <cstdint>
 #include <span>
 
 namespace riffle::learners {
 
-// Logistic function, exact to rounding for every finite z and never NaN: exp() is only taken of
-// a non-positive number, so it cannot overflow (at z = +-1e6 it returns exactly 1 or 0).
+// Logistic function, exact to rounding for every finite z: 1 / (1 + exp(-z)) for z >= 0 and
+// exp(z) / (1 + exp(z)) below, so exp() is only taken of a non-positive number and cannot
+// overflow (at z = +-1e6 it returns exactly 1 or 0). NaN only for NaN. The form is selected by
+// a mask, not a branch: a logit's sign is as hard to predict as the label.
 inline double Sigmoid(double z) {
-  if (z >= 0) return 1.0 / (1.0 + std::exp(-z));
-  const double e = std::exp(z);
-  return e / (1.0 + e);
+  const double e = std::exp(-std::fabs(z));
+  const std::uint64_t positive = -static_cast<std::uint64_t>(z >= 0);  // all ones or zero
+  const double numerator = std::bit_cast<double>((positive & std::bit_cast<std::uint64_t>(1.0)) |
+                                                 (~positive & std::bit_cast<std::uint64_t>(e)));
+  return numerator / (1.0 + e);
 }
 
 // Replaces logits with softmax probabilities. Subtracting the maximum first keeps every exp()

@@ -2,11 +2,15 @@
 
 #include <gtest/gtest.h>
 
+#include <bit>
 #include <cmath>
+#include <cstdint>
+#include <limits>
 #include <random>
 #include <sstream>
 #include <vector>
 
+#include "learners/math.h"
 #include "learners/registry.h"
 
 namespace riffle::learners {
@@ -173,6 +177,41 @@ TEST(LogisticRegressionTest, SigmoidIsStableAtExtremeInputs) {
       ASSERT_DOUBLE_EQ(proba[0] + proba[1], 1.0);
     }
   }
+}
+
+// Sigmoid selects between its two forms without a branch on the sign of z; each z must get
+// the bits of the form it selects: 1 / (1 + exp(-z)) for z >= 0 (-0.0 included), exp(z) /
+// (1 + exp(z)) below, NaN for NaN, exactly 0 and 1 at the infinities.
+TEST(LogisticRegressionTest, SigmoidGivesTheBitsOfItsTwoForms) {
+  const auto bits = [](double v) { return std::bit_cast<std::uint64_t>(v); };
+  std::mt19937 rng(5);
+  std::uniform_real_distribution<double> exponent(-12.0, 3.0);
+  std::vector<double> zs = {0.0,
+                            -0.0,
+                            1e-300,
+                            -1e-300,
+                            0.5,
+                            -0.5,
+                            36.0,
+                            -36.0,
+                            709.0,
+                            -745.0,
+                            1e6,
+                            -1e6,
+                            std::numeric_limits<double>::max(),
+                            -std::numeric_limits<double>::max()};
+  for (int i = 0; i < 2000; ++i) {
+    const double z = std::pow(10.0, exponent(rng));
+    zs.push_back(z);
+    zs.push_back(-z);
+  }
+  for (const double z : zs) {
+    const double expected = z >= 0 ? 1.0 / (1.0 + std::exp(-z)) : std::exp(z) / (1.0 + std::exp(z));
+    ASSERT_EQ(bits(Sigmoid(z)), bits(expected)) << z;
+  }
+  EXPECT_EQ(Sigmoid(std::numeric_limits<double>::infinity()), 1.0);
+  EXPECT_EQ(Sigmoid(-std::numeric_limits<double>::infinity()), 0.0);
+  EXPECT_TRUE(std::isnan(Sigmoid(std::numeric_limits<double>::quiet_NaN())));
 }
 
 TEST(LogisticRegressionTest, SoftmaxIsStableAtExtremeInputs) {
