@@ -7,6 +7,7 @@
 #include <cstring>
 
 #include "features/simd_builds.h"
+#include "learners/lanes.h"
 
 #if defined(__x86_64__)
 #include <emmintrin.h>
@@ -20,9 +21,9 @@ using learners::FeatureIndex;
 
 #ifdef RIFFLE_SCALER_LANES
 // Four doubles operated on together (a GCC vector extension): two SSE2 instructions per
-// operation in the baseline build, one AVX instruction in the AVX2 build below. Division and
-// square root of a vector round each lane exactly as the scalar instructions do (and neither
-// build enables FMA contraction), so a block of four gives the same bits as four scalar steps.
+// operation in the baseline build, one AVX instruction in the AVX2 build below. Division and square
+// root of a vector round each lane exactly as the scalar instructions do (and neither build enables
+// FMA contraction), so a block of four gives the same bits as four scalar steps.
 //
 // Why: the scaler is bound by its divisions. A labeled row costs, per feature, two divisions
 // and a square root to learn plus one division per transform (before predicting and after
@@ -34,7 +35,6 @@ using learners::FeatureIndex;
 // narrow stores stalls (no store forwarding), which costs more than the divisions save.
 using Lanes = double __attribute__((vector_size(4 * sizeof(double))));
 constexpr std::size_t kLanes = 4;
-
 #endif
 
 // The statistics as the block functions below take them. Scaling reads only `means` and
@@ -92,15 +92,6 @@ inline bool HasRepeat(const FeatureIndex* j) {
          j[2] == j[3];
 }
 
-// True if the four indices are j[0], j[0] + 1, j[0] + 2 and j[0] + 3 (in 64 bits: no wrap
-// around), as in every block of a dense row. Such a block's statistics lie side by side and
-// are loaded and stored as whole vectors: gathering four scalars into a vector and storing its
-// lanes one by one took most of a block's instructions.
-inline bool SideBySide(const FeatureIndex* j) {
-  const std::uint64_t first = j[0];
-  return j[1] == first + 1 && j[2] == first + 2 && j[3] == first + 3;
-}
-
 // Four counts operated on together.
 using CountLanes = std::uint64_t __attribute__((vector_size(4 * sizeof(std::uint64_t))));
 // Counts below this convert to doubles exactly by ToDoubles.
@@ -125,7 +116,7 @@ constexpr std::uint64_t kExactCountLimit = std::uint64_t{1} << 52;
     const FeatureIndex* j = idx + k;
     Lanes mean;
     Lanes stddev;
-    if (SideBySide(j) && std::uint64_t{j[0]} + 3 < s.size) {
+    if (learners::ConsecutiveIndices(j) && std::uint64_t{j[0]} + 3 < s.size) {
       std::memcpy(&mean, s.means + j[0], sizeof(mean));
       std::memcpy(&stddev, s.stddevs + j[0], sizeof(stddev));
     } else if (j[0] < s.size && j[1] < s.size && j[2] < s.size && j[3] < s.size) {
@@ -146,8 +137,9 @@ constexpr std::uint64_t kExactCountLimit = std::uint64_t{1} << 52;
 }
 
 // The learning step of one block of four distinct features: updates their statistics with
-// x[0..3], then sets out[0..3] to x[0..3] scaled with the updated statistics. kSideBySide: the
-// indices are consecutive (SideBySide) and every count is below kExactCountLimit - 1.
+// x[0..3], then sets out[0..3] to x[0..3] scaled with the updated statistics. kSideBySide:
+// the indices are consecutive (learners::ConsecutiveIndices) and every count is below
+// kExactCountLimit - 1.
 template <bool kSideBySide>
 [[gnu::always_inline]] inline void LearnAndScaleBlock(const Stats& s, const FeatureIndex* j,
                                                       const double* x, double* out) {
@@ -208,7 +200,7 @@ template <bool kSideBySide>
   std::size_t k = 0;
   for (; k + kLanes <= n; k += kLanes) {
     const FeatureIndex* j = idx + k;
-    if (SideBySide(j)) {
+    if (learners::ConsecutiveIndices(j)) {
       const std::uint64_t* c = s.counts + j[0];
       if ((c[0] | c[1] | c[2] | c[3]) < kExactCountLimit - 1) {
         LearnAndScaleBlock<true>(s, j, x + k, out + k);

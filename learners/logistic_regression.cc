@@ -3,9 +3,11 @@
 #include <algorithm>
 #include <cassert>
 #include <cmath>
+#include <cstring>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "learners/lanes.h"
 #include "learners/math.h"
 #include "learners/option_parsing.h"
 #include "learners/serialization.h"
@@ -171,9 +173,7 @@ double LogisticRegression::SigmoidLogit(const FeatureVector& x) const {
   // Every index below the weights' rows (always when learning, which grows them first): no
   // test per term, about half of the instructions of the loop below. The same terms in the same
   // order, so the same bits.
-  if (static_cast<Eigen::Index>(x.Extent()) <= weights_.rows()) {
-    return SigmoidLogitOf(x, [w = weights_.data()](FeatureIndex j, double v) { return w[j] * v; });
-  }
+  if (static_cast<Eigen::Index>(x.Extent()) <= weights_.rows()) return SigmoidLogitAllWeighted(x);
   // A feature without a weight yet (predicting) adds 0.
   return SigmoidLogitOf(x, [w = weights_.data(), rows = weights_.rows()](FeatureIndex j, double v) {
     return static_cast<Eigen::Index>(j) < rows ? w[j] * v : 0.0;
@@ -201,6 +201,40 @@ double LogisticRegression::SigmoidLogitOf(const FeatureVector& x, Term weighted)
   }
   for (; k < n; ++k) s0 += term(k);
   return intercepts_[0] + ((s0 + s1) + (s2 + s3));
+}
+
+double LogisticRegression::SigmoidLogitAllWeighted(const FeatureVector& x) const {
+  // SigmoidLogitOf's four partial sums as the lanes of two pairs: the same terms added in the
+  // same order, so the same bits. A block of consecutive indices (every block of a dense row)
+  // loads its four weights as two pairs.
+  const double* w = weights_.data();
+  const FeatureIndex* idx = x.indices().data();
+  const double* val = x.values().data();
+  const std::size_t n = x.size();
+  DoublePair sums01 = {0.0, 0.0};
+  DoublePair sums23 = {0.0, 0.0};
+  std::size_t k = 0;
+  for (; k + 4 <= n; k += 4) {
+    const FeatureIndex* j = idx + k;
+    DoublePair w01;
+    DoublePair w23;
+    if (ConsecutiveIndices(j)) {
+      std::memcpy(&w01, w + j[0], sizeof(w01));
+      std::memcpy(&w23, w + j[0] + 2, sizeof(w23));
+    } else {
+      w01 = DoublePair{w[j[0]], w[j[1]]};
+      w23 = DoublePair{w[j[2]], w[j[3]]};
+    }
+    DoublePair v01;
+    DoublePair v23;
+    std::memcpy(&v01, val + k, sizeof(v01));
+    std::memcpy(&v23, val + k + 2, sizeof(v23));
+    sums01 += w01 * v01;
+    sums23 += w23 * v23;
+  }
+  double s0 = sums01[0];
+  for (; k < n; ++k) s0 += w[idx[k]] * val[k];
+  return intercepts_[0] + ((s0 + sums01[1]) + (sums23[0] + sums23[1]));
 }
 
 void LogisticRegression::SoftmaxLogits(const FeatureVector& x, std::span<double> logits) const {
@@ -286,10 +320,29 @@ void LogisticRegression::UpdateColumn(const FeatureVector& x, Eigen::Index c, do
     case OptimizerKind::kSgd: {
       const double lr = StepLearningRate(t);
       if (cols == 1 && l2 == 0.0) {
-        // The common binary case, with the same arithmetic as below minus the zero terms.
+        // The common binary case, with the same arithmetic as below minus the zero terms; four
+        // weights at a time where their indices are consecutive (the same operations lane by
+        // lane, on distinct weights).
         const FeatureIndex* idx = x.indices().data();
         const double* val = x.values().data();
-        for (std::size_t k = 0; k < x.size(); ++k) w[idx[k]] -= lr * (g * val[k]);
+        const std::size_t n = x.size();
+        std::size_t k = 0;
+        for (; k + 4 <= n; k += 4) {
+          const FeatureIndex* j = idx + k;
+          if (!ConsecutiveIndices(j)) {
+            for (std::size_t i = k; i < k + 4; ++i) w[idx[i]] -= lr * (g * val[i]);
+            continue;
+          }
+          for (std::size_t half = 0; half < 4; half += 2) {
+            DoublePair weights;
+            DoublePair values;
+            std::memcpy(&weights, w + j[0] + half, sizeof(weights));
+            std::memcpy(&values, val + k + half, sizeof(values));
+            weights -= lr * (g * values);
+            std::memcpy(w + j[0] + half, &weights, sizeof(weights));
+          }
+        }
+        for (; k < n; ++k) w[idx[k]] -= lr * (g * val[k]);
         break;
       }
       for (std::size_t k = 0; k < x.size(); ++k) {

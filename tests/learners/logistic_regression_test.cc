@@ -214,6 +214,74 @@ TEST(LogisticRegressionTest, SigmoidGivesTheBitsOfItsTwoForms) {
   EXPECT_TRUE(std::isnan(Sigmoid(std::numeric_limits<double>::quiet_NaN())));
 }
 
+// The sigmoid model's SGD arithmetic (River's defaults: rate 0.01 for weights and intercept, no
+// L2) one term at a time: the logit adds term k of the whole blocks of four to partial sum
+// k % 4 and the rest to the first, then (s0 + s1) + (s2 + s3) and the intercept; a feature
+// without a weight adds 0.
+struct ReferenceSgd {
+  std::vector<double> w;
+  double b = 0.0;
+
+  double Logit(const FeatureVector& x) const {
+    double s[4] = {0.0, 0.0, 0.0, 0.0};
+    const std::size_t blocks = x.size() - x.size() % 4;
+    for (std::size_t k = 0; k < x.size(); ++k) {
+      const FeatureIndex j = x.index(k);
+      s[k < blocks ? k % 4 : 0] += j < w.size() ? w[j] * x.value(k) : 0.0;
+    }
+    return b + ((s[0] + s[1]) + (s[2] + s[3]));
+  }
+  void Learn(const FeatureVector& x, ClassIndex y) {
+    if (x.Extent() > w.size()) w.resize(x.Extent(), 0.0);
+    const double g = Sigmoid(Logit(x)) - (y == 1 ? 1.0 : 0.0);
+    b -= 0.01 * g;
+    for (std::size_t k = 0; k < x.size(); ++k) w[x.index(k)] -= 0.01 * (g * x.value(k));
+  }
+};
+
+// Blocks of consecutive indices are loaded and stored as pairs, others gathered: every mix of
+// the two (dense runs from any start, runs with a gap, scattered indices, tails of 1 to 3) and
+// predictions with features that have no weight yet must keep the bits of the reference.
+TEST(LogisticRegressionTest, SgdKeepsTheBitsOfOneTermAtATime) {
+  LogisticRegression m = Make({});
+  ReferenceSgd ref;
+  std::mt19937 rng(23);
+  std::uniform_int_distribution<int> length(0, 14);
+  std::uniform_int_distribution<FeatureIndex> start(0, 30);
+  std::normal_distribution<double> normal(0.0, 3.0);
+  const auto bits = [](double v) { return std::bit_cast<std::uint64_t>(v); };
+  std::vector<double> proba;
+  for (int row = 0; row < 3000; ++row) {
+    FeatureVector x;
+    const int n = length(rng);
+    const FeatureIndex first = start(rng);
+    std::vector<FeatureIndex> indices;
+    for (int k = 0; k < n; ++k) {
+      switch (row % 3) {
+        case 0:  // a dense run
+          indices.push_back(first + static_cast<FeatureIndex>(k));
+          break;
+        case 1:  // a run with a gap after its third entry
+          indices.push_back(first + static_cast<FeatureIndex>(k) + (k >= 3 ? 1 : 0));
+          break;
+        default:  // scattered, distinct
+          indices.push_back(first + static_cast<FeatureIndex>(7 * k) % 41);
+          break;
+      }
+    }
+    for (const FeatureIndex j : indices) x.Add(j, normal(rng));
+    m.PredictProbaOne(x, &proba);
+    ASSERT_EQ(bits(proba[1]), bits(Sigmoid(ref.Logit(x)))) << "row " << row;
+    const auto y = static_cast<ClassIndex>(normal(rng) + 0.3 * x.size() > 0.0);
+    m.LearnOne(x, y);
+    ref.Learn(x, y);
+    for (FeatureIndex j = 0; j < ref.w.size(); ++j) {
+      ASSERT_EQ(bits(m.Weight(j)), bits(ref.w[j])) << "row " << row << " weight " << j;
+    }
+    ASSERT_EQ(bits(m.Intercept()), bits(ref.b)) << "row " << row;
+  }
+}
+
 TEST(LogisticRegressionTest, SoftmaxIsStableAtExtremeInputs) {
   for (const char* optimizer : {"sgd", "adam", "adagrad", "ftrl"}) {
     LogisticRegression m = Make({{"optimizer", optimizer}, {"mode", "softmax"}, {"lr", "1"}});
