@@ -21,9 +21,9 @@ using learners::FeatureIndex;
 
 #ifdef RIFFLE_SCALER_LANES
 // Four doubles operated on together (a GCC vector extension): two SSE2 instructions per
-// operation in the baseline build, one AVX instruction in the AVX2 build below. Division and square
-// root of a vector round each lane exactly as the scalar instructions do (and neither build enables
-// FMA contraction), so a block of four gives the same bits as four scalar steps.
+// operation in the baseline build, one AVX instruction in the AVX2 build below. Division and
+// square root of a vector round each lane exactly as the scalar instructions do (and neither
+// build enables FMA contraction), so a block of four gives the same bits as four scalar steps.
 //
 // Why: the scaler is bound by its divisions. A labeled row costs, per feature, two divisions
 // and a square root to learn plus one division per transform (before predicting and after
@@ -35,6 +35,7 @@ using learners::FeatureIndex;
 // narrow stores stalls (no store forwarding), which costs more than the divisions save.
 using Lanes = double __attribute__((vector_size(4 * sizeof(double))));
 constexpr std::size_t kLanes = 4;
+
 #endif
 
 // The statistics as the block functions below take them. Scaling reads only `means` and
@@ -137,10 +138,10 @@ constexpr std::uint64_t kExactCountLimit = std::uint64_t{1} << 52;
 }
 
 // The learning step of one block of four distinct features: updates their statistics with
-// x[0..3], then sets out[0..3] to x[0..3] scaled with the updated statistics. kSideBySide:
+// x[0..3], then sets out[0..3] to x[0..3] scaled with the updated statistics. kConsecutive:
 // the indices are consecutive (learners::ConsecutiveIndices) and every count is below
 // kExactCountLimit - 1.
-template <bool kSideBySide>
+template <bool kConsecutive>
 [[gnu::always_inline]] inline void LearnAndScaleBlock(const Stats& s, const FeatureIndex* j,
                                                       const double* x, double* out) {
   const Lanes zero = {0.0, 0.0, 0.0, 0.0};
@@ -149,7 +150,7 @@ template <bool kSideBySide>
   Lanes n_seen;
   Lanes old_mean;
   Lanes old_var;
-  if constexpr (kSideBySide) {
+  if constexpr (kConsecutive) {
     CountLanes counts;
     std::memcpy(&counts, s.counts + j[0], sizeof(counts));
     counts += 1;
@@ -171,7 +172,7 @@ template <bool kSideBySide>
   const __m128d high = _mm_sqrt_pd(__m128d{var[2], var[3]});
   const Lanes stddev = {low[0], low[1], high[0], high[1]};
   const Lanes scaled = stddev > zero ? (v - mean) / stddev : zero;
-  if constexpr (kSideBySide) {
+  if constexpr (kConsecutive) {
     std::memcpy(s.means + j[0], &mean, sizeof(mean));
     std::memcpy(s.vars + j[0], &var, sizeof(var));
     std::memcpy(s.stddevs + j[0], &stddev, sizeof(stddev));

@@ -14,11 +14,14 @@ namespace riffle::learners {
 // overflow (at z = +-1e6 it returns exactly 1 or 0). NaN only for NaN. The form is selected by
 // a mask, not a branch: a logit's sign is as hard to predict as the label.
 inline double Sigmoid(double z) {
-  const double e = std::exp(-std::fabs(z));
   const std::uint64_t positive = -static_cast<std::uint64_t>(z >= 0);  // all ones or zero
-  const double numerator = std::bit_cast<double>((positive & std::bit_cast<std::uint64_t>(1.0)) |
-                                                 (~positive & std::bit_cast<std::uint64_t>(e)));
-  return numerator / (1.0 + e);
+  const auto select = [positive](double if_positive, double otherwise) {
+    return std::bit_cast<double>((positive & std::bit_cast<std::uint64_t>(if_positive)) |
+                                 (~positive & std::bit_cast<std::uint64_t>(otherwise)));
+  };
+  // exp(-z) or exp(z), not exp(-|z|): a NaN keeps its sign, as with a branch.
+  const double e = std::exp(select(-z, z));
+  return select(1.0, e) / (1.0 + e);
 }
 
 // Replaces logits with softmax probabilities. Subtracting the maximum first keeps every exp()

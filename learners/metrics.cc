@@ -195,6 +195,7 @@ void ConfusionMatrix::Remove(ClassIndex y_true, ClassIndex y_pred, double weight
   // As Subtract when the prediction was right, and no change when it was not (see Add): a
   // count of 0 has a sum of 0, and subtracting +0.0 from a sum >= 0 gives it back.
   const bool correct = y_true == y_pred;
+  assert(correct_count_ >= static_cast<std::uint64_t>(correct));
   correct_count_ -= correct;
   correct_weight_ = correct_count_ == 0
                         ? 0.0

@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <bit>
 #include <cereal/archives/portable_binary.hpp>
 #include <cmath>
@@ -255,6 +256,49 @@ TEST(ConfusionMatrixTest, RemoveUndoesAddAndEmptiedClassDisappears) {
   EXPECT_EQ(cm.TotalWeight(), 1.0);
   EXPECT_EQ(cm.TotalCount(), 1u);
   EXPECT_EQ(cm.NumClasses(), 3u);  // Never shrinks.
+}
+
+// The correct-prediction sum is kept without a branch on whether a prediction was right; it
+// must keep the bits of a running sum that adds a right prediction's weight and subtracts it
+// on removal (0 once the count is 0, never below 0), over a window of weighted examples.
+TEST(ConfusionMatrixTest, CorrectWeightKeepsTheBitsOfARunningSum) {
+  ConfusionMatrix cm;
+  double reference = 0.0;
+  std::uint64_t reference_count = 0;
+  std::mt19937 rng(31);
+  std::uniform_int_distribution<ClassIndex> cls(0, 2);
+  std::uniform_real_distribution<double> weight(0.05, 3.0);
+  struct Added {
+    ClassIndex y_true, y_pred;
+    double weight;
+  };
+  std::deque<Added> window;
+  for (int i = 0; i < 5000; ++i) {
+    const Added a{cls(rng), cls(rng), i % 7 == 0 ? 1.0 : weight(rng)};
+    cm.Add(a.y_true, a.y_pred, a.weight);
+    if (a.y_true == a.y_pred) {
+      reference += a.weight;
+      ++reference_count;
+    }
+    window.push_back(a);
+    if (window.size() > 40 || (i % 97 == 0 && !window.empty())) {
+      const Added r = window.front();
+      window.pop_front();
+      cm.Remove(r.y_true, r.y_pred, r.weight);
+      if (r.y_true == r.y_pred) {
+        --reference_count;
+        reference = reference_count == 0 ? 0.0 : std::max(0.0, reference - r.weight);
+      }
+    }
+    ASSERT_EQ(Bits(cm.CorrectWeight()), Bits(reference)) << "step " << i;
+  }
+  while (!window.empty()) {
+    const Added r = window.front();
+    window.pop_front();
+    cm.Remove(r.y_true, r.y_pred, r.weight);
+  }
+  EXPECT_EQ(Bits(cm.CorrectWeight()), Bits(0.0));
+  EXPECT_EQ(cm.TotalCount(), 0u);
 }
 
 TEST(ConfusionMatrixTest, SaveLoadRoundTrip) {
