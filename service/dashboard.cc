@@ -326,9 +326,12 @@ DashboardSnapshot BuildDashboardSnapshot(const MetricsHistory& history, double s
       DashboardModel* m = ModelNamed(&snap.models, name);
       if (m == nullptr) continue;
       for (const auto& [q, suffix] : kPercentiles) {
-        m->series[absl::StrFormat("%s_%s_seconds", prefix, suffix)] =
-            Derive(series.front(), since, now, latency_window,
-                   [&](const HistorySeries& w) { return HistogramQuantile(w, q, latency_window); });
+        // A copy to capture: clang before 16 cannot capture a structured binding (the fuzz
+        // build compiles this file with clang 14).
+        const double quantile = q;
+        m->series[absl::StrFormat("%s_%s_seconds", prefix, suffix)] = Derive(
+            series.front(), since, now, latency_window,
+            [&](const HistorySeries& w) { return HistogramQuantile(w, quantile, latency_window); });
       }
     }
   }
