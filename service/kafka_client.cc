@@ -166,9 +166,10 @@ void LogTo(Logger* logger, int level, const char* facility, const char* text) {
 
 // A property list becomes an rd_kafka_conf_t: `defaults` first, then the caller's properties,
 // then `required`, whose values the caller may only repeat.
-absl::StatusOr<ConfPtr> BuildConf(std::string_view client, const KafkaProperties& properties,
-                                  const KafkaProperties& defaults,
-                                  const KafkaProperties& required) {
+// What every client of a kind requires: no property of `required` set to another value, and
+// bootstrap.servers (or librdkafka's test.mock.num.brokers).
+absl::Status CheckProperties(std::string_view client, const KafkaProperties& properties,
+                             const KafkaProperties& required) {
   for (const auto& [name, value] : required) {
     auto it = properties.find(name);
     if (it != properties.end() && it->second != value) {
@@ -182,6 +183,30 @@ absl::StatusOr<ConfPtr> BuildConf(std::string_view client, const KafkaProperties
     return absl::InvalidArgumentError(
         absl::StrFormat("kafka %s property bootstrap.servers is required", client));
   }
+  return absl::OkStatus();
+}
+
+// The layers, in the order they are applied (a later one wins): Riffle's defaults, the
+// caller's properties, Riffle's requirements.
+absl::StatusOr<KafkaProperties> LayerProperties(std::string_view client,
+                                                const KafkaProperties& properties,
+                                                const KafkaProperties& defaults,
+                                                const KafkaProperties& required) {
+  if (absl::Status s = CheckProperties(client, properties, required); !s.ok()) return s;
+  KafkaProperties layered = defaults;
+  for (const KafkaProperties* layer : {&properties, &required}) {
+    for (const auto& [name, value] : *layer) layered[name] = value;
+  }
+  return layered;
+}
+
+// A librdkafka configuration with the three layers set in turn, each property as librdkafka
+// takes it (so that a caller's alias of a default, e.g. queue.buffering.max.ms for linger.ms,
+// still overrides it).
+absl::StatusOr<ConfPtr> BuildConf(std::string_view client, const KafkaProperties& properties,
+                                  const KafkaProperties& defaults,
+                                  const KafkaProperties& required) {
+  if (absl::Status s = CheckProperties(client, properties, required); !s.ok()) return s;
   ConfPtr conf(rd_kafka_conf_new());
   char errstr[512];
   for (const KafkaProperties* layer : {&defaults, &properties, &required}) {
@@ -194,6 +219,63 @@ absl::StatusOr<ConfPtr> BuildConf(std::string_view client, const KafkaProperties
     }
   }
   return conf;
+}
+
+const KafkaProperties& ConsumerDefaults() {
+  static const auto* const kDefaults = new KafkaProperties{
+      {"auto.offset.reset", "error"},
+      {"enable.partition.eof", "false"},
+      {"allow.auto.create.topics", "false"},
+      {"client.id", "riffle"},
+      // Once a partition's local queue reaches queued.min.messages (librdkafka's default:
+      // 100,000) or queued.max.messages.kbytes, librdkafka before 2.3 (Debian 12 ships 2.0.2)
+      // stops fetching that partition for a whole second (librdkafka issue #2879; 2.3 made
+      // it fetch.queue.backoff.ms). A model step slower than the fetch fills the queue, then
+      // drains it in under a second and waits for records: on kafka_bench.sh the consume
+      // thread sat idle ~40% of the time. With the count threshold out of reach, only the
+      // byte cap queued.max.messages.kbytes can pause the fetch; it alone now bounds a
+      // partition's queue (per partition, counting compressed batches at their compressed
+      // size). librdkafka's default cap, 64 MB, still paused a backlog's fetch for a second
+      // after every ~250,000 of kafka_bench.sh's events: 180,622 events/s with it, 234,533
+      // with 256 MB and 302,595 with 1 GB (docs/BENCHMARKS.md). 256 MB is the default: the
+      // memory a partition's queue may take while Riffle catches up on a backlog (it stays
+      // near empty when Riffle keeps up). Set it lower where memory is tight.
+      {"queued.min.messages", "10000000"},
+      {"queued.max.messages.kbytes", "262144"},
+  };
+  return *kDefaults;
+}
+
+const KafkaProperties& ConsumerRequired() {
+  static const auto* const kRequired = new KafkaProperties{
+      {"enable.auto.commit", "false"},
+      {"enable.auto.offset.store", "false"},
+      {"isolation.level", "read_committed"},
+  };
+  return *kRequired;
+}
+
+absl::Status CheckConsumerGroup(const KafkaProperties& properties) {
+  if (properties.contains("group.id")) return absl::OkStatus();
+  return absl::InvalidArgumentError(
+      "kafka consumer property group.id is required (the group receives committed "
+      "offsets for lag monitoring)");
+}
+
+const KafkaProperties& ProducerDefaults() {
+  static const auto* const kDefaults = new KafkaProperties{
+      {"partitioner", "murmur2_random"},
+      {"linger.ms", "5"},
+      {"client.id", "riffle"},
+  };
+  return *kDefaults;
+}
+
+const KafkaProperties& ProducerRequired() {
+  static const auto* const kRequired = new KafkaProperties{
+      {"enable.idempotence", "true"},
+  };
+  return *kRequired;
 }
 
 // One consumed message into a batch slot, reusing the slot's buffers; its headers too when
@@ -322,38 +404,9 @@ class RdKafkaConsumer final : public KafkaConsumer {
  public:
   static absl::StatusOr<std::unique_ptr<KafkaConsumer>> Create(
       const KafkaConsumerOptions& options) {
-    if (!options.properties.contains("group.id")) {
-      return absl::InvalidArgumentError(
-          "kafka consumer property group.id is required (the group receives committed "
-          "offsets for lag monitoring)");
-    }
-    static const KafkaProperties kDefaults = {
-        {"auto.offset.reset", "error"},
-        {"enable.partition.eof", "false"},
-        {"allow.auto.create.topics", "false"},
-        {"client.id", "riffle"},
-        // Once a partition's local queue reaches queued.min.messages (librdkafka's default:
-        // 100,000) or queued.max.messages.kbytes, librdkafka before 2.3 (Debian 12 ships 2.0.2)
-        // stops fetching that partition for a whole second (librdkafka issue #2879; 2.3 made
-        // it fetch.queue.backoff.ms). A model step slower than the fetch fills the queue, then
-        // drains it in under a second and waits for records: on kafka_bench.sh the consume
-        // thread sat idle ~40% of the time. With the count threshold out of reach, only the
-        // byte cap queued.max.messages.kbytes can pause the fetch; it alone now bounds a
-        // partition's queue (per partition, counting compressed batches at their compressed
-        // size). librdkafka's default cap, 64 MB, still paused a backlog's fetch for a second
-        // after every ~250,000 of kafka_bench.sh's events: 180,622 events/s with it, 234,533
-        // with 256 MB and 302,595 with 1 GB (docs/BENCHMARKS.md). 256 MB is the default: the
-        // memory a partition's queue may take while Riffle catches up on a backlog (it stays
-        // near empty when Riffle keeps up). Set it lower where memory is tight.
-        {"queued.min.messages", "10000000"},
-        {"queued.max.messages.kbytes", "262144"},
-    };
-    static const KafkaProperties kRequired = {
-        {"enable.auto.commit", "false"},
-        {"enable.auto.offset.store", "false"},
-        {"isolation.level", "read_committed"},
-    };
-    absl::StatusOr<ConfPtr> conf = BuildConf("consumer", options.properties, kDefaults, kRequired);
+    if (absl::Status s = CheckConsumerGroup(options.properties); !s.ok()) return s;
+    absl::StatusOr<ConfPtr> conf =
+        BuildConf("consumer", options.properties, ConsumerDefaults(), ConsumerRequired());
     if (!conf.ok()) return conf.status();
     auto consumer = std::unique_ptr<RdKafkaConsumer>(new RdKafkaConsumer(options.logger));
     rd_kafka_conf_set_opaque(conf->get(), consumer.get());
@@ -563,15 +616,8 @@ class RdKafkaProducer final : public KafkaProducer {
  public:
   static absl::StatusOr<std::unique_ptr<KafkaProducer>> Create(
       const KafkaProducerOptions& options) {
-    static const KafkaProperties kDefaults = {
-        {"partitioner", "murmur2_random"},
-        {"linger.ms", "5"},
-        {"client.id", "riffle"},
-    };
-    static const KafkaProperties kRequired = {
-        {"enable.idempotence", "true"},
-    };
-    absl::StatusOr<ConfPtr> conf = BuildConf("producer", options.properties, kDefaults, kRequired);
+    absl::StatusOr<ConfPtr> conf =
+        BuildConf("producer", options.properties, ProducerDefaults(), ProducerRequired());
     if (!conf.ok()) return conf.status();
     auto producer = std::unique_ptr<RdKafkaProducer>(new RdKafkaProducer(options.logger));
     rd_kafka_conf_set_opaque(conf->get(), producer.get());
@@ -761,6 +807,15 @@ absl::StatusOr<std::unique_ptr<KafkaConsumer>> NewKafkaConsumer(
 absl::StatusOr<std::unique_ptr<KafkaProducer>> NewKafkaProducer(
     const KafkaProducerOptions& options) {
   return RdKafkaProducer::Create(options);
+}
+
+absl::StatusOr<KafkaProperties> KafkaConsumerProperties(const KafkaProperties& properties) {
+  if (absl::Status s = CheckConsumerGroup(properties); !s.ok()) return s;
+  return LayerProperties("consumer", properties, ConsumerDefaults(), ConsumerRequired());
+}
+
+absl::StatusOr<KafkaProperties> KafkaProducerProperties(const KafkaProperties& properties) {
+  return LayerProperties("producer", properties, ProducerDefaults(), ProducerRequired());
 }
 
 // ---------------------------------------------------------------------------------------------

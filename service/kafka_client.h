@@ -232,7 +232,10 @@ struct KafkaConsumerOptions {
   // broker, says what was processed; aborted transactions are never learned). Defaults that
   // may be overridden: auto.offset.reset=error (an assigned offset outside the log is a loud
   // OutOfRange, not a silent skip), enable.partition.eof=false,
-  // allow.auto.create.topics=false, client.id=riffle.
+  // allow.auto.create.topics=false, client.id=riffle, queued.min.messages=10000000 and
+  // queued.max.messages.kbytes=262144 (a partition's fetch queue is bounded by 256 MB rather
+  // than by a message count, whose threshold made librdkafka 2.0 pause fetching for a second;
+  // see kafka_client.cc). KafkaConsumerProperties gives the result.
   KafkaProperties properties;
   // Receives librdkafka's log lines, from its threads. Not owned; null: NullLogger().
   Logger* logger = nullptr;
@@ -247,7 +250,8 @@ struct KafkaProducerOptions {
   // Must include bootstrap.servers. Riffle sets, and rejects any other value for,
   // enable.idempotence=true (acks=all, no duplicates or reordering from internal retries).
   // Defaults that may be overridden: partitioner=murmur2_random (keys land on the partitions
-  // Java clients would pick), linger.ms=5, client.id=riffle.
+  // Java clients would pick), linger.ms=5, client.id=riffle. KafkaProducerProperties gives the
+  // result.
   KafkaProperties properties;
   Logger* logger = nullptr;
 };
@@ -260,6 +264,14 @@ absl::StatusOr<std::unique_ptr<KafkaConsumer>> NewKafkaConsumer(
     const KafkaConsumerOptions& options);
 absl::StatusOr<std::unique_ptr<KafkaProducer>> NewKafkaProducer(
     const KafkaProducerOptions& options);
+
+// The properties NewKafkaConsumer (NewKafkaProducer) configures a client with, given
+// `properties`: Riffle's defaults, then `properties`, then the properties Riffle requires, a
+// later layer overriding an earlier one. The same InvalidArgument as the client's creation for
+// a required property set to another value or a missing one; names and values are checked by
+// librdkafka only when a client is created.
+absl::StatusOr<KafkaProperties> KafkaConsumerProperties(const KafkaProperties& properties);
+absl::StatusOr<KafkaProperties> KafkaProducerProperties(const KafkaProperties& properties);
 
 // librdkafka's in-process mock cluster (rdkafka_mock.h): Kafka brokers on loopback ports inside
 // this process, for unit tests and an embedded mode that needs nothing installed. It serves

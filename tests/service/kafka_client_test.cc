@@ -278,6 +278,67 @@ TEST_F(KafkaClientTest, RejectsBadOptionsWithTheirName) {
   EXPECT_TRUE(NewKafkaProducer(producer).ok());
 }
 
+// What a consumer and a producer are configured with: Riffle's defaults (overridable), the
+// caller's properties, and Riffle's requirements (not overridable).
+TEST(KafkaPropertiesTest, DefaultsThenTheCallersThenTheRequiredOnes) {
+  absl::StatusOr<KafkaProperties> consumer =
+      KafkaConsumerProperties({{"bootstrap.servers", "b:9092"}, {"group.id", "g"}});
+  ASSERT_TRUE(consumer.ok()) << consumer.status();
+  EXPECT_EQ(*consumer, (KafkaProperties{
+                           {"bootstrap.servers", "b:9092"},
+                           {"group.id", "g"},
+                           {"auto.offset.reset", "error"},
+                           {"enable.partition.eof", "false"},
+                           {"allow.auto.create.topics", "false"},
+                           {"client.id", "riffle"},
+                           {"queued.min.messages", "10000000"},
+                           {"queued.max.messages.kbytes", "262144"},
+                           {"enable.auto.commit", "false"},
+                           {"enable.auto.offset.store", "false"},
+                           {"isolation.level", "read_committed"},
+                       }));
+  // A default gives way; a required value may be repeated but not changed.
+  consumer = KafkaConsumerProperties({{"bootstrap.servers", "b:9092"},
+                                      {"group.id", "g"},
+                                      {"queued.max.messages.kbytes", "65536"},
+                                      {"client.id", "scorer"},
+                                      {"isolation.level", "read_committed"}});
+  ASSERT_TRUE(consumer.ok()) << consumer.status();
+  EXPECT_EQ(consumer->at("queued.max.messages.kbytes"), "65536");
+  EXPECT_EQ(consumer->at("client.id"), "scorer");
+  EXPECT_EQ(consumer->at("queued.min.messages"), "10000000");
+  for (const auto& [name, value] :
+       {std::pair<std::string, std::string>{"enable.auto.commit", "true"},
+        {"enable.auto.offset.store", "true"},
+        {"isolation.level", "read_uncommitted"}}) {
+    const absl::Status s =
+        KafkaConsumerProperties({{"bootstrap.servers", "b:9092"}, {"group.id", "g"}, {name, value}})
+            .status();
+    EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument) << name;
+    EXPECT_THAT(s.message(), HasSubstr(name));
+  }
+  EXPECT_THAT(KafkaConsumerProperties({{"bootstrap.servers", "b:9092"}}).status().message(),
+              HasSubstr("group.id"));
+  EXPECT_THAT(KafkaConsumerProperties({{"group.id", "g"}}).status().message(),
+              HasSubstr("bootstrap.servers"));
+
+  absl::StatusOr<KafkaProperties> producer =
+      KafkaProducerProperties({{"bootstrap.servers", "b:9092"}, {"linger.ms", "20"}});
+  ASSERT_TRUE(producer.ok()) << producer.status();
+  EXPECT_EQ(*producer, (KafkaProperties{
+                           {"bootstrap.servers", "b:9092"},
+                           {"partitioner", "murmur2_random"},
+                           {"linger.ms", "20"},
+                           {"client.id", "riffle"},
+                           {"enable.idempotence", "true"},
+                       }));
+  EXPECT_THAT(
+      KafkaProducerProperties({{"bootstrap.servers", "b:9092"}, {"enable.idempotence", "false"}})
+          .status()
+          .message(),
+      HasSubstr("enable.idempotence"));
+}
+
 TEST_F(KafkaClientTest, ProducesAndConsumesRecordsWithKeysHeadersAndTimestamps) {
   CapturingLogger logger;
   KafkaProducerOptions options;
