@@ -27,16 +27,20 @@ inline bool SameShortBytes(const char* p, const char* q, std::size_t n) {
   return n == 0 || *p == *q;
 }
 
+// Whether the first n bytes at p and q are equal: SameShortBytes up to 16, memcmp beyond.
+inline bool SameBytes(const char* p, const char* q, std::size_t n) {
+  return n > 16 ? std::memcmp(p, q, n) == 0 : SameShortBytes(p, q, n);
+}
+
 }  // namespace bytes_internal
 
 // a == b, inline for the short strings feature names are. std::string_view's == calls the C
 // library's memcmp through the PLT whatever the size; for up to 16 bytes this compares words
-// instead (bytes_internal::SameShortBytes).
+// instead (bytes_internal::SameBytes).
 inline bool BytesEqual(std::string_view a, std::string_view b) {
   const std::size_t n = a.size();
   if (n != b.size()) return false;
-  if (n > 16) return std::memcmp(a.data(), b.data(), n) == 0;
-  return bytes_internal::SameShortBytes(a.data(), b.data(), n);
+  return bytes_internal::SameBytes(a.data(), b.data(), n);
 }
 
 // BytesEqual without a branch on whether the lengths are equal: it compares the first
@@ -45,9 +49,7 @@ inline bool BytesEqual(std::string_view a, std::string_view b) {
 // strings whose lengths differ unpredictably but stay in one range, such as a row's label with
 // "yes" and "no" (a mispredicted branch costs more than the comparison).
 inline bool BytesEqualNoLengthBranch(std::string_view a, std::string_view b) {
-  const std::size_t n = std::min(a.size(), b.size());
-  const bool same = n > 16 ? std::memcmp(a.data(), b.data(), n) == 0
-                           : bytes_internal::SameShortBytes(a.data(), b.data(), n);
+  const bool same = bytes_internal::SameBytes(a.data(), b.data(), std::min(a.size(), b.size()));
   return same & (a.size() == b.size());
 }
 

@@ -394,10 +394,6 @@ void MetricAccumulator::Remove(const ScoredExample& example, double log_loss) {
   }
 }
 
-void MetricAccumulator::Prefetch(const ScoredExample& example) const {
-  if (example.binary) roc_auc_.Prefetch(example.score, example.y_true == 1);
-}
-
 double MetricAccumulator::Accuracy() const {
   return Ratio(confusion_.CorrectWeight(), confusion_.TotalWeight());
 }
@@ -503,20 +499,17 @@ void PrequentialMetrics::Update(ClassIndex y_true, std::span<const double> proba
 }
 
 void PrequentialMetrics::PrefetchForUpdate(ClassIndex y_true, std::span<const double> proba,
-                                           double weight) const {
+                                           double /*weight*/) const {
   if (proba.empty()) return;  // Update will score nothing
   if (options_.window > 0 && window_.size() == options_.window) {
-    rolling_.Prefetch(window_[oldest_]);  // its removal
+    const ScoredExample& oldest = window_[oldest_];  // its removal
+    if (oldest.binary) rolling_.Prefetch(oldest.score, oldest.y_true == 1);
   }
   // Only what ROC AUC reads: ScoreExample's ArgMax and p_true would go unused.
   const RocAucInput roc = RocAucInputOf(y_true, proba);
   if (!roc.binary) return;
-  ScoredExample example;
-  example.y_true = y_true;
-  example.score = roc.score;
-  example.weight = weight;
-  cumulative_.Prefetch(example);
-  if (options_.window > 0) rolling_.Prefetch(example);
+  cumulative_.Prefetch(roc.score, y_true == 1);
+  if (options_.window > 0) rolling_.Prefetch(roc.score, y_true == 1);
 }
 
 std::vector<ScoredExample> PrequentialMetrics::WindowInOrder() const {

@@ -259,8 +259,9 @@ class MetricAccumulator {
   // need it more than once (PrequentialMetrics: once for both accumulators and the removal).
   void Add(const ScoredExample& example, double log_loss);
   void Remove(const ScoredExample& example, double log_loss);
-  // Prefetches what Add(example) or Remove(example) will update (BinaryRocAuc::Prefetch).
-  void Prefetch(const ScoredExample& example) const;
+  // Prefetches what Add or Remove of a binary example with this score and class will update
+  // (BinaryRocAuc::Prefetch).
+  void Prefetch(double score, bool positive) const { roc_auc_.Prefetch(score, positive); }
 
   // Number and total weight of examples in the population.
   std::uint64_t Count() const { return confusion_.TotalCount(); }
@@ -333,7 +334,8 @@ class PrequentialMetrics {
   void Update(ClassIndex y_true, std::span<const double> proba, double weight = 1.0);
   // Optional: prefetches what Update() with the same arguments will touch, so that a caller
   // that has other work between the prediction and Update() (learning the example) overlaps
-  // the ROC AUC bins' cache misses with it. Changes nothing observable.
+  // the ROC AUC bins' cache misses with it (the weight changes nothing they touch). Changes
+  // nothing observable.
   void PrefetchForUpdate(ClassIndex y_true, std::span<const double> proba,
                          double weight = 1.0) const;
 
